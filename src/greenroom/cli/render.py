@@ -1,0 +1,99 @@
+"""Rendering for people (Rich) and for scripts (JSON). No logic lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from greenroom.connect import ConnectResult
+from greenroom.doctor import Report
+from greenroom.gateway import Gateway
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Report):
+            out["agrees"] = value.agrees
+        return out
+    if isinstance(value, tuple | list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(console: Console, value: Any) -> None:
+    console.print_json(json.dumps(to_jsonable(value)))
+
+
+def _gw(g: Gateway | None) -> str:
+    return "unknown" if g is None else g.describe()
+
+
+def routes_table(reports: list[Report]) -> Table:
+    table = Table(title="default gateways", title_justify="left", expand=False)
+    for col in ("container", "network", "internal", "gw-prio", "gateway", "addresses", "default"):
+        table.add_column(col)
+    for rep in reports:
+        for i, row in enumerate(rep.networks):
+            mark = "v4+v6" if row.default4 and row.default6 else "v4" if row.default4 else (
+                "v6" if row.default6 else "")
+            table.add_row(
+                f"{rep.container} ({rep.container_id})" if i == 0 else "",
+                row.name,
+                "yes" if row.internal else "no",
+                str(row.priority),
+                " ".join(g for g in (row.gateway4, row.gateway6) if g) or "-",
+                " ".join(row.addresses) or "-",
+                Text(f"◀ {mark}", style="bold green") if mark else Text(""),
+            )
+        table.add_section()
+    return table
+
+
+def print_reports(console: Console, reports: list[Report]) -> None:
+    if not reports:
+        console.print("no container is on two or more networks (name containers to see them anyway)")
+        return
+    console.print(routes_table(reports))
+    for rep in reports:
+        verdict = {True: Text("agrees with Docker's rules", style="green"),
+                   False: Text("DIFFERS from Docker's rules", style="bold red"),
+                   None: Text("not running: no routes", style="dim")}[rep.agrees]
+        line = Text(f"{rep.container}: ")
+        line.append(f"default route {rep.route4 or '-'} → {_gw(rep.actual)}; ")
+        line.append(f"model (engine {rep.engine}) says {rep.predicted.describe()}: ")
+        line.append_text(verdict)
+        console.print(line)
+        for f in rep.findings:
+            console.print(Text(f"  {f.severity}: [{f.code}] {f.message}",
+                               style=SEVERITY_STYLE[f.severity]))
+            console.print(Text(f"    fix: {f.fix}", style="dim"))
+        if rep.preview is not None:
+            p = rep.preview
+            if p.moved:
+                msg = (f"  if connected to {p.network}: the default route MOVES from "
+                       f"{p.before.describe()} to {p.after.describe()}"
+                       + (" (and the published ports with it)" if p.ports_move else "")
+                       + f"; `greenroom connect {rep.container} {p.network}` would prevent or refuse it")
+                console.print(Text(msg, style="bold yellow"))
+            else:
+                console.print(Text(f"  if connected to {p.network}: the default route stays on "
+                                   f"{p.before.describe()}", style="green"))
+
+
+def print_connect(console: Console, result: ConnectResult) -> None:
+    p = result.plan
+    prio = f" with GwPriority {p.priority}" if p.priority is not None else ""
+    check = ("verified in the container's routes" if result.verified
+             else "not running: will apply at start")
+    console.print(f"connected {p.container} to {p.network}{prio}; default route on "
+                  f"{result.gateway.describe()} ({check})")

@@ -1,0 +1,163 @@
+"""The Docker engine adapter: the one module that talks to the Engine API.
+
+Everything above it sees typed values (engine/model.py) and greenroom errors.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from greenroom.engine.model import (
+    ContainerInfo,
+    EngineInfo,
+    NetworkInfo,
+    parse_container,
+    parse_network,
+)
+from greenroom.errors import EngineError, EngineUnreachable, NotFound
+
+
+def default_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+@contextmanager
+def _translated(host: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise NotFound(
+            f"{what}: not found ({exc.explanation})",
+            where=host,
+            hint="check the name with `docker ps -a` / `docker network ls` on that engine",
+        ) from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: the engine refused: {exc.explanation}", where=host) from exc
+    except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+        raise EngineUnreachable(
+            f"{what}: cannot reach the Docker engine ({exc})",
+            where=host,
+            hint="is dockerd running? set DOCKER_HOST or pass --host (unix://, ssh://, tcp://)",
+        ) from exc
+
+
+class Engine:
+    """One Docker engine, reached over unix, ssh or TLS."""
+
+    def __init__(self, host: str | None = None, *, timeout: int = 60) -> None:
+        self.host = host or default_host()
+        with _translated(self.host, "connect"):
+            self._client = docker.DockerClient(base_url=self.host, version="auto", timeout=timeout)
+            self._api = self._client.api
+            version = self._client.version()
+        self.info = EngineInfo(
+            host=self.host,
+            version=str(version.get("Version", "0")),
+            api_version=str(version.get("ApiVersion", "1.41")),
+        )
+
+    @property
+    def is_local(self) -> bool:
+        return self.host.startswith("unix://") or self.host.startswith("/")
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- observe ---------------------------------------------------------------------
+
+    def container(self, ref: str) -> ContainerInfo:
+        with _translated(self.host, f"container {ref}"):
+            return parse_container(self._api.inspect_container(ref))
+
+    def network(self, ref: str) -> NetworkInfo:
+        with _translated(self.host, f"network {ref}"):
+            return parse_network(self._api.inspect_network(ref))
+
+    def networks(self) -> list[NetworkInfo]:
+        with _translated(self.host, "list networks"):
+            found = []
+            for summary in self._api.networks():
+                try:
+                    found.append(parse_network(self._api.inspect_network(summary["Id"])))
+                except docker.errors.NotFound:
+                    continue  # removed between list and inspect
+            return found
+
+    def containers(self, *, running_only: bool = True, label: str | None = None) -> list[ContainerInfo]:
+        filters: dict[str, Any] = {"label": [label]} if label else {}
+        with _translated(self.host, "list containers"):
+            found = []
+            for summary in self._api.containers(all=not running_only, filters=filters):
+                try:
+                    found.append(parse_container(self._api.inspect_container(summary["Id"])))
+                except docker.errors.NotFound:
+                    continue  # removed between list and inspect
+            return found
+
+    # -- act -------------------------------------------------------------------------
+
+    def connect(
+        self,
+        container: str,
+        network: str,
+        *,
+        aliases: Sequence[str] = (),
+        gw_priority: int | None = None,
+    ) -> None:
+        """POST /networks/{id}/connect. GwPriority goes in the raw body: the SDK lacks it."""
+        endpoint: dict[str, Any] = {}
+        if aliases:
+            endpoint["Aliases"] = list(aliases)
+        if gw_priority is not None:
+            endpoint["GwPriority"] = gw_priority
+        body = {"Container": container, "EndpointConfig": endpoint}
+        with _translated(self.host, f"connect {container} to {network}"):
+            url = self._api._url("/networks/{0}/connect", network)
+            resp = self._api._post_json(url, data=body)
+            self._api._raise_for_status(resp)
+
+    def disconnect(self, container: str, network: str, *, force: bool = False) -> None:
+        with _translated(self.host, f"disconnect {container} from {network}"):
+            self._api.disconnect_container_from_network(container, network, force=force)
+
+    def run_helper(self, image: str, command: Sequence[str], *, network_mode: str,
+                   timeout: float = 30.0) -> str:
+        """Run a short-lived container and return its output; always removes it."""
+        with _translated(self.host, f"helper container from {image}"):
+            created = self._api.create_container(
+                image=image,
+                command=list(command),
+                host_config=self._api.create_host_config(network_mode=network_mode),
+                labels={"greenroom.helper": "routes"},
+            )
+            cid = created["Id"]
+            try:
+                self._api.start(cid)
+                deadline = time.monotonic() + timeout
+                result = self._api.wait(cid, timeout=max(1, int(deadline - time.monotonic())))
+                output = self._api.logs(cid, stdout=True, stderr=False)
+                if result.get("StatusCode", 1) != 0:
+                    errors = self._api.logs(cid, stdout=False, stderr=True)
+                    raise EngineError(
+                        f"helper container exited {result.get('StatusCode')}: "
+                        f"{errors.decode(errors='replace').strip()}",
+                        where=self.host,
+                        hint=f"the helper image {image} needs sh and cat",
+                    )
+                return bytes(output).decode()
+            finally:
+                self._api.remove_container(cid, force=True)
+
+    def raw_inspect(self, ref: str) -> dict[str, Any]:
+        with _translated(self.host, f"container {ref}"):
+            return dict(self._api.inspect_container(ref))
+
+

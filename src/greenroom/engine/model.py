@@ -1,0 +1,155 @@
+"""What greenroom observes of an engine, parsed from its JSON by pure functions."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv6Interface
+from typing import Any
+
+from greenroom.gateway import Endpoint, EngineRules
+from greenroom.routes import IPNetwork
+
+Json = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    host: str
+    version: str
+    api_version: str
+    name: str = ""
+
+    @property
+    def rules(self) -> EngineRules:
+        return EngineRules.of(self.version, self.api_version)
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    id: str
+    name: str
+    driver: str
+    internal: bool
+    ipv6: bool
+    subnets: tuple[IPNetwork, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_ipv4(self) -> bool:
+        return any(s.version == 4 for s in self.subnets) or not self.subnets
+
+    @property
+    def has_ipv6(self) -> bool:
+        return self.ipv6 and any(s.version == 6 for s in self.subnets)
+
+    def endpoint(self, priority: int = 0) -> Endpoint:
+        """The endpoint a container would get by joining this network."""
+        return Endpoint(
+            network=self.name,
+            internal=self.internal,
+            gw4=self.has_ipv4,
+            gw6=self.has_ipv6,
+            priority=priority,
+        )
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A container's endpoint on one network, as the engine reports it."""
+
+    network: str
+    network_id: str
+    ipv4: IPv4Interface | None
+    ipv6: IPv6Interface | None
+    gateway4: str
+    gateway6: str
+    priority: int
+    aliases: tuple[str, ...] = ()
+
+    def endpoint(self, network: NetworkInfo | None) -> Endpoint:
+        return Endpoint(
+            network=self.network,
+            internal=network.internal if network else False,
+            gw4=bool(self.gateway4),
+            gw6=bool(self.gateway6),
+            priority=self.priority,
+        )
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    running: bool
+    pid: int
+    network_mode: str
+    attachments: tuple[Attachment, ...]
+    published: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def attachment(self, network: str) -> Attachment | None:
+        return next((a for a in self.attachments if a.network == network), None)
+
+
+def _interface(address: str, prefix: int) -> IPv4Interface | IPv6Interface | None:
+    if not address:
+        return None
+    return ipaddress.ip_interface(f"{address}/{prefix}")
+
+
+def parse_container(doc: Json) -> ContainerInfo:
+    state = doc.get("State") or {}
+    settings = doc.get("NetworkSettings") or {}
+    attachments = []
+    for name, ep in sorted((settings.get("Networks") or {}).items()):
+        v4 = _interface(ep.get("IPAddress") or "", ep.get("IPPrefixLen") or 0)
+        v6 = _interface(ep.get("GlobalIPv6Address") or "", ep.get("GlobalIPv6PrefixLen") or 0)
+        attachments.append(
+            Attachment(
+                network=name,
+                network_id=ep.get("NetworkID") or "",
+                ipv4=v4 if isinstance(v4, IPv4Interface) else None,
+                ipv6=v6 if isinstance(v6, IPv6Interface) else None,
+                gateway4=ep.get("Gateway") or "",
+                gateway6=ep.get("IPv6Gateway") or "",
+                priority=int(ep.get("GwPriority") or 0),
+                aliases=tuple(ep.get("Aliases") or ()),
+            )
+        )
+    published = []
+    for port, bindings in sorted((settings.get("Ports") or {}).items()):
+        for b in bindings or ():
+            published.append(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{port}")
+    config = doc.get("Config") or {}
+    return ContainerInfo(
+        id=doc["Id"],
+        name=(doc.get("Name") or "").lstrip("/"),
+        running=bool(state.get("Running")),
+        pid=int(state.get("Pid") or 0),
+        network_mode=(doc.get("HostConfig") or {}).get("NetworkMode") or "",
+        attachments=tuple(attachments),
+        published=tuple(dict.fromkeys(published)),
+        labels=dict(config.get("Labels") or {}),
+    )
+
+
+def parse_network(doc: Json) -> NetworkInfo:
+    subnets: list[IPNetwork] = []
+    for cfg in (doc.get("IPAM") or {}).get("Config") or ():
+        if cfg.get("Subnet"):
+            subnets.append(ipaddress.ip_network(cfg["Subnet"], strict=False))
+    return NetworkInfo(
+        id=doc["Id"],
+        name=doc["Name"],
+        driver=doc.get("Driver") or "",
+        internal=bool(doc.get("Internal")),
+        ipv6=bool(doc.get("EnableIPv6")),
+        subnets=tuple(subnets),
+        labels=dict(doc.get("Labels") or {}),
+    )

@@ -1,0 +1,33 @@
+"""Observe a container: its inspect data, its networks and its real routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from greenroom.engine.client import Engine
+from greenroom.engine.model import ContainerInfo, NetworkInfo
+from greenroom.engine.route_reader import read_routes
+from greenroom.errors import NotFound
+from greenroom.routes import RouteTable
+
+
+@dataclass(frozen=True)
+class Observation:
+    container: ContainerInfo
+    networks: dict[str, NetworkInfo]
+    routes: RouteTable | None
+
+
+def observe(engine: Engine, ref: str, *, routes_via: str = "auto",
+            helper_image: str | None = None) -> Observation:
+    container = engine.container(ref)
+    networks: dict[str, NetworkInfo] = {}
+    for att in container.attachments:
+        try:
+            networks[att.network] = engine.network(att.network_id or att.network)
+        except NotFound:
+            continue  # removed under our feet: the attachment still shows, without a network
+    routes = None
+    if container.running:
+        routes = read_routes(engine, container, method=routes_via, image=helper_image)
+    return Observation(container, networks, routes)

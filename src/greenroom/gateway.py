@@ -1,0 +1,256 @@
+"""Pure model of how a Docker engine picks a container's default gateway.
+
+libnetwork keeps a sandbox's endpoints in a list; each join inserts the new endpoint
+at the position `sort.Search(len, func(j) { return ep.Less(list[j]) })` and each leave
+removes it. The gateway endpoint is then read off that list. The model replays exactly
+that, including Go's binary search, because the engine's `Less` is not a total order on
+every version (on 20.10 two internal endpoints compare equal whatever their names, so
+their order is the order they joined in).
+
+Engine 20.10 (and up to 27.x) `Less`:
+    docker_gwbridge last; internal after non-internal; dual-stack before the rest;
+    endpoint priority (never set by the daemon: always 0); network name, byte order.
+    The first endpoint with an IPv4 gateway provides both default routes.
+Engine 28.x `Less`:
+    GwPriority (higher first); docker_gwbridge last; internal after non-internal;
+    gateway count (dual-stack > single-stack > none); network name.
+    IPv4 and IPv6 default routes are chosen per family, except that before 29.4.1
+    the first dual-stack endpoint takes both (moby #51999).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+GWBRIDGE = "docker_gwbridge"
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'28.5.2+dfsg4' -> (28, 5, 2); '1.51' -> (1, 51)."""
+    core = text.split("+", 1)[0].split("-", 1)[0]
+    parts: list[int] = []
+    for piece in core.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or (0,)
+
+
+@dataclass(frozen=True)
+class EngineRules:
+    """What the engine at a given version does with gateways."""
+
+    version: tuple[int, ...]
+    api_version: tuple[int, ...] = (1, 41)
+
+    @classmethod
+    def of(cls, version: str, api_version: str = "1.41") -> EngineRules:
+        return cls(parse_version(version), parse_version(api_version))
+
+    @property
+    def label(self) -> str:
+        return ".".join(str(p) for p in self.version)
+
+    @property
+    def gw_priority(self) -> bool:
+        """GwPriority is honoured (Engine 28, API 1.48)."""
+        return self.version >= (28,) and self.api_version >= (1, 48)
+
+    @property
+    def per_family(self) -> bool:
+        return self.version >= (28,)
+
+    @property
+    def dual_stack_takes_both(self) -> bool:
+        """moby #51999: the first dual-stack endpoint takes the IPv4 route too."""
+        return self.version < (28,) or self.version < (29, 4, 1)
+
+    @property
+    def internal_has_gateway(self) -> bool:
+        """Engines before 25 give endpoints on internal bridge networks a gateway."""
+        return self.version < (25,)
+
+    def less(self, a: Endpoint, b: Endpoint) -> bool:
+        return _less_28(a, b) if self.version >= (28,) else _less_legacy(a, b)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One network attachment, as far as the gateway choice is concerned."""
+
+    network: str
+    internal: bool = False
+    gw4: bool = True
+    gw6: bool = False
+    priority: int = 0
+
+    @property
+    def gwbridge(self) -> bool:
+        return self.network == GWBRIDGE
+
+    @property
+    def dual_stack(self) -> bool:
+        return self.gw4 and self.gw6
+
+    @property
+    def gateway_count(self) -> int:
+        return int(self.gw4) + int(self.gw6)
+
+
+def _name_less(a: str, b: str) -> bool:
+    return a.encode() < b.encode()
+
+
+def _less_legacy(a: Endpoint, b: Endpoint) -> bool:
+    if a.gwbridge:
+        return False
+    if b.gwbridge:
+        return True
+    if a.internal:
+        return False
+    if b.internal:
+        return True
+    if a.dual_stack and not b.dual_stack:
+        return True
+    if b.dual_stack and not a.dual_stack:
+        return False
+    return _name_less(a.network, b.network)
+
+
+def _less_28(a: Endpoint, b: Endpoint) -> bool:
+    if a.priority != b.priority:
+        return a.priority > b.priority
+    if a.gwbridge != b.gwbridge:
+        return b.gwbridge
+    if a.internal != b.internal:
+        return b.internal
+    if a.gateway_count != b.gateway_count:
+        return a.gateway_count > b.gateway_count
+    return _name_less(a.network, b.network)
+
+
+def _go_sort_search(n: int, pred: Callable[[int], bool]) -> int:
+    """Go's sort.Search, step for step (it matters when `pred` is not monotone)."""
+    i, j = 0, n
+    while i < j:
+        h = (i + j) >> 1
+        if not pred(h):
+            i = h + 1
+        else:
+            j = h
+    return i
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """Which networks provide the IPv4 and the IPv6 default route (None: no route)."""
+
+    v4: str | None
+    v6: str | None
+
+    def describe(self) -> str:
+        if self.v6 is None or self.v6 == self.v4:
+            return self.v4 or "none"
+        return f"{self.v4 or 'none'} (IPv6: {self.v6})"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A container's endpoints in libnetwork's order, and the gateway that follows."""
+
+    rules: EngineRules
+    endpoints: tuple[Endpoint, ...] = field(default=())
+
+    def _normalise(self, ep: Endpoint) -> Endpoint:
+        if not self.rules.gw_priority and ep.priority:
+            ep = replace(ep, priority=0)
+        if ep.internal and not self.rules.internal_has_gateway and (ep.gw4 or ep.gw6):
+            ep = replace(ep, gw4=False, gw6=False)
+        return ep
+
+    def connect(self, ep: Endpoint) -> Sandbox:
+        if any(e.network == ep.network for e in self.endpoints):
+            raise ValueError(f"already connected to {ep.network}")
+        ep = self._normalise(ep)
+        eps = self.endpoints
+        i = _go_sort_search(len(eps), lambda j: self.rules.less(ep, eps[j]))
+        return replace(self, endpoints=(*eps[:i], ep, *eps[i:]))
+
+    def disconnect(self, network: str) -> Sandbox:
+        return replace(self, endpoints=tuple(e for e in self.endpoints if e.network != network))
+
+    def gateway(self) -> Gateway:
+        if not self.rules.per_family:
+            for ep in self.endpoints:
+                if ep.gw4:
+                    return Gateway(ep.network, ep.network if ep.gw6 else None)
+            return Gateway(None, None)
+        v4: str | None = None
+        v6: str | None = None
+        for ep in self.endpoints:
+            if ep.dual_stack and self.rules.dual_stack_takes_both:
+                return Gateway(ep.network, ep.network)
+            if ep.gw4 and v4 is None:
+                v4 = ep.network
+            if ep.gw6 and v6 is None:
+                v6 = ep.network
+        return Gateway(v4, v6)
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(e.network for e in self.endpoints)
+
+    @classmethod
+    def joined(cls, rules: EngineRules, endpoints: Iterable[Endpoint]) -> Sandbox:
+        box = cls(rules)
+        for ep in endpoints:
+            box = box.connect(ep)
+        return box
+
+
+@dataclass(frozen=True)
+class Change:
+    before: Gateway
+    after: Gateway
+    sandbox: Sandbox
+
+    @property
+    def moved(self) -> bool:
+        return self.before != self.after
+
+    @property
+    def moved_v4(self) -> bool:
+        return self.before.v4 != self.after.v4
+
+
+def predict_connect(box: Sandbox, ep: Endpoint) -> Change:
+    after = box.connect(ep)
+    return Change(box.gateway(), after.gateway(), after)
+
+
+def predict_disconnect(box: Sandbox, network: str) -> Change:
+    after = box.disconnect(network)
+    return Change(box.gateway(), after.gateway(), after)
+
+
+def restart_outcomes(
+    rules: EngineRules, endpoints: Sequence[Endpoint], first: str | None = None
+) -> set[Gateway]:
+    """Every gateway a restart could give: the daemon joins the container's primary
+    network first, then the others in Go map order (random)."""
+    head = [e for e in endpoints if e.network == first]
+    rest = [e for e in endpoints if e.network != first]
+    if len(rest) > 6:
+        rest.sort(key=lambda e: e.network.encode())
+        return {Sandbox.joined(rules, head + rest).gateway()}
+    return {Sandbox.joined(rules, head + list(order)).gateway() for order in itertools.permutations(rest)}
+
+
+def settled(rules: EngineRules, endpoints: Sequence[Endpoint], first: str | None = None) -> Sandbox:
+    """The sandbox as a restart would build it, with the others joined in name order."""
+    head = [e for e in endpoints if e.network == first]
+    rest = sorted((e for e in endpoints if e.network != first), key=lambda e: e.network.encode())
+    return Sandbox.joined(rules, head + rest)
