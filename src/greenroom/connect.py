@@ -16,7 +16,7 @@ from greenroom.engine.model import NetworkInfo
 from greenroom.engine.observe import Observation, observe
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import ConfigError, GatewayMoved, GatewayWouldMove
-from greenroom.gateway import EngineRules, Gateway, predict_connect, settled
+from greenroom.gateway import EngineRules, Gateway, Sandbox, predict_connect
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def plan_connect(obs: Observation, rules: EngineRules, network: NetworkInfo,
             hint=f"nothing to do; `greenroom routes {c.name}` shows its gateway",
         )
     eps = endpoints_of(c, obs.networks)
-    box = settled(rules, eps, first=c.network_mode)
+    box = Sandbox.joined(rules, eps)
     before = box.gateway()
     if obs.routes is not None:
         real = actual_gateway(c, obs.routes)

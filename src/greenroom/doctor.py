@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
@@ -14,8 +13,6 @@ from greenroom.gateway import (
     Gateway,
     Sandbox,
     predict_connect,
-    restart_outcomes,
-    settled,
 )
 from greenroom.routes import Route, RouteTable, format_route
 
@@ -103,17 +100,8 @@ def actual_gateway(container: ContainerInfo, table: RouteTable) -> Gateway:
 
 
 def _hand_routes(table: RouteTable) -> bool:
-    """Routes Docker never makes: half-default pairs, or a default via an unknown gateway."""
-    for r in table.routes:
-        if r.gateway is not None and 0 < r.destination.prefixlen <= 1:
-            return True
-    return False
-
-
-def _possible_now(rules: EngineRules, eps: list[Endpoint]) -> set[Gateway]:
-    if len(eps) > 6:
-        return {settled(rules, eps).gateway()}
-    return {Sandbox.joined(rules, list(p)).gateway() for p in itertools.permutations(eps)}
+    """Routes Docker never makes: half-default pairs (0.0.0.0/1 and 128.0.0.0/1)."""
+    return any(r.gateway is not None and 0 < r.destination.prefixlen <= 1 for r in table.routes)
 
 
 def _held_by_name(rules: EngineRules, box: Sandbox, holder: str | None) -> list[str]:
@@ -134,40 +122,29 @@ def _held_by_name(rules: EngineRules, box: Sandbox, holder: str | None) -> list[
 def diagnose(obs: Observation, rules: EngineRules, *, if_connect: NetworkInfo | None = None) -> Report:
     c = obs.container
     eps = endpoints_of(c, obs.networks)
-    box = settled(rules, eps, first=c.network_mode)
+    box = Sandbox.joined(rules, eps)
     predicted = box.gateway()
     table = obs.routes
     actual = actual_gateway(c, table) if table is not None else None
     findings: list[Finding] = []
 
-    if actual is not None and table is not None:
-        possible = _possible_now(rules, eps)
-        restart = restart_outcomes(rules, eps, first=c.network_mode)
-        if actual.v4 not in {g.v4 for g in possible}:
-            how = "half-default routes set inside the container" if _hand_routes(table) else (
-                "a route Docker did not set")
+    if actual is not None and table is not None and actual.v4 != predicted.v4:
+        how = ("half-default routes set inside the container" if _hand_routes(table)
+               else "a route Docker did not set")
+        findings.append(Finding(
+            "routes-changed", "error",
+            f"the default route leaves by {actual.v4 or 'nothing'} ({how}); Docker's own rules "
+            f"give it to {predicted.v4 or 'nothing'}: the change is lost on the next restart",
+            "make the wanted network win by Docker's rules instead: GwPriority (engine >= 28), "
+            "or make the other networks --internal; then restart the container",
+        ))
+        if c.published:
             findings.append(Finding(
-                "routes-changed", "error",
-                f"the default route leaves by {actual.v4 or 'nothing'} ({how}); Docker's own rules "
-                f"give it to {predicted.v4 or 'nothing'}: the change is lost on the next restart",
-                "make the wanted network win by Docker's rules instead: GwPriority (engine >= 28), "
-                "or make the other networks --internal; then restart the container",
-            ))
-        elif {g.v4 for g in restart} != {actual.v4}:
-            others = sorted({g.v4 or "nothing" for g in restart} - {actual.v4 or "nothing"})
-            findings.append(Finding(
-                "moves-on-restart", "warning",
-                f"the default route is on {actual.v4} only because of the order the networks "
-                f"were joined in; a restart may give it to {', '.join(others)}",
-                "make the other networks --internal, or give the wanted one a higher GwPriority "
-                "(engine >= 28)",
-            ))
-        if c.published and findings:
-            findings.append(Finding(
-                "ports-would-move", "warning",
-                f"published ports ({', '.join(c.published)}) follow the gateway endpoint: they move "
-                "with it, and established connections through them are reset",
-                "fix the gateway finding above before the next restart",
+                "ports-split", "error",
+                f"published ports ({', '.join(c.published)}) are bound on Docker's gateway "
+                f"endpoint ({predicted.v4}) but replies leave by {actual.v4}: connections "
+                "through them can break",
+                "put the routes back (restart the container) and fix the gateway by Docker's rules",
             ))
 
     holder = actual.v4 if actual is not None and actual.v4 != UNKNOWN else predicted.v4

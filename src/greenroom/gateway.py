@@ -3,14 +3,14 @@
 libnetwork keeps a sandbox's endpoints in a list; each join inserts the new endpoint
 at the position `sort.Search(len, func(j) { return ep.Less(list[j]) })` and each leave
 removes it. The gateway endpoint is then read off that list. The model replays exactly
-that, including Go's binary search, because the engine's `Less` is not a total order on
-every version (on 20.10 two internal endpoints compare equal whatever their names, so
-their order is the order they joined in).
+that, including Go's binary search, so that a tie in `Less` (two endpoints of equal
+rank, which only the join order separates) lands where the engine puts it.
 
 Engine 20.10 (and up to 27.x) `Less`:
-    docker_gwbridge last; internal after non-internal; dual-stack before the rest;
-    endpoint priority (never set by the daemon: always 0); network name, byte order.
-    The first endpoint with an IPv4 gateway provides both default routes.
+    endpoint priority (never set by the daemon: always 0); docker_gwbridge last;
+    internal after non-internal; gateways (dual-stack > IPv6-only > IPv4-only > none);
+    network name, byte order. The first endpoint with an IPv4 gateway provides both
+    default routes.
 Engine 28.x `Less`:
     GwPriority (higher first); docker_gwbridge last; internal after non-internal;
     gateway count (dual-stack > single-stack > none); network name.
@@ -21,7 +21,7 @@ Engine 28.x `Less`:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 GWBRIDGE = "docker_gwbridge"
@@ -74,7 +74,7 @@ class EngineRules:
         return self.version < (25,)
 
     def less(self, a: Endpoint, b: Endpoint) -> bool:
-        return _less_28(a, b) if self.version >= (28,) else _less_legacy(a, b)
+        return _less(a, b, _gw_rank_28 if self.version >= (28,) else _gw_rank_legacy)
 
 
 @dataclass(frozen=True)
@@ -104,31 +104,23 @@ def _name_less(a: str, b: str) -> bool:
     return a.encode() < b.encode()
 
 
-def _less_legacy(a: Endpoint, b: Endpoint) -> bool:
-    if a.gwbridge:
-        return False
-    if b.gwbridge:
-        return True
-    if a.internal:
-        return False
-    if b.internal:
-        return True
-    if a.dual_stack and not b.dual_stack:
-        return True
-    if b.dual_stack and not a.dual_stack:
-        return False
-    return _name_less(a.network, b.network)
+def _gw_rank_legacy(ep: Endpoint) -> int:
+    return int(ep.gw4) + 2 * int(ep.gw6)  # dual-stack > IPv6-only > IPv4-only > none
 
 
-def _less_28(a: Endpoint, b: Endpoint) -> bool:
+def _gw_rank_28(ep: Endpoint) -> int:
+    return ep.gateway_count  # dual-stack > single-stack > none
+
+
+def _less(a: Endpoint, b: Endpoint, rank: Callable[[Endpoint], int]) -> bool:
     if a.priority != b.priority:
         return a.priority > b.priority
     if a.gwbridge != b.gwbridge:
         return b.gwbridge
     if a.internal != b.internal:
         return b.internal
-    if a.gateway_count != b.gateway_count:
-        return a.gateway_count > b.gateway_count
+    if rank(a) != rank(b):
+        return rank(a) > rank(b)
     return _name_less(a.network, b.network)
 
 
@@ -234,23 +226,3 @@ def predict_connect(box: Sandbox, ep: Endpoint) -> Change:
 def predict_disconnect(box: Sandbox, network: str) -> Change:
     after = box.disconnect(network)
     return Change(box.gateway(), after.gateway(), after)
-
-
-def restart_outcomes(
-    rules: EngineRules, endpoints: Sequence[Endpoint], first: str | None = None
-) -> set[Gateway]:
-    """Every gateway a restart could give: the daemon joins the container's primary
-    network first, then the others in Go map order (random)."""
-    head = [e for e in endpoints if e.network == first]
-    rest = [e for e in endpoints if e.network != first]
-    if len(rest) > 6:
-        rest.sort(key=lambda e: e.network.encode())
-        return {Sandbox.joined(rules, head + rest).gateway()}
-    return {Sandbox.joined(rules, head + list(order)).gateway() for order in itertools.permutations(rest)}
-
-
-def settled(rules: EngineRules, endpoints: Sequence[Endpoint], first: str | None = None) -> Sandbox:
-    """The sandbox as a restart would build it, with the others joined in name order."""
-    head = [e for e in endpoints if e.network == first]
-    rest = sorted((e for e in endpoints if e.network != first), key=lambda e: e.network.encode())
-    return Sandbox.joined(rules, head + rest)

@@ -141,7 +141,7 @@ def parse_ipv6(text: str) -> list[Route]:
             raise RouteReadError(f"/proc/net/ipv6_route line {number} is malformed: {line!r}") from exc
         if not flag_bits & RTF_UP or flag_bits & RTF_REJECT or iface == "lo":
             continue
-        if network.is_multicast or network.is_link_local and network.prefixlen >= 64:
+        if network.is_multicast or (network.is_link_local and network.prefixlen >= 64):
             continue
         routes.append(
             Route(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import click
@@ -29,7 +29,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-class RoutesVia(str, Enum):
+class RoutesVia(StrEnum):
     auto = "auto"
     proc = "proc"
     engine = "engine"
@@ -50,11 +50,13 @@ def _engine(host: str | None) -> Engine:
 
 @app.command()
 def routes(
-    containers: Annotated[list[str] | None, typer.Argument(help="containers (default: all on 2+ networks)")] = None,
+    containers: Annotated[list[str] | None,
+                          typer.Argument(help="containers (default: all on 2+ networks)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    if_connect: Annotated[str | None, typer.Option("--if-connect", metavar="NETWORK",
-                                                   help="show what connecting NETWORK would do")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any problem is found")] = False,
+    if_connect: Annotated[str | None, typer.Option(
+        "--if-connect", metavar="NETWORK", help="show what connecting NETWORK would do")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="exit 3 when any problem is found")] = False,
     host: HostOpt = None,
     routes_via: ViaOpt = RoutesVia.auto,
     helper_image: HelperOpt = None,

@@ -83,7 +83,8 @@ def print_reports(console: Console, reports: list[Report]) -> None:
                 msg = (f"  if connected to {p.network}: the default route MOVES from "
                        f"{p.before.describe()} to {p.after.describe()}"
                        + (" (and the published ports with it)" if p.ports_move else "")
-                       + f"; `greenroom connect {rep.container} {p.network}` would prevent or refuse it")
+                       + f"; `greenroom connect {rep.container} {p.network}` "
+                       "would prevent or refuse it")
                 console.print(Text(msg, style="bold yellow"))
             else:
                 console.print(Text(f"  if connected to {p.network}: the default route stays on "

@@ -5,11 +5,13 @@ Everything above it sees typed values (engine/model.py) and greenroom errors.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import docker
 import docker.errors
@@ -23,6 +25,17 @@ from greenroom.engine.model import (
     parse_network,
 )
 from greenroom.errors import EngineError, EngineUnreachable, NotFound
+
+
+def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST a raw JSON body (for fields the SDK does not know, such as GwPriority)."""
+    url = f"{api.base_url}/v{api.api_version}{path}"
+    resp = api.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"})
+    try:
+        resp.raise_for_status()
+    except requests.exceptions.HTTPError as exc:
+        raise docker.errors.create_api_error_from_http_exception(exc) from exc
+    return dict(resp.json()) if resp.content else {}
 
 
 def default_host() -> str:
@@ -120,9 +133,7 @@ class Engine:
             endpoint["GwPriority"] = gw_priority
         body = {"Container": container, "EndpointConfig": endpoint}
         with _translated(self.host, f"connect {container} to {network}"):
-            url = self._api._url("/networks/{0}/connect", network)
-            resp = self._api._post_json(url, data=body)
-            self._api._raise_for_status(resp)
+            post_json(self._api, f"/networks/{quote(network, safe='')}/connect", body)
 
     def disconnect(self, container: str, network: str, *, force: bool = False) -> None:
         with _translated(self.host, f"disconnect {container} from {network}"):

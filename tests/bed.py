@@ -1,0 +1,183 @@
+"""The test bed as the tests see it: engines, images, an outside host, scratch resources."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from greenroom.engine.client import Engine, post_json
+from greenroom.gateway import EngineRules
+
+DESCRIPTION = Path(os.environ.get("GREENROOM_TESTBED_FILE", "/run/greenroom-testbed.json"))
+TEST_LABEL = "greenroom.test"
+
+
+def load_description() -> dict[str, Any]:
+    if not DESCRIPTION.exists():
+        raise RuntimeError(
+            f"the test bed is not up ({DESCRIPTION} is missing): run `scripts/testbed up` as root"
+        )
+    data: dict[str, Any] = json.loads(DESCRIPTION.read_text())
+    return data
+
+
+@dataclass
+class BedEngine:
+    name: str
+    host: str
+    address: str
+    netns: str
+    version: str
+    api_version: str
+    base_image: str
+    busybox_image: str
+    ext_address: str
+    ext_netns: str
+
+    @property
+    def rules(self) -> EngineRules:
+        return EngineRules.of(self.version, self.api_version)
+
+    @property
+    def gw_priority(self) -> bool:
+        return self.rules.gw_priority
+
+    def engine(self) -> Engine:
+        return Engine(self.host)
+
+    def docker(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.host, version="auto", timeout=120)
+
+    def in_netns(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["nsenter", f"--net={self.netns}", *cmd], capture_output=True,
+                              text=True, check=check)
+
+
+def bed_engines() -> list[BedEngine]:
+    desc = load_description()
+    return [
+        BedEngine(
+            name=e["name"], host=e["host"], address=e["address"], netns=e["netns"],
+            version=e["version"], api_version=e["api_version"],
+            base_image=desc["images"]["base"], busybox_image=desc["images"]["busybox"],
+            ext_address=desc["ext"]["address"], ext_netns=desc["ext"]["netns"],
+        )
+        for e in desc["engines"]
+    ]
+
+
+def uid() -> str:
+    return secrets.token_hex(3)
+
+
+@dataclass
+class Scratch:
+    """Networks and containers a test creates; all removed at the end, even on failure."""
+
+    bed: BedEngine
+    client: docker.DockerClient
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+
+    def network(self, name: str, *, internal: bool = False, ipv6_subnet: str | None = None,
+                ipv4: bool = True, subnet: str | None = None) -> str:
+        body: dict[str, Any] = {
+            "Name": name, "Driver": "bridge", "Internal": internal, "CheckDuplicate": True,
+            "Labels": {TEST_LABEL: "1"},
+        }
+        configs = []
+        if subnet:
+            configs.append({"Subnet": subnet})
+        if ipv6_subnet:
+            body["EnableIPv6"] = True
+            configs.append({"Subnet": ipv6_subnet})
+        if not ipv4:
+            body["EnableIPv4"] = False
+        if configs:
+            body["IPAM"] = {"Driver": "default", "Config": configs}
+        post_json(self.client.api, "/networks/create", body)
+        self.networks.append(name)
+        return name
+
+    def run(self, name: str, network: str, *, image: str | None = None,
+            command: list[str] | None = None, gw_priority: int | None = None,
+            ports: dict[str, int] | None = None, cap_add: list[str] | None = None,
+            env: dict[str, str] | None = None) -> str:
+        api = self.client.api
+        endpoint: dict[str, Any] = {}
+        if gw_priority is not None:
+            endpoint["GwPriority"] = gw_priority
+        host_config = api.create_host_config(
+            network_mode=network,
+            port_bindings={k: ("0.0.0.0", v) for k, v in (ports or {}).items()},
+            cap_add=cap_add,
+        )
+        created = api.create_container(
+            image=image or self.bed.busybox_image,
+            command=command or ["sleep", "3600"],
+            name=name,
+            host_config=host_config,
+            networking_config={"EndpointsConfig": {network: endpoint}},
+            labels={TEST_LABEL: "1"},
+            ports=list((ports or {}).keys()),
+            environment=env,
+            stop_signal="SIGKILL",
+        )
+        self.containers.append(created["Id"])
+        api.start(created["Id"])
+        return str(created["Id"])
+
+    def connect(self, container: str, network: str, gw_priority: int | None = None) -> None:
+        endpoint: dict[str, Any] = {}
+        if gw_priority is not None:
+            endpoint["GwPriority"] = gw_priority
+        post_json(self.client.api, f"/networks/{network}/connect",
+                  {"Container": container, "EndpointConfig": endpoint})
+
+    def disconnect(self, container: str, network: str) -> None:
+        self.client.api.disconnect_container_from_network(container, network)
+
+    def exec(self, container: str, *cmd: str) -> str:
+        res = self.client.containers.get(container).exec_run(list(cmd))
+        output = res.output
+        assert isinstance(output, bytes)
+        assert res.exit_code == 0, output
+        return output.decode()
+
+    def cleanup(self) -> None:
+        for cid in reversed(self.containers):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_container(cid, force=True)
+        for net in reversed(self.networks):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_network(net)
+        self.containers.clear()
+        self.networks.clear()
+
+
+@contextlib.contextmanager
+def scratch(bed: BedEngine) -> Iterator[Scratch]:
+    client = bed.docker()
+    s = Scratch(bed, client)
+    try:
+        yield s
+    finally:
+        s.cleanup()
+        client.close()
+
+
+def greenroom(*args: str, host: str, check: bool = False,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "DOCKER_HOST": host, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(["greenroom", *args], capture_output=True, text=True, env=full_env,
+                          check=check, timeout=120)
