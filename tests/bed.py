@@ -111,7 +111,7 @@ class Scratch:
 
     def run(self, name: str, network: str, *, image: str | None = None,
             command: list[str] | None = None, gw_priority: int | None = None,
-            ports: dict[str, int] | None = None, cap_add: list[str] | None = None,
+            ports: dict[int, int] | None = None, cap_add: list[str] | None = None,
             env: dict[str, str] | None = None) -> str:
         api = self.client.api
         endpoint: dict[str, Any] = {}
@@ -129,7 +129,7 @@ class Scratch:
             host_config=host_config,
             networking_config={"EndpointsConfig": {network: endpoint}},
             labels={TEST_LABEL: "1"},
-            ports=list((ports or {}).keys()),
+            ports=list(ports or {}),
             environment=env,
             stop_signal="SIGKILL",
         )

@@ -15,6 +15,7 @@ from greenroom.errors import RouteReadError
 RTF_UP = 0x0001
 RTF_GATEWAY = 0x0002
 RTF_REJECT = 0x0200
+RTF_LOCAL = 0x80000000
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -139,7 +140,7 @@ def parse_ipv6(text: str) -> list[Route]:
             gateway = _hex_ipv6(nexthop)
         except ValueError as exc:
             raise RouteReadError(f"/proc/net/ipv6_route line {number} is malformed: {line!r}") from exc
-        if not flag_bits & RTF_UP or flag_bits & RTF_REJECT or iface == "lo":
+        if not flag_bits & RTF_UP or flag_bits & (RTF_REJECT | RTF_LOCAL) or iface == "lo":
             continue
         if network.is_multicast or (network.is_link_local and network.prefixlen >= 64):
             continue
