@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,5 +180,5 @@ def scratch(bed: BedEngine) -> Iterator[Scratch]:
 def greenroom(*args: str, host: str, check: bool = False,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "DOCKER_HOST": host, "COLUMNS": "200", **(env or {})}
-    return subprocess.run(["greenroom", *args], capture_output=True, text=True, env=full_env,
-                          check=check, timeout=120)
+    return subprocess.run([sys.executable, "-m", "greenroom", *args], capture_output=True, text=True,
+                          env=full_env, check=check, timeout=120)

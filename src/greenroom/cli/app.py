@@ -6,7 +6,6 @@ import sys
 from enum import StrEnum
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -25,8 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class RoutesVia(StrEnum):
@@ -122,7 +121,8 @@ def version() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except GreenroomError as exc:
         err.print(f"[bold red]error:[/] {exc.where + ': ' if exc.where else ''}{exc.message}",
                   highlight=False)
@@ -134,9 +134,10 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(1)
+    except typer.TyperException as exc:  # usage errors (exit 2) and the like
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -139,10 +138,27 @@ class Engine:
         with _translated(self.host, f"disconnect {container} from {network}"):
             self._api.disconnect_container_from_network(container, network, force=force)
 
+    def _ensure_image(self, image: str) -> None:
+        try:
+            self._api.inspect_image(image)  # type: ignore[no-untyped-call]
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            self._api.pull(image)
+        except docker.errors.APIError as exc:
+            raise NotFound(
+                f"image {image} is not on the engine and could not be pulled ({exc.explanation})",
+                where=self.host,
+                hint="load an image that has sh and cat onto the engine and name it with "
+                     "--helper-image or GREENROOM_HELPER_IMAGE",
+            ) from exc
+
     def run_helper(self, image: str, command: Sequence[str], *, network_mode: str,
                    timeout: float = 30.0) -> str:
         """Run a short-lived container and return its output; always removes it."""
         with _translated(self.host, f"helper container from {image}"):
+            self._ensure_image(image)
             created = self._api.create_container(
                 image=image,
                 command=list(command),
@@ -152,8 +168,7 @@ class Engine:
             cid = created["Id"]
             try:
                 self._api.start(cid)
-                deadline = time.monotonic() + timeout
-                result = self._api.wait(cid, timeout=max(1, int(deadline - time.monotonic())))
+                result = self._api.wait(cid, timeout=int(timeout))
                 output = self._api.logs(cid, stdout=True, stderr=False)
                 if result.get("StatusCode", 1) != 0:
                     errors = self._api.logs(cid, stdout=False, stderr=True)

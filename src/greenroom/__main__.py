@@ -1,0 +1,3 @@
+from greenroom.cli.app import main
+
+main()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from greenroom.engine.route_reader import read_local, read_routes, read_via_engine
+from greenroom.errors import NotFound, RouteReadError
+from tests.bed import TEST_LABEL, BedEngine, Scratch, uid
+
+
+def test_proc_and_helper_container_read_the_same_routes(bed: BedEngine, box: Scratch) -> None:
+    t = uid()
+    a = box.network(f"{t}a")
+    b = box.network(f"{t}b", ipv6_subnet=f"fd77:{t[:4]}:5::/64")
+    cid = box.run(f"c{t}", a)
+    box.connect(cid, b)
+    engine = bed.engine()
+    c = engine.container(cid)
+    local = read_local(c)
+    assert local is not None
+    remote = read_via_engine(engine, c, image=bed.busybox_image)
+    assert local == remote
+    # and both agree with what `ip route` inside shows
+    ip_route = box.exec(cid, "ip", "route")
+    m = re.search(r"^default via (\S+) dev (\S+)", ip_route, re.M)
+    assert m is not None
+    default = local.default(4)
+    assert default is not None
+    assert (str(default.gateway), default.iface) == m.groups()
+    assert local.default(6) is not None  # b is dual-stack and sorts after a, but ranks higher
+
+
+def test_helper_container_leaves_nothing_behind(bed: BedEngine, box: Scratch) -> None:
+    t = uid()
+    cid = box.run(f"c{t}", box.network(f"{t}n"))
+    engine = bed.engine()
+    read_via_engine(engine, engine.container(cid), image=bed.busybox_image)
+    left = box.client.api.containers(all=True, filters={"label": "greenroom.helper"})
+    assert left == []
+
+
+def test_missing_helper_image_is_a_clear_error(bed: BedEngine, box: Scratch) -> None:
+    t = uid()
+    cid = box.run(f"c{t}", box.network(f"{t}n"))
+    engine = bed.engine()
+    with pytest.raises(NotFound, match="could not be pulled") as info:
+        read_via_engine(engine, engine.container(cid), image=f"greenroom-test/absent:{t}")
+    assert "--helper-image" in info.value.hint
+
+
+def test_stopped_container_has_no_routes(bed: BedEngine, box: Scratch) -> None:
+    t = uid()
+    cid = box.run(f"c{t}", box.network(f"{t}n"))
+    box.client.api.stop(cid, timeout=0)
+    engine = bed.engine()
+    with pytest.raises(RouteReadError, match="not running"):
+        read_routes(engine, engine.container(cid))
+
+
+def test_a_pid_of_another_container_is_not_trusted(bed: BedEngine, box: Scratch) -> None:
+    t = uid()
+    net = box.network(f"{t}n")
+    one, two = box.run(f"c1{t}", net), box.run(f"c2{t}", net)
+    engine = bed.engine()
+    c1, c2 = engine.container(one), engine.container(two)
+    impostor = type(c1)(**{**c1.__dict__, "pid": c2.pid})
+    assert read_local(impostor) is None
+    assert TEST_LABEL in c1.labels
