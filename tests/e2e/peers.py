@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 ECHO_SERVER = """
@@ -84,7 +84,7 @@ def tally(log: str) -> Tally:
     return out
 
 
-def wait_for_echoes(read_log: callable, count: int = 5, timeout: float = 20) -> None:  # type: ignore[valid-type]
+def wait_for_echoes(read_log: Callable[[], str], count: int = 5, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if len(tally(read_log()).echo) >= count:
