@@ -60,18 +60,25 @@ class BedEngine:
         return docker.DockerClient(base_url=self.host, version="auto", timeout=120)
 
     def in_netns(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["nsenter", f"--net={self.netns}", *cmd], capture_output=True,
-                              text=True, check=check)
+        return subprocess.run(
+            ["nsenter", f"--net={self.netns}", *cmd], capture_output=True, text=True, check=check
+        )
 
 
 def bed_engines() -> list[BedEngine]:
     desc = load_description()
     return [
         BedEngine(
-            name=e["name"], host=e["host"], address=e["address"], netns=e["netns"],
-            version=e["version"], api_version=e["api_version"],
-            base_image=desc["images"]["base"], busybox_image=desc["images"]["busybox"],
-            ext_address=desc["ext"]["address"], ext_netns=desc["ext"]["netns"],
+            name=e["name"],
+            host=e["host"],
+            address=e["address"],
+            netns=e["netns"],
+            version=e["version"],
+            api_version=e["api_version"],
+            base_image=desc["images"]["base"],
+            busybox_image=desc["images"]["busybox"],
+            ext_address=desc["ext"]["address"],
+            ext_netns=desc["ext"]["netns"],
         )
         for e in desc["engines"]
     ]
@@ -90,10 +97,20 @@ class Scratch:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
 
-    def network(self, name: str, *, internal: bool = False, ipv6_subnet: str | None = None,
-                ipv4: bool = True, subnet: str | None = None) -> str:
+    def network(
+        self,
+        name: str,
+        *,
+        internal: bool = False,
+        ipv6_subnet: str | None = None,
+        ipv4: bool = True,
+        subnet: str | None = None,
+    ) -> str:
         body: dict[str, Any] = {
-            "Name": name, "Driver": "bridge", "Internal": internal, "CheckDuplicate": True,
+            "Name": name,
+            "Driver": "bridge",
+            "Internal": internal,
+            "CheckDuplicate": True,
             "Labels": {TEST_LABEL: "1"},
         }
         configs = []
@@ -110,10 +127,18 @@ class Scratch:
         self.networks.append(name)
         return name
 
-    def run(self, name: str, network: str, *, image: str | None = None,
-            command: list[str] | None = None, gw_priority: int | None = None,
-            ports: dict[int, int] | None = None, cap_add: list[str] | None = None,
-            env: dict[str, str] | None = None) -> str:
+    def run(
+        self,
+        name: str,
+        network: str,
+        *,
+        image: str | None = None,
+        command: list[str] | None = None,
+        gw_priority: int | None = None,
+        ports: dict[int, int] | None = None,
+        cap_add: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> str:
         api = self.client.api
         endpoint: dict[str, Any] = {}
         if gw_priority is not None:
@@ -142,8 +167,11 @@ class Scratch:
         endpoint: dict[str, Any] = {}
         if gw_priority is not None:
             endpoint["GwPriority"] = gw_priority
-        post_json(self.client.api, f"/networks/{network}/connect",
-                  {"Container": container, "EndpointConfig": endpoint})
+        post_json(
+            self.client.api,
+            f"/networks/{network}/connect",
+            {"Container": container, "EndpointConfig": endpoint},
+        )
 
     def disconnect(self, container: str, network: str) -> None:
         self.client.api.disconnect_container_from_network(container, network)
@@ -177,8 +205,15 @@ def scratch(bed: BedEngine) -> Iterator[Scratch]:
         client.close()
 
 
-def greenroom(*args: str, host: str, check: bool = False,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def greenroom(
+    *args: str, host: str, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "DOCKER_HOST": host, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "greenroom", *args], capture_output=True, text=True,
-                          env=full_env, check=check, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "greenroom", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=check,
+        timeout=120,
+    )

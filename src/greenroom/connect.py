@@ -42,8 +42,14 @@ class ConnectResult:
     gateway: Gateway
 
 
-def plan_connect(obs: Observation, rules: EngineRules, network: NetworkInfo,
-                 aliases: Sequence[str] = (), *, allow_move: bool = False) -> ConnectPlan:
+def plan_connect(
+    obs: Observation,
+    rules: EngineRules,
+    network: NetworkInfo,
+    aliases: Sequence[str] = (),
+    *,
+    allow_move: bool = False,
+) -> ConnectPlan:
     c = obs.container
     if c.attachment(network.name) is not None:
         raise ConfigError(
@@ -71,36 +77,49 @@ def plan_connect(obs: Observation, rules: EngineRules, network: NetworkInfo,
     plan = ConnectPlan(c.name, network.name, tuple(aliases), priority, before, after)
     if not plan.moves or allow_move:
         return plan
-    fixes = [f"create the network --internal (it can then never take the gateway): "
-             f"docker network create --internal {network.name}"]
+    fixes = [
+        f"create the network --internal (it can then never take the gateway): "
+        f"docker network create --internal {network.name}"
+    ]
     if not rules.gw_priority:
         fixes.append(f"rename it so it sorts after {before.v4}, e.g. zz_{network.name}")
         fixes.append("upgrade the engine to 28 or later, where GwPriority keeps the gateway")
-    reason = (f"connecting {c.name} to {network.name} would move its default route from "
-              f"{before.describe()} to {after.describe()} on engine {rules.label}")
+    reason = (
+        f"connecting {c.name} to {network.name} would move its default route from "
+        f"{before.describe()} to {after.describe()} on engine {rules.label}"
+    )
     if rules.gw_priority and network.has_ipv6 and rules.dual_stack_takes_both:
-        reason += (" (engine < 29.4.1: a dual-stack network takes the IPv4 route whatever its "
-                   "GwPriority, moby #51999)")
+        reason += (
+            " (engine < 29.4.1: a dual-stack network takes the IPv4 route whatever its "
+            "GwPriority, moby #51999)"
+        )
         fixes.append("create the network without IPv6")
     fixes.append("or pass --allow-gateway-move if that is what you want")
-    return ConnectPlan(c.name, network.name, tuple(aliases), priority, before, after, reason,
-                       tuple(fixes))
+    return ConnectPlan(c.name, network.name, tuple(aliases), priority, before, after, reason, tuple(fixes))
 
 
-def connect(engine: Engine, container: str, network: str, aliases: Sequence[str] = (), *,
-            allow_move: bool = False, routes_via: str = "auto",
-            helper_image: str | None = None) -> ConnectResult:
+def connect(
+    engine: Engine,
+    container: str,
+    network: str,
+    aliases: Sequence[str] = (),
+    *,
+    allow_move: bool = False,
+    routes_via: str = "auto",
+    helper_image: str | None = None,
+    ipv4: str | None = None,
+) -> ConnectResult:
     obs = observe(engine, container, routes_via=routes_via, helper_image=helper_image)
     net = engine.network(network)
     plan = plan_connect(obs, engine.info.rules, net, aliases, allow_move=allow_move)
     if plan.refusal:
-        raise GatewayWouldMove(plan.refusal, where=f"{engine.host} {obs.container.name}",
-                               hint="; ".join(plan.fixes))
-    engine.connect(obs.container.id, net.id, aliases=aliases, gw_priority=plan.priority)
+        raise GatewayWouldMove(
+            plan.refusal, where=f"{engine.host} {obs.container.name}", hint="; ".join(plan.fixes)
+        )
+    engine.connect(obs.container.id, net.id, aliases=aliases, gw_priority=plan.priority, ipv4=ipv4)
     if not obs.container.running:
         return ConnectResult(plan, verified=False, gateway=plan.after)
-    table = read_routes(engine, engine.container(obs.container.id), method=routes_via,
-                        image=helper_image)
+    table = read_routes(engine, engine.container(obs.container.id), method=routes_via, image=helper_image)
     now = actual_gateway(engine.container(obs.container.id), table)
     expected = plan.after if allow_move else plan.before
     if now.v4 != expected.v4 or (expected.v6 is not None and now.v6 != expected.v6):
@@ -110,6 +129,6 @@ def connect(engine: Engine, container: str, network: str, aliases: Sequence[str]
             f"{now.describe()} instead of {expected.describe()}; disconnected it again",
             where=f"{engine.host} {obs.container.name}",
             hint="please report this with `greenroom routes --json` output: the engine did "
-                 "not follow its own rules",
+            "not follow its own rules",
         )
     return ConnectResult(plan, verified=True, gateway=now)

@@ -129,36 +129,51 @@ def diagnose(obs: Observation, rules: EngineRules, *, if_connect: NetworkInfo | 
     findings: list[Finding] = []
 
     if actual is not None and table is not None and actual.v4 != predicted.v4:
-        how = ("half-default routes set inside the container" if _hand_routes(table)
-               else "a route Docker did not set")
-        findings.append(Finding(
-            "routes-changed", "error",
-            f"the default route leaves by {actual.v4 or 'nothing'} ({how}); Docker's own rules "
-            f"give it to {predicted.v4 or 'nothing'}: the change is lost on the next restart",
-            "make the wanted network win by Docker's rules instead: GwPriority (engine >= 28), "
-            "or make the other networks --internal; then restart the container",
-        ))
+        how = (
+            "half-default routes set inside the container"
+            if _hand_routes(table)
+            else "a route Docker did not set"
+        )
+        findings.append(
+            Finding(
+                "routes-changed",
+                "error",
+                f"the default route leaves by {actual.v4 or 'nothing'} ({how}); Docker's own rules "
+                f"give it to {predicted.v4 or 'nothing'}: the change is lost on the next restart",
+                "make the wanted network win by Docker's rules instead: GwPriority (engine >= 28), "
+                "or make the other networks --internal; then restart the container",
+            )
+        )
         if c.published:
-            findings.append(Finding(
-                "ports-split", "error",
-                f"published ports ({', '.join(c.published)}) are bound on Docker's gateway "
-                f"endpoint ({predicted.v4}) but replies leave by {actual.v4}: connections "
-                "through them can break",
-                "put the routes back (restart the container) and fix the gateway by Docker's rules",
-            ))
+            findings.append(
+                Finding(
+                    "ports-split",
+                    "error",
+                    f"published ports ({', '.join(c.published)}) are bound on Docker's gateway "
+                    f"endpoint ({predicted.v4}) but replies leave by {actual.v4}: connections "
+                    "through them can break",
+                    "put the routes back (restart the container) and fix the gateway by Docker's rules",
+                )
+            )
 
     holder = actual.v4 if actual is not None and actual.v4 != UNKNOWN else predicted.v4
     rivals = _held_by_name(rules, box, holder)
     if rivals and len(eps) > 1:
-        hint = ("give it a higher GwPriority than the rest (engine >= 28)" if rules.gw_priority
-                else "make the networks that only carry proxy traffic --internal")
-        findings.append(Finding(
-            "held-by-name", "warning",
-            f"the gateway stays on {holder} only because its name sorts before "
-            f"{', '.join(rivals)}: a network sorting earlier would take it"
-            + (" (and the published ports)" if c.published else ""),
-            hint,
-        ))
+        hint = (
+            "give it a higher GwPriority than the rest (engine >= 28)"
+            if rules.gw_priority
+            else "make the networks that only carry proxy traffic --internal"
+        )
+        findings.append(
+            Finding(
+                "held-by-name",
+                "warning",
+                f"the gateway stays on {holder} only because its name sorts before "
+                f"{', '.join(rivals)}: a network sorting earlier would take it"
+                + (" (and the published ports)" if c.published else ""),
+                hint,
+            )
+        )
 
     preview = None
     if if_connect is not None:
@@ -168,23 +183,28 @@ def diagnose(obs: Observation, rules: EngineRules, *, if_connect: NetworkInfo | 
             change = predict_connect(box, if_connect.endpoint())
             before = actual if actual is not None and actual.v4 != UNKNOWN else change.before
             preview = ConnectPreview(
-                if_connect.name, before, change.after, before != change.after,
+                if_connect.name,
+                before,
+                change.after,
+                before != change.after,
                 bool(c.published) and before.v4 != change.after.v4,
             )
 
     rows = []
     for att in c.attachments:
         net = obs.networks.get(att.network)
-        rows.append(NetworkRow(
-            name=att.network,
-            internal=bool(net and net.internal),
-            priority=att.priority,
-            gateway4=att.gateway4,
-            gateway6=att.gateway6,
-            addresses=tuple(str(a) for a in (att.ipv4, att.ipv6) if a is not None),
-            default4=actual is not None and actual.v4 == att.network,
-            default6=actual is not None and actual.v6 == att.network,
-        ))
+        rows.append(
+            NetworkRow(
+                name=att.network,
+                internal=bool(net and net.internal),
+                priority=att.priority,
+                gateway4=att.gateway4,
+                gateway6=att.gateway6,
+                addresses=tuple(str(a) for a in (att.ipv4, att.ipv6) if a is not None),
+                default4=actual is not None and actual.v4 == att.network,
+                default6=actual is not None and actual.v6 == att.network,
+            )
+        )
     return Report(
         container=c.name,
         container_id=c.short_id,
@@ -198,4 +218,3 @@ def diagnose(obs: Observation, rules: EngineRules, *, if_connect: NetworkInfo | 
         findings=tuple(findings),
         preview=preview,
     )
-

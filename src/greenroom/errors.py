@@ -4,8 +4,13 @@
     ├── ConfigError                 bad input: a field, a name, a value (exit 2)
     ├── EngineError                 the Docker engine refused or failed
     │   ├── EngineUnreachable       no engine at that address
-    │   └── NotFound                no such container / network
+    │   ├── NotFound                no such container / network / image
+    │   └── Conflict                a name already taken (how locks are taken)
     ├── RouteReadError              the routes of a container could not be read
+    ├── DeployError                 a deploy step failed; the old version still serves
+    │   ├── HealthGateFailed        the new version never became healthy
+    │   ├── ProxyError              the proxy refused a config or a switch
+    │   └── Locked                  another greenroom holds the app's lock
     └── GatewayError                a default gateway moved, or would move
         ├── GatewayWouldMove        refused before acting (exit 3)
         └── GatewayMoved            acted, and the gateway moved anyway (exit 4)
@@ -49,8 +54,28 @@ class NotFound(EngineError):
     pass
 
 
+class Conflict(EngineError):
+    pass
+
+
 class RouteReadError(GreenroomError):
     pass
+
+
+class DeployError(GreenroomError):
+    pass
+
+
+class HealthGateFailed(DeployError):
+    pass
+
+
+class ProxyError(DeployError):
+    pass
+
+
+class Locked(DeployError):
+    exit_code = 5
 
 
 class GatewayError(GreenroomError):

@@ -156,17 +156,8 @@ def parse_ipv6(text: str) -> list[Route]:
     return routes
 
 
-SEPARATOR = "--greenroom-ipv6--"
-
-
 def parse_tables(ipv4_text: str, ipv6_text: str = "") -> RouteTable:
     return RouteTable(tuple(parse_ipv4(ipv4_text) + parse_ipv6(ipv6_text)))
-
-
-def parse_combined(text: str) -> RouteTable:
-    """Parse the output of the helper container: route, SEPARATOR, ipv6_route."""
-    ipv4_text, _, ipv6_text = text.partition(SEPARATOR)
-    return parse_tables(ipv4_text, ipv6_text)
 
 
 def format_route(route: Route | None) -> str:

@@ -53,7 +53,8 @@ while True:
 def echo_server(netns: str, address: str, port: int) -> Iterator[None]:
     proc = subprocess.Popen(
         ["nsenter", f"--net={netns}", sys.executable, "-c", ECHO_SERVER, address, str(port)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -71,8 +72,11 @@ class Tally:
     closed: list[float] = field(default_factory=list)
 
     def after(self, t: float) -> Tally:
-        return Tally([x for x in self.echo if x > t], [x for x in self.silent if x > t],
-                     [x for x in self.closed if x > t])
+        return Tally(
+            [x for x in self.echo if x > t],
+            [x for x in self.silent if x > t],
+            [x for x in self.closed if x > t],
+        )
 
 
 def tally(log: str) -> Tally:

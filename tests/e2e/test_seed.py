@@ -43,8 +43,12 @@ def loose_rp_filter(bed: BedEngine) -> Iterator[None]:
 
 
 def start_client(bed: BedEngine, box: Scratch, name: str, network: str, port: int) -> Callable[[], str]:
-    box.run(name, network, image=bed.base_image,
-            command=["python3", "-u", "-c", ECHO_CLIENT, bed.ext_address, str(port)])
+    box.run(
+        name,
+        network,
+        image=bed.base_image,
+        command=["python3", "-u", "-c", ECHO_CLIENT, bed.ext_address, str(port)],
+    )
 
     def read_log() -> str:
         return bytes(box.client.api.logs(name)).decode()
@@ -113,8 +117,13 @@ def test_greenroom_connect_keeps_the_connection(bed: BedEngine, box: Scratch, st
 def _published_server(bed: BedEngine, box: Scratch, name: str, network: str, port: int) -> None:
     from tests.e2e.peers import ECHO_SERVER
 
-    box.run(name, network, image=bed.base_image, ports={7000: port},
-            command=["python3", "-u", "-c", ECHO_SERVER, "0.0.0.0", "7000"])
+    box.run(
+        name,
+        network,
+        image=bed.base_image,
+        ports={7000: port},
+        command=["python3", "-u", "-c", ECHO_SERVER, "0.0.0.0", "7000"],
+    )
     deadline = time.monotonic() + 20
     while "listening" not in bytes(box.client.api.logs(name)).decode():
         assert time.monotonic() < deadline, "echo server did not start"

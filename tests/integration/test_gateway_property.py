@@ -38,8 +38,7 @@ def net_specs(bed: BedEngine) -> st.SearchStrategy[list[NetSpec]]:
     kinds = ["v4", "dual", "v6only"] if bed.rules.version >= (28,) else ["v4", "dual"]
     prio = st.integers(-3, 3) if bed.gw_priority else st.just(0)
     stem = st.text(NAME_CHARS, min_size=1, max_size=6).filter(lambda s: s[0].isalnum())
-    spec = st.builds(NetSpec, stem=stem, internal=st.booleans(),
-                     kind=st.sampled_from(kinds), priority=prio)
+    spec = st.builds(NetSpec, stem=stem, internal=st.booleans(), kind=st.sampled_from(kinds), priority=prio)
     return st.lists(spec, min_size=2, max_size=4, unique_by=lambda s: s.stem.lower())
 
 
@@ -54,20 +53,23 @@ def check_property(bed: BedEngine, specs: list[NetSpec], data: st.DataObject) ->
     tag = uid()
     names = [f"{s.stem}{tag}{i}" for i, s in enumerate(specs)]
     order = data.draw(st.permutations(range(len(specs))), label="join order")
-    leave = data.draw(st.lists(st.sampled_from(order), unique=True, max_size=len(specs)),
-                      label="leave order")
+    leave = data.draw(st.lists(st.sampled_from(order), unique=True, max_size=len(specs)), label="leave order")
     endpoints = {}
     engine = bed.engine()
     with scratch(bed) as box:
         for i, (spec, name) in enumerate(zip(specs, names, strict=True)):
             v6 = f"fd77:{tag[:4]}:{i}::/64" if spec.kind != "v4" else None
             box.network(name, internal=spec.internal, ipv6_subnet=v6, ipv4=spec.kind != "v6only")
-            endpoints[name] = Endpoint(name, internal=spec.internal, gw4=spec.kind != "v6only",
-                                       gw6=spec.kind != "v4", priority=spec.priority)
+            endpoints[name] = Endpoint(
+                name,
+                internal=spec.internal,
+                gw4=spec.kind != "v6only",
+                gw6=spec.kind != "v4",
+                priority=spec.priority,
+            )
         model = Sandbox(bed.rules)
         first = names[order[0]]
-        cid = box.run(f"prop{tag}", first,
-                      gw_priority=specs[order[0]].priority if bed.gw_priority else None)
+        cid = box.run(f"prop{tag}", first, gw_priority=specs[order[0]].priority if bed.gw_priority else None)
         model = model.connect(endpoints[first])
         steps = [f"run on {first}"]
         for idx in order[1:]:
@@ -89,8 +91,7 @@ def check_property(bed: BedEngine, specs: list[NetSpec], data: st.DataObject) ->
 
 
 def test_model_predicts_real_gateway(bed: BedEngine) -> None:
-    @settings(max_examples=CASES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=CASES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(specs=net_specs(bed), data=st.data())
     def run(specs: list[NetSpec], data: st.DataObject) -> None:
         check_property(bed, specs, data)

@@ -78,18 +78,26 @@ def test_gw_priority_below_api_1_48_zeroed_at_create_kept_at_connect(bed: BedEng
     t = uid()
     home, front = box.network(f"b{t}"), box.network(f"a{t}")
     api = box.client.api
-    resp = api.post(f"{api.base_url}/v1.47/containers/create", params={"name": f"c{t}"}, json={
-        "Image": bed.busybox_image, "Cmd": ["sleep", "600"], "Labels": {"greenroom.test": "1"},
-        "HostConfig": {"NetworkMode": home},
-        "NetworkingConfig": {"EndpointsConfig": {home: {"GwPriority": 7}}},
-    })
+    resp = api.post(
+        f"{api.base_url}/v1.47/containers/create",
+        params={"name": f"c{t}"},
+        json={
+            "Image": bed.busybox_image,
+            "Cmd": ["sleep", "600"],
+            "Labels": {"greenroom.test": "1"},
+            "HostConfig": {"NetworkMode": home},
+            "NetworkingConfig": {"EndpointsConfig": {home: {"GwPriority": 7}}},
+        },
+    )
     resp.raise_for_status()
     cid = resp.json()["Id"]
     box.containers.append(cid)
     api.start(cid)
     assert api.inspect_container(cid)["NetworkSettings"]["Networks"][home]["GwPriority"] == 0
-    resp = api.post(f"{api.base_url}/v1.47/networks/{front}/connect",
-                    json={"Container": cid, "EndpointConfig": {"GwPriority": -1}})
+    resp = api.post(
+        f"{api.base_url}/v1.47/networks/{front}/connect",
+        json={"Container": cid, "EndpointConfig": {"GwPriority": -1}},
+    )
     resp.raise_for_status()
     assert api.inspect_container(cid)["NetworkSettings"]["Networks"][front]["GwPriority"] == -1
     assert gateway_of(bed, cid) == home
@@ -150,7 +158,10 @@ def test_raw_connect_body_reaches_the_engine(bed: BedEngine, box: Scratch) -> No
     t = uid()
     home, other = box.network(f"h{t}"), box.network(f"o{t}", internal=True)
     cid = box.run(f"c{t}", home)
-    post_json(box.client.api, f"/networks/{other}/connect",
-              {"Container": cid, "EndpointConfig": {"Aliases": [f"alias{t}"]}})
+    post_json(
+        box.client.api,
+        f"/networks/{other}/connect",
+        {"Container": cid, "EndpointConfig": {"Aliases": [f"alias{t}"]}},
+    )
     aliases = box.client.api.inspect_container(cid)["NetworkSettings"]["Networks"][other]["Aliases"]
     assert f"alias{t}" in aliases

@@ -114,8 +114,9 @@ def test_connect_plan_knows_the_dual_stack_bug_on_28_5() -> None:
 
 
 def test_connect_plan_allow_move() -> None:
-    plan = plan_connect(observation("e20", "1-back-only"), rules("e20"), _network("e20", "app_stage"),
-                        allow_move=True)
+    plan = plan_connect(
+        observation("e20", "1-back-only"), rules("e20"), _network("e20", "app_stage"), allow_move=True
+    )
     assert not plan.refusal
     assert plan.moves
 

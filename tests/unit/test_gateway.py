@@ -72,7 +72,7 @@ def test_gwbridge_sorts_last() -> None:
 def test_gateway_count_ranks() -> None:
     dual, v4 = Endpoint("b", gw6=True), Endpoint("a")
     v6 = Endpoint("0", gw4=False, gw6=True)
-    assert Sandbox.joined(V20, [v4, dual]).gateway() .v4 == "b"
+    assert Sandbox.joined(V20, [v4, dual]).gateway().v4 == "b"
     # 20.10: IPv6-only ranks above IPv4-only; 28: equal, the name decides
     assert Sandbox.joined(V20, [Endpoint("z", gw4=False, gw6=True), v4]).networks[0] == "z"
     assert Sandbox.joined(V28, [Endpoint("z", gw4=False, gw6=True), v4]).networks[0] == "a"
@@ -107,8 +107,14 @@ def test_connecting_twice_is_refused() -> None:
 
 
 names = st.text("abAB01_-.", min_size=1, max_size=5)
-endpoint = st.builds(Endpoint, network=names, internal=st.booleans(), gw4=st.booleans(),
-                     gw6=st.booleans(), priority=st.integers(-2, 2))
+endpoint = st.builds(
+    Endpoint,
+    network=names,
+    internal=st.booleans(),
+    gw4=st.booleans(),
+    gw6=st.booleans(),
+    priority=st.integers(-2, 2),
+)
 
 
 @given(st.lists(endpoint, min_size=1, max_size=6, unique_by=lambda e: e.network), st.randoms())

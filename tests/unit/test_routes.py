@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from greenroom.engine.model import parse_container
+from greenroom.engine.route_reader import read_local, read_local_files
 from greenroom.errors import RouteReadError
 from greenroom.routes import (
-    SEPARATOR,
     format_route,
-    parse_combined,
     parse_ipv4,
     parse_ipv6,
     parse_tables,
@@ -61,10 +63,19 @@ def test_ipv6_reject_local_and_multicast_routes_are_skipped() -> None:
     assert sum(r.is_default for r in routes) == 1
 
 
-def test_combined_helper_output() -> None:
+def test_local_proc_files_only_for_the_right_container(tmp_path: Path) -> None:
     doc = load("e20", "2-front-attached")
-    table = parse_combined(doc["route"] + SEPARATOR + "\n" + doc["ipv6_route"])
-    assert table == parse_tables(doc["route"], doc["ipv6_route"])
+    net = tmp_path / "4242" / "net"
+    net.mkdir(parents=True)
+    (tmp_path / "4242" / "cgroup").write_text("12:memory:/gr-e20/" + "a" * 64 + "\n")
+    (net / "route").write_text(doc["route"])
+    mine = dataclasses.replace(parse_container(doc["container"]), id="a" * 64, pid=4242)
+    found = read_local_files(mine, ("route", "ipv6_route"), proc=tmp_path)
+    assert found == {"route": doc["route"], "ipv6_route": ""}
+    table = read_local(mine, proc=tmp_path)
+    assert table is not None and table.default(4) is not None
+    other = dataclasses.replace(mine, id="b" * 64)
+    assert read_local_files(other, ("route",), proc=tmp_path) is None
 
 
 @pytest.mark.parametrize(
@@ -90,16 +101,22 @@ def _le(addr: ipaddress.IPv4Address) -> str:
 
 
 @given(
-    net=st.builds(lambda a, p: ipaddress.IPv4Network((a, p), strict=False),
-                  st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    net=st.builds(
+        lambda a, p: ipaddress.IPv4Network((a, p), strict=False),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 32),
+    ),
     gw=st.one_of(st.none(), st.integers(1, 2**32 - 1).map(ipaddress.IPv4Address)),
     metric=st.integers(0, 2**16),
 )
-def test_ipv4_parser_round_trip(net: ipaddress.IPv4Network, gw: ipaddress.IPv4Address | None,
-                                metric: int) -> None:
+def test_ipv4_parser_round_trip(
+    net: ipaddress.IPv4Network, gw: ipaddress.IPv4Address | None, metric: int
+) -> None:
     flags = 0x1 | (0x2 if gw else 0)
-    line = (f"eth0\t{_le(net.network_address)}\t{_le(gw or ipaddress.IPv4Address(0))}\t{flags:04X}"
-            f"\t0\t0\t{metric}\t{_le(net.netmask)}\t0\t0\t0")
+    line = (
+        f"eth0\t{_le(net.network_address)}\t{_le(gw or ipaddress.IPv4Address(0))}\t{flags:04X}"
+        f"\t0\t0\t{metric}\t{_le(net.netmask)}\t0\t0\t0"
+    )
     [route] = parse_ipv4("Iface\tDestination\tGateway\n" + line)
     assert route.destination == net
     assert route.gateway == gw

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 from greenroom import __version__
+from greenroom.cli import deploy_cmds
+from greenroom.cli.config_cmd import config_app
 from greenroom.cli.render import print_connect, print_json, print_reports
 from greenroom.connect import connect as do_connect
 from greenroom.doctor import Report, diagnose
@@ -34,13 +36,22 @@ class RoutesVia(StrEnum):
     engine = "engine"
 
 
-HostOpt = Annotated[str | None, typer.Option("--host", "-H", envvar="DOCKER_HOST",
-                                              help="Engine address: unix://, ssh:// or tcp://")]
-ViaOpt = Annotated[RoutesVia, typer.Option(
-    "--routes-via", help="read routes from /proc/<pid> (local engines) or a helper container")]
-HelperOpt = Annotated[str | None, typer.Option(
-    "--helper-image", envvar="GREENROOM_HELPER_IMAGE",
-    help="image with sh and cat for reading routes through the engine")]
+HostOpt = Annotated[
+    str | None,
+    typer.Option("--host", "-H", envvar="DOCKER_HOST", help="Engine address: unix://, ssh:// or tcp://"),
+]
+ViaOpt = Annotated[
+    RoutesVia,
+    typer.Option("--routes-via", help="read routes from /proc/<pid> (local engines) or a helper container"),
+]
+HelperOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--helper-image",
+        envvar="GREENROOM_HELPER_IMAGE",
+        help="image with sh and cat for reading routes through the engine",
+    ),
+]
 
 
 def _engine(host: str | None) -> Engine:
@@ -49,13 +60,15 @@ def _engine(host: str | None) -> Engine:
 
 @app.command()
 def routes(
-    containers: Annotated[list[str] | None,
-                          typer.Argument(help="containers (default: all on 2+ networks)")] = None,
+    containers: Annotated[
+        list[str] | None, typer.Argument(help="containers (default: all on 2+ networks)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    if_connect: Annotated[str | None, typer.Option(
-        "--if-connect", metavar="NETWORK", help="show what connecting NETWORK would do")] = None,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="exit 3 when any problem is found")] = False,
+    if_connect: Annotated[
+        str | None,
+        typer.Option("--if-connect", metavar="NETWORK", help="show what connecting NETWORK would do"),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any problem is found")] = False,
     host: HostOpt = None,
     routes_via: ViaOpt = RoutesVia.auto,
     helper_image: HelperOpt = None,
@@ -78,9 +91,17 @@ def routes(
             continue  # gone between list and inspect
         reports.append(diagnose(obs, rules, if_connect=target))
     if as_json:
-        print_json(out, {"engine": {"host": engine.host, "version": engine.info.version,
-                                    "api_version": engine.info.api_version},
-                         "containers": reports})
+        print_json(
+            out,
+            {
+                "engine": {
+                    "host": engine.host,
+                    "version": engine.info.version,
+                    "api_version": engine.info.api_version,
+                },
+                "containers": reports,
+            },
+        )
     else:
         print_reports(out, reports)
     if strict and any(f.severity in ("error", "warning") for r in reports for f in r.findings):
@@ -92,8 +113,9 @@ def connect(
     container: Annotated[str, typer.Argument(help="container name or id")],
     network: Annotated[str, typer.Argument(help="network name or id")],
     alias: Annotated[list[str] | None, typer.Option("--alias", help="network-scoped alias")] = None,
-    allow_gateway_move: Annotated[bool, typer.Option(
-        "--allow-gateway-move", help="connect even when the default route would move")] = False,
+    allow_gateway_move: Annotated[
+        bool, typer.Option("--allow-gateway-move", help="connect even when the default route would move")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     host: HostOpt = None,
     routes_via: ViaOpt = RoutesVia.auto,
@@ -105,12 +127,23 @@ def connect(
     4 the gateway moved anyway (the network was detached again); 1 other errors.
     """
     engine = _engine(host)
-    result = do_connect(engine, container, network, alias or (), allow_move=allow_gateway_move,
-                        routes_via=routes_via.value, helper_image=helper_image)
+    result = do_connect(
+        engine,
+        container,
+        network,
+        alias or (),
+        allow_move=allow_gateway_move,
+        routes_via=routes_via.value,
+        helper_image=helper_image,
+    )
     if as_json:
         print_json(out, result)
     else:
         print_connect(out, result)
+
+
+deploy_cmds.register(app)
+app.add_typer(config_app, name="config")
 
 
 @app.command()
@@ -124,8 +157,9 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except GreenroomError as exc:
-        err.print(f"[bold red]error:[/] {exc.where + ': ' if exc.where else ''}{exc.message}",
-                  highlight=False)
+        err.print(
+            f"[bold red]error:[/] {exc.where + ': ' if exc.where else ''}{exc.message}", highlight=False
+        )
         if exc.hint:
             err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
         sys.exit(exc.exit_code)

@@ -44,8 +44,13 @@ def routes_table(reports: list[Report]) -> Table:
         table.add_column(col)
     for rep in reports:
         for i, row in enumerate(rep.networks):
-            mark = "v4+v6" if row.default4 and row.default6 else "v4" if row.default4 else (
-                "v6" if row.default6 else "")
+            mark = (
+                "v4+v6"
+                if row.default4 and row.default6
+                else "v4"
+                if row.default4
+                else ("v6" if row.default6 else "")
+            )
             table.add_row(
                 f"{rep.container} ({rep.container_id})" if i == 0 else "",
                 row.name,
@@ -65,36 +70,44 @@ def print_reports(console: Console, reports: list[Report]) -> None:
         return
     console.print(routes_table(reports))
     for rep in reports:
-        verdict = {True: Text("agrees with Docker's rules", style="green"),
-                   False: Text("DIFFERS from Docker's rules", style="bold red"),
-                   None: Text("not running: no routes", style="dim")}[rep.agrees]
+        verdict = {
+            True: Text("agrees with Docker's rules", style="green"),
+            False: Text("DIFFERS from Docker's rules", style="bold red"),
+            None: Text("not running: no routes", style="dim"),
+        }[rep.agrees]
         line = Text(f"{rep.container}: ")
         line.append(f"default route {rep.route4 or '-'} → {_gw(rep.actual)}; ")
         line.append(f"model (engine {rep.engine}) says {rep.predicted.describe()}: ")
         line.append_text(verdict)
         console.print(line)
         for f in rep.findings:
-            console.print(Text(f"  {f.severity}: [{f.code}] {f.message}",
-                               style=SEVERITY_STYLE[f.severity]))
+            console.print(Text(f"  {f.severity}: [{f.code}] {f.message}", style=SEVERITY_STYLE[f.severity]))
             console.print(Text(f"    fix: {f.fix}", style="dim"))
         if rep.preview is not None:
             p = rep.preview
             if p.moved:
-                msg = (f"  if connected to {p.network}: the default route MOVES from "
-                       f"{p.before.describe()} to {p.after.describe()}"
-                       + (" (and the published ports with it)" if p.ports_move else "")
-                       + f"; `greenroom connect {rep.container} {p.network}` "
-                       "would prevent or refuse it")
+                msg = (
+                    f"  if connected to {p.network}: the default route MOVES from "
+                    f"{p.before.describe()} to {p.after.describe()}"
+                    + (" (and the published ports with it)" if p.ports_move else "")
+                    + f"; `greenroom connect {rep.container} {p.network}` "
+                    "would prevent or refuse it"
+                )
                 console.print(Text(msg, style="bold yellow"))
             else:
-                console.print(Text(f"  if connected to {p.network}: the default route stays on "
-                                   f"{p.before.describe()}", style="green"))
+                console.print(
+                    Text(
+                        f"  if connected to {p.network}: the default route stays on {p.before.describe()}",
+                        style="green",
+                    )
+                )
 
 
 def print_connect(console: Console, result: ConnectResult) -> None:
     p = result.plan
     prio = f" with GwPriority {p.priority}" if p.priority is not None else ""
-    check = ("verified in the container's routes" if result.verified
-             else "not running: will apply at start")
-    console.print(f"connected {p.container} to {p.network}{prio}; default route on "
-                  f"{result.gateway.describe()} ({check})")
+    check = "verified in the container's routes" if result.verified else "not running: will apply at start"
+    console.print(
+        f"connected {p.container} to {p.network}{prio}; default route on "
+        f"{result.gateway.describe()} ({check})"
+    )

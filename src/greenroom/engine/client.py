@@ -5,9 +5,12 @@ Everything above it sees typed values (engine/model.py) and greenroom errors.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+import tarfile
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -18,12 +21,13 @@ import requests.exceptions
 
 from greenroom.engine.model import (
     ContainerInfo,
+    ContainerSpec,
     EngineInfo,
     NetworkInfo,
     parse_container,
     parse_network,
 )
-from greenroom.errors import EngineError, EngineUnreachable, NotFound
+from greenroom.errors import Conflict, EngineError, EngineUnreachable, NotFound
 
 
 def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +56,8 @@ def _translated(host: str, what: str) -> Iterator[None]:
             hint="check the name with `docker ps -a` / `docker network ls` on that engine",
         ) from exc
     except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            raise Conflict(f"{what}: {exc.explanation}", where=host) from exc
         raise EngineError(f"{what}: the engine refused: {exc.explanation}", where=host) from exc
     except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
         raise EngineUnreachable(
@@ -103,8 +109,14 @@ class Engine:
                     continue  # removed between list and inspect
             return found
 
-    def containers(self, *, running_only: bool = True, label: str | None = None) -> list[ContainerInfo]:
-        filters: dict[str, Any] = {"label": [label]} if label else {}
+    def containers(
+        self, *, running_only: bool = True, label: str | list[str] | None = None, name: str | None = None
+    ) -> list[ContainerInfo]:
+        filters: dict[str, Any] = {}
+        if label:
+            filters["label"] = [label] if isinstance(label, str) else label
+        if name:
+            filters["name"] = [name]
         with _translated(self.host, "list containers"):
             found = []
             for summary in self._api.containers(all=not running_only, filters=filters):
@@ -123,13 +135,16 @@ class Engine:
         *,
         aliases: Sequence[str] = (),
         gw_priority: int | None = None,
+        ipv4: str | None = None,
     ) -> None:
         """POST /networks/{id}/connect. GwPriority goes in the raw body: the SDK lacks it."""
         endpoint: dict[str, Any] = {}
         if aliases:
             endpoint["Aliases"] = list(aliases)
-        if gw_priority is not None:
+        if gw_priority is not None and self.info.rules.gw_priority:
             endpoint["GwPriority"] = gw_priority
+        if ipv4:
+            endpoint["IPAMConfig"] = {"IPv4Address": ipv4}
         body = {"Container": container, "EndpointConfig": endpoint}
         with _translated(self.host, f"connect {container} to {network}"):
             post_json(self._api, f"/networks/{quote(network, safe='')}/connect", body)
@@ -138,7 +153,7 @@ class Engine:
         with _translated(self.host, f"disconnect {container} from {network}"):
             self._api.disconnect_container_from_network(container, network, force=force)
 
-    def _ensure_image(self, image: str) -> None:
+    def ensure_image(self, image: str) -> None:
         try:
             self._api.inspect_image(image)  # type: ignore[no-untyped-call]
             return
@@ -151,14 +166,15 @@ class Engine:
                 f"image {image} is not on the engine and could not be pulled ({exc.explanation})",
                 where=self.host,
                 hint="load an image that has sh and cat onto the engine and name it with "
-                     "--helper-image or GREENROOM_HELPER_IMAGE",
+                "--helper-image or GREENROOM_HELPER_IMAGE",
             ) from exc
 
-    def run_helper(self, image: str, command: Sequence[str], *, network_mode: str,
-                   timeout: float = 30.0) -> str:
+    def run_helper(
+        self, image: str, command: Sequence[str], *, network_mode: str, timeout: float = 30.0
+    ) -> str:
         """Run a short-lived container and return its output; always removes it."""
         with _translated(self.host, f"helper container from {image}"):
-            self._ensure_image(image)
+            self.ensure_image(image)
             created = self._api.create_container(
                 image=image,
                 command=list(command),
@@ -186,4 +202,155 @@ class Engine:
         with _translated(self.host, f"container {ref}"):
             return dict(self._api.inspect_container(ref))
 
+    # -- containers --------------------------------------------------------------------
 
+    def create_container(self, spec: ContainerSpec) -> str:
+        """POST /containers/create with the raw body (GwPriority, static settings)."""
+        endpoint: dict[str, Any] = {}
+        if spec.aliases:
+            endpoint["Aliases"] = list(spec.aliases)
+        if spec.gw_priority is not None and self.info.rules.gw_priority:
+            endpoint["GwPriority"] = spec.gw_priority
+        host_config: dict[str, Any] = {
+            "NetworkMode": spec.network,
+            "RestartPolicy": {"Name": spec.restart},
+            "Binds": list(spec.volumes),
+            "PortBindings": {
+                f"{p.container_port}/tcp": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+                for p in spec.ports
+            },
+        }
+        if spec.memory:
+            host_config["Memory"] = spec.memory
+        if spec.nano_cpus:
+            host_config["NanoCpus"] = spec.nano_cpus
+        body: dict[str, Any] = {
+            "Image": spec.image,
+            "Env": [f"{k}={v}" for k, v in spec.env.items()],
+            "Labels": dict(spec.labels),
+            "ExposedPorts": {f"{p.container_port}/tcp": {} for p in spec.ports},
+            "HostConfig": host_config,
+            "NetworkingConfig": {"EndpointsConfig": {spec.network: endpoint}},
+        }
+        if spec.command is not None:
+            body["Cmd"] = list(spec.command)
+        if spec.stop_timeout is not None:
+            body["StopTimeout"] = spec.stop_timeout
+        if spec.stop_signal:
+            body["StopSignal"] = spec.stop_signal
+        with _translated(self.host, f"create container {spec.name}"):
+            path = f"/containers/create?name={quote(spec.name, safe='')}"
+            return str(post_json(self._api, path, body)["Id"])
+
+    def start(self, container: str) -> None:
+        with _translated(self.host, f"start {container}"):
+            self._api.start(container)
+
+    def stop(self, container: str, timeout: float) -> None:
+        with _translated(self.host, f"stop {container}"):
+            self._api.stop(container, timeout=max(0, int(timeout)))
+
+    def remove(self, container: str) -> None:
+        try:
+            with _translated(self.host, f"remove {container}"):
+                self._api.remove_container(container, force=True)
+        except NotFound:
+            pass
+
+    def exec(self, container: str, command: Sequence[str]) -> tuple[int, str]:
+        """Run a command in a running container; returns (exit code, stdout+stderr)."""
+        with _translated(self.host, f"exec in {container}"):
+            created = self._api.exec_create(container, list(command), stdout=True, stderr=True)
+            output = self._api.exec_start(created["Id"])
+            code = self._api.exec_inspect(created["Id"]).get("ExitCode")
+            text = output.decode(errors="replace") if isinstance(output, bytes) else ""
+            return (int(code) if code is not None else -1, text)
+
+    def logs(self, container: str, *, tail: int = 100, timestamps: bool = False) -> str:
+        with _translated(self.host, f"logs of {container}"):
+            out = self._api.logs(container, tail=tail, timestamps=timestamps)
+            return out.decode(errors="replace") if isinstance(out, bytes) else ""
+
+    def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]:
+        with _translated(self.host, f"logs of {container}"):
+            for chunk in self._api.logs(container, tail=tail, stream=True, follow=True):
+                yield chunk.decode(errors="replace")
+
+    def put_files(self, container: str, directory: str, files: dict[str, bytes]) -> None:
+        """Copy files into a container (created or running) through the engine; the
+        directory is created when missing."""
+        buf = io.BytesIO()
+        base = directory.strip("/")
+        now = int(time.time())
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            parts = base.split("/")
+            for i in range(1, len(parts) + 1):
+                info = tarfile.TarInfo("/".join(parts[:i]))
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                info.mtime = now
+                tar.addfile(info)
+            for name, data in files.items():
+                info = tarfile.TarInfo(f"{base}/{name}")
+                info.size = len(data)
+                info.mode = 0o644
+                info.mtime = now
+                tar.addfile(info, io.BytesIO(data))
+        with _translated(self.host, f"copy files into {container}:{directory}"):
+            if not self._api.put_archive(container, "/", buf.getvalue()):
+                raise EngineError(f"copy files into {container}:{directory} failed", where=self.host)
+
+    # -- networks, volumes, images ------------------------------------------------------
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        subnet: str | None = None,
+        internal: bool = False,
+        labels: dict[str, str] | None = None,
+    ) -> NetworkInfo:
+        body: dict[str, Any] = {
+            "Name": name,
+            "Driver": "bridge",
+            "Internal": internal,
+            "CheckDuplicate": True,
+            "Labels": labels or {},
+        }
+        if subnet:
+            body["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
+        with _translated(self.host, f"create network {name}"):
+            post_json(self._api, "/networks/create", body)
+        return self.network(name)
+
+    def remove_network(self, name: str) -> None:
+        try:
+            with _translated(self.host, f"remove network {name}"):
+                self._api.remove_network(name)
+        except NotFound:
+            pass
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+        with _translated(self.host, f"volume {name}"):
+            self._api.create_volume(name=name, labels=labels)
+
+    def image_id(self, ref: str) -> str | None:
+        try:
+            with _translated(self.host, f"image {ref}"):
+                doc = self._api.inspect_image(ref)  # type: ignore[no-untyped-call]
+        except NotFound:
+            return None
+        digests = doc.get("RepoDigests") or []
+        return str(digests[0] if digests else doc["Id"])
+
+    def pull(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
+        with _translated(self.host, f"pull {ref}"):
+            for event in self._api.pull(ref, stream=True, decode=True):
+                if "error" in event:
+                    raise NotFound(
+                        f"pull {ref}: {event['error']}",
+                        where=self.host,
+                        hint="check the image name, or load the image onto the engine",
+                    )
+                if progress and event.get("status"):
+                    progress(f"{event.get('id', '')} {event['status']} {event.get('progress', '')}".strip())

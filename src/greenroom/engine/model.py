@@ -153,3 +153,31 @@ def parse_network(doc: Json) -> NetworkInfo:
         subnets=tuple(subnets),
         labels=dict(doc.get("Labels") or {}),
     )
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    host_ip: str
+    host_port: int
+    container_port: int
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything greenroom creates a container from (engine-neutral)."""
+
+    name: str
+    image: str
+    network: str
+    command: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    gw_priority: int | None = None
+    aliases: tuple[str, ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    volumes: tuple[str, ...] = ()
+    restart: str = "unless-stopped"
+    memory: int | None = None
+    nano_cpus: int | None = None
+    stop_timeout: int | None = None
+    stop_signal: str | None = None

@@ -18,8 +18,9 @@ class Observation:
     routes: RouteTable | None
 
 
-def observe(engine: Engine, ref: str, *, routes_via: str = "auto",
-            helper_image: str | None = None) -> Observation:
+def observe(
+    engine: Engine, ref: str, *, routes_via: str = "auto", helper_image: str | None = None
+) -> Observation:
     container = engine.container(ref)
     networks: dict[str, NetworkInfo] = {}
     for att in container.attachments:

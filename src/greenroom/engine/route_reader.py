@@ -1,22 +1,24 @@
-"""Read a container's routing table without any tool inside the container.
+"""Read a container's kernel tables (routes, sockets) without any tool inside it.
 
-Local engine: the kernel's own text at /proc/<pid>/net/route (the namespace of that
-pid), after checking that the pid really is that container's. Otherwise, or when that
-fails: a short-lived helper container sharing the target's network namespace cats
-/proc/net/route of that same namespace.
+Local engine: the kernel's own text at /proc/<pid>/net/* (the namespace of that pid),
+after checking that the pid really is that container's. Otherwise, or when that fails:
+a short-lived helper container sharing the target's network namespace cats
+/proc/net/* of that same namespace.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo
 from greenroom.errors import RouteReadError
-from greenroom.routes import SEPARATOR, RouteTable, parse_combined, parse_tables
+from greenroom.routes import RouteTable, parse_tables
 
 DEFAULT_HELPER_IMAGE = "busybox:stable"
+SEPARATOR = "--greenroom-file--"
 
 
 def helper_image() -> str:
@@ -31,46 +33,73 @@ def _pid_is_container(pid: int, container_id: str, proc: Path) -> bool:
     return container_id in cgroup
 
 
-def read_local(container: ContainerInfo, proc: Path = Path("/proc")) -> RouteTable | None:
-    """The routes from /proc/<pid>/net, or None when that pid is not visible here."""
+def read_local_files(
+    container: ContainerInfo, names: Sequence[str], proc: Path = Path("/proc")
+) -> dict[str, str] | None:
+    """/proc/<pid>/net/<name> for each name ("" when absent), or None when that pid is not
+    visible here (another host, another pid namespace) or is not that container's."""
     if not container.pid or not _pid_is_container(container.pid, container.id, proc):
         return None
     base = proc / str(container.pid) / "net"
-    try:
-        ipv4 = (base / "route").read_text()
-    except OSError:
-        return None
-    try:
-        ipv6 = (base / "ipv6_route").read_text()
-    except OSError:
-        ipv6 = ""
-    return parse_tables(ipv4, ipv6)
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = (base / name).read_text()
+        except FileNotFoundError:
+            out[name] = ""
+        except OSError:
+            return None
+    return out
 
 
-def read_via_engine(engine: Engine, container: ContainerInfo, image: str | None = None) -> RouteTable:
-    script = f"cat /proc/net/route; echo {SEPARATOR}; cat /proc/net/ipv6_route 2>/dev/null; true"
+def read_files_via_engine(
+    engine: Engine, container: ContainerInfo, names: Sequence[str], image: str | None = None
+) -> dict[str, str]:
+    script = "; ".join(f"cat /proc/net/{n} 2>/dev/null; echo {SEPARATOR}" for n in names)
     text = engine.run_helper(
-        image or helper_image(),
-        ["sh", "-c", script],
-        network_mode=f"container:{container.id}",
+        image or helper_image(), ["sh", "-c", script + "; true"], network_mode=f"container:{container.id}"
     )
-    return parse_combined(text)
+    parts = text.split(SEPARATOR + "\n")
+    return {name: parts[i] if i < len(parts) else "" for i, name in enumerate(names)}
 
 
-def read_routes(engine: Engine, container: ContainerInfo, *, method: str = "auto",
-                image: str | None = None) -> RouteTable:
+def read_net_files(
+    engine: Engine,
+    container: ContainerInfo,
+    names: Sequence[str],
+    *,
+    method: str = "auto",
+    image: str | None = None,
+) -> dict[str, str]:
     if not container.running:
         raise RouteReadError(
-            f"container {container.name} is not running: it has no routes",
+            f"container {container.name} is not running: it has no network namespace to read",
             hint=f"start it (docker start {container.name}) and try again",
         )
     if method in ("auto", "proc") and engine.is_local:
-        table = read_local(container)
-        if table is not None:
-            return table
+        found = read_local_files(container, names)
+        if found is not None:
+            return found
         if method == "proc":
             raise RouteReadError(
-                f"/proc/{container.pid}/net/route of container {container.name} is not readable here",
+                f"/proc/{container.pid}/net of container {container.name} is not readable here",
                 hint="run greenroom on the engine's host as root, or use --routes-via engine",
             )
-    return read_via_engine(engine, container, image)
+    return read_files_via_engine(engine, container, names, image)
+
+
+def read_local(container: ContainerInfo, proc: Path = Path("/proc")) -> RouteTable | None:
+    found = read_local_files(container, ("route", "ipv6_route"), proc)
+    return None if found is None else parse_tables(found["route"], found["ipv6_route"])
+
+
+def read_via_engine(engine: Engine, container: ContainerInfo, image: str | None = None) -> RouteTable:
+    found = read_files_via_engine(engine, container, ("route", "ipv6_route"), image)
+    return parse_tables(found["route"], found["ipv6_route"])
+
+
+def read_routes(
+    engine: Engine, container: ContainerInfo, *, method: str = "auto", image: str | None = None
+) -> RouteTable:
+    found = read_net_files(engine, container, ("route", "ipv6_route"), method=method, image=image)
+    return parse_tables(found["route"], found["ipv6_route"])

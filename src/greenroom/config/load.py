@@ -1,0 +1,345 @@
+"""Reading greenroom.yml: YAML with line numbers, ${VAR} interpolation, one error listing every problem.
+
+Scalars follow YAML 1.2's core schema rather than PyYAML's 1.1: only true/false are booleans
+and only plain decimals are integers, so `restart: no`, `- 80:80` and dates stay strings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from greenroom.config.schema import Config, parse_env_text
+from greenroom.errors import ConfigError
+from greenroom.secrets import mask_text
+
+HINT = "see docs/configuration.md or `greenroom config reference`"
+_MAX_NODES = 100_000  # aliases can expand a small file exponentially
+_BOOL, _INT, _TIMESTAMP = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "timestamp"))
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag not in (_BOOL, _INT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+
+
+class Problem(NamedTuple):
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f" (line {self.line})" if self.line else ""
+        return f"{self.path or '(top level)'}: {self.message}{where}"
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# --- YAML ----------------------------------------------------------------------------------
+
+
+class _Index:
+    """Lines of every key and list item by dotted path; duplicate keys; a node budget."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+        self.problems: list[Problem] = []
+        self.nodes = 0
+        self._stack: list[Node] = []
+
+    def walk(self, node: Node, path: str) -> None:
+        self.nodes += 1
+        if self.nodes > _MAX_NODES:
+            raise ConfigError(f"more than {_MAX_NODES} values (after expanding aliases)", hint=HINT)
+        if any(node is seen for seen in self._stack):
+            self.problems.append(Problem(path, "a YAML alias refers to itself", self.lines.get(path)))
+            return
+        self._stack.append(node)
+        if isinstance(node, MappingNode):
+            self._mapping(node, path)
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                sub = _join(path, i)
+                self.lines[sub] = item.start_mark.line + 1
+                self.walk(item, sub)
+        self._stack.pop()
+
+    def _mapping(self, node: MappingNode, path: str) -> None:
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE:
+                continue  # merged keys are reported at the mapping that merges them
+            if not isinstance(key_node, ScalarNode):
+                self.problems.append(Problem(path, "keys must be plain strings", line))
+                continue
+            sub = _join(path, key_node.value)
+            if key_node.value in first:
+                message = f"duplicate key (first at line {first[key_node.value]})"
+                self.problems.append(Problem(sub, message, line))
+                continue
+            first[key_node.value] = line
+            self.lines[sub] = line
+            self.walk(value_node, sub)
+
+
+def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """The document as data, and the line of each dotted path in it."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError("the file is empty; it needs at least an apps: section", where=where, hint=HINT)
+        if not isinstance(node, MappingNode):
+            raise ConfigError(
+                f"expected a mapping of sections (version, engine, proxy, apps) "
+                f"(line {node.start_mark.line + 1})",
+                where=where,
+                hint=HINT,
+            )
+        index = _Index()
+        index.walk(node, "")
+        if index.problems:
+            raise _config_error(index.problems, where, set())
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" (line {mark.line + 1})" if mark else ""
+        detail = " ".join(str(s) for s in (exc.context, exc.problem) if s)
+        raise ConfigError(f"invalid YAML: {detail}{at}", where=where, hint=HINT) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", where=where, hint=HINT) from None
+    finally:
+        loader.dispose()
+    return data, index.lines
+
+
+# --- interpolation -------------------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interpolate(text: str, variables: Mapping[str, str]) -> str:
+    """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $."""
+    out: list[str] = []
+    i = 0
+    while (j := text.find("$", i)) >= 0:
+        out.append(text[i:j])
+        following = text[j + 1 : j + 2]
+        if following == "$":
+            out.append("$")
+            i = j + 2
+        elif following == "{":
+            end = _closing_brace(text, j + 2)
+            out.append(_substitute(text[j + 2 : end], variables))
+            i = end + 1
+        else:
+            raise ValueError("a lone $: write $$ for a literal $, or ${NAME} for a variable")
+    out.append(text[i:])
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth, k = 1, start
+    while k < len(text):
+        if text.startswith("$$", k):
+            k += 2
+            continue
+        if text.startswith("${", k):
+            depth, k = depth + 1, k + 2
+            continue
+        if text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+        k += 1
+    raise ValueError("unterminated ${: a variable reference needs its closing }")
+
+
+def _substitute(expr: str, variables: Mapping[str, str]) -> str:
+    match = _NAME.match(expr)
+    if not match:
+        raise ValueError("invalid variable name after ${")
+    name, rest = match[0], expr[match.end() :]
+    value = variables.get(name)
+    for op in (":-", "-", ":?", "?"):
+        if rest.startswith(op):
+            arg = rest[len(op) :]
+            break
+    else:
+        if rest:
+            raise ValueError(
+                f"unsupported syntax in ${{{name}...}}: use ${{{name}}}, ${{{name}:-default}}, "
+                f"${{{name}-default}} or ${{{name}:?message}}"
+            )
+        op, arg = "", ""
+    missing = value is None or (op.startswith(":") and value == "")
+    if not missing:
+        assert value is not None
+        return value
+    if op in (":-", "-"):
+        return interpolate(arg, variables)
+    state = "is not set or empty" if op == ":?" else "is not set"
+    raise ValueError(f"variable {name} {state}" + (f": {arg}" if arg else ""))
+
+
+def _interpolate_tree(value: Any, path: str, variables: Mapping[str, str], problems: list[Problem]) -> Any:
+    if isinstance(value, str):
+        try:
+            return interpolate(value, variables)
+        except ValueError as exc:
+            problems.append(Problem(path, str(exc)))
+            return value
+    if isinstance(value, dict):
+        return {k: _interpolate_tree(v, _join(path, k), variables, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate_tree(v, _join(path, i), variables, problems) for i, v in enumerate(value)]
+    return value
+
+
+def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    """Variables for interpolation: the env file's, with the environment winning (as in Compose)."""
+    if env_file is None and (config_path.parent / ".env").is_file():
+        env_file = config_path.parent / ".env"
+    from_file: dict[str, str] = {}
+    if env_file is not None:
+        try:
+            from_file = parse_env_text(env_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"cannot read env file: {reason}", where=str(env_file), hint=HINT) from None
+        except ValueError as exc:
+            raise ConfigError(str(exc), where=str(env_file), hint=HINT) from None
+    return {**from_file, **environ}
+
+
+# --- validation errors ---------------------------------------------------------------------
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model that a location inside Config refers to, to suggest its keys."""
+    tp: Any = Config
+    for part in (*loc, None):
+        while typing.get_origin(tp) in (typing.Annotated, typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if part is None:
+            break
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if str(part) not in tp.model_fields:
+                return None
+            tp = tp.model_fields[str(part)].annotation
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        known = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if close:
+            return f"unknown key (did you mean {close[0]}?)"
+        return "unknown key" + (f"; known keys: {', '.join(known)}" if known else "")
+    if kind == "missing":
+        return "required"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    out: list[Problem] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(p for p in error["loc"] if p != "[key]")
+        if error["type"] == "greenroom":
+            loc += tuple((error.get("ctx") or {}).get("at", ()))
+        out.append(Problem(".".join(map(str, loc)), _message(error, loc)))
+    return out
+
+
+def _line(path: str, lines: Mapping[str, int]) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path.rpartition(".")[0]
+    return None
+
+
+def _config_error(problems: list[Problem], where: str, secrets: set[str]) -> ConfigError:
+    listed = sorted(problems, key=lambda p: p.line or 0)
+    text = "\n".join(mask_text(str(p), secrets) for p in listed)
+    if len(listed) > 1:
+        text = f"{len(listed)} problems:\n{text}"
+    return ConfigError(text, where=where, hint=HINT)
+
+
+def _raw_secrets(data: Any) -> set[str]:
+    apps = data.get("apps") if isinstance(data, dict) else None
+    found: set[str] = set()
+    for app in apps.values() if isinstance(apps, dict) else ():
+        secrets = app.get("secrets") if isinstance(app, dict) else None
+        if isinstance(secrets, dict):
+            found.update(
+                str(v)
+                for v in secrets.values()
+                if isinstance(v, str | int | float) and not isinstance(v, bool)
+            )
+    return found
+
+
+def load_config(
+    path: Path, *, environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Config:
+    """Read, interpolate and validate a config file; every problem is reported in one ConfigError."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            f"cannot read the config file: {reason}", where=where, hint="pass the file with -f FILE"
+        ) from None
+    variables = read_variables(path, os.environ if environ is None else environ, env_file)
+    raw, lines = parse_yaml(text, where)
+    problems: list[Problem] = []
+    data = _interpolate_tree(raw, "", variables, problems)
+    secrets = _raw_secrets(data) | _raw_secrets(raw)
+    try:
+        config = Config.model_validate(data, context={"base_dir": path.parent})
+    except ValidationError as exc:
+        failed = [p.path for p in problems]
+        problems += [
+            p
+            for p in _pydantic_problems(exc)
+            if not any(p.path == f or p.path.startswith(f + ".") for f in failed)
+        ]
+    if problems:
+        located = [p._replace(line=p.line or _line(p.path, lines)) for p in problems]
+        raise _config_error(located, where, secrets)
+    return config

@@ -1,0 +1,319 @@
+"""The executor: performs a plan's steps in order, keeps the timeline, and on any failure
+(or Ctrl-C) leaves the old version serving and says why."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from greenroom import labels
+from greenroom.clock import Clock
+from greenroom.connect import connect
+from greenroom.deploy.drain import Drainer
+from greenroom.deploy.probe import GateProgress, Prober
+from greenroom.deploy.steps import (
+    AttachFront,
+    Confirm,
+    CreateRelease,
+    Drain,
+    EnsureNetwork,
+    EnsureProxy,
+    HealthGate,
+    Plan,
+    ProxyJoin,
+    PullImage,
+    RemoveRelease,
+    StartRelease,
+    Step,
+    StopRelease,
+    Switch,
+)
+from greenroom.engine.client import Engine
+from greenroom.errors import Conflict, DeployError, GreenroomError, NotFound, ProxyError
+from greenroom.proxy import Proxy, Routed, confirm_targets
+from greenroom.secrets import mask_text
+
+
+class Reporter(Protocol):
+    def started(self, index: int, total: int, step: Step) -> None: ...
+
+    def progress(self, text: str) -> None: ...
+
+    def finished(self, record: StepRecord) -> None: ...
+
+
+class Quiet:
+    def started(self, index: int, total: int, step: Step) -> None:
+        pass
+
+    def progress(self, text: str) -> None:
+        pass
+
+    def finished(self, record: StepRecord) -> None:
+        pass
+
+
+@dataclass
+class StepRecord:
+    step: str
+    description: str
+    started: float
+    duration: float
+    status: str  # ok | failed | undone
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    records: list[StepRecord] = field(default_factory=list)
+    ok: bool = False
+    error: str = ""
+    logs: dict[str, str] = field(default_factory=dict)
+    total: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.plan.app,
+            "action": self.plan.action,
+            "deploy": self.plan.deploy,
+            "ok": self.ok,
+            "error": self.error,
+            "total": round(self.total, 3),
+            "steps": [dataclasses.asdict(r) for r in self.records],
+            "logs": self.logs,
+        }
+
+
+class Executor:
+    def __init__(
+        self,
+        engine: Engine,
+        proxy: Proxy,
+        clock: Clock,
+        *,
+        helper_image: str,
+        secrets: Iterable[str] = (),
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.engine = engine
+        self.proxy = proxy
+        self.clock = clock
+        self.helper_image = helper_image
+        self.secrets = tuple(secrets)
+        self.reporter = reporter or Quiet()
+        self.prober = Prober(engine, clock, helper_image)
+        self.drainer = Drainer(engine, clock, helper_image)
+        # what this run has done, for undoing it
+        self._created: list[str] = []
+        self._started: list[str] = []
+        self._switched_from: Routed | None = None
+        self._switched = False
+        self._confirmed = False
+        self._new: tuple[str, ...] = ()
+
+    def mask(self, text: str) -> str:
+        return mask_text(text, self.secrets)
+
+    # -- running -------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> Outcome:
+        outcome = Outcome(plan)
+        t0 = self.clock.monotonic()
+        total = len(plan.steps)
+        try:
+            for i, step in enumerate(plan.steps, start=1):
+                self.reporter.started(i, total, step)
+                start = self.clock.monotonic()
+                record = StepRecord(type(step).__name__, step.describe(), start - t0, 0.0, "ok")
+                try:
+                    record.detail = self.mask(self.perform(step) or "")
+                except BaseException as exc:
+                    record.status = "failed"
+                    record.detail = self.mask(
+                        str(exc) if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+                    )
+                    raise
+                finally:
+                    record.duration = self.clock.monotonic() - start
+                    outcome.records.append(record)
+                    self.reporter.finished(record)
+            outcome.ok = True
+        except (GreenroomError, KeyboardInterrupt) as exc:
+            outcome.error = self.mask(str(exc) if isinstance(exc, GreenroomError) else "interrupted (Ctrl-C)")
+            outcome.logs = {n: self.mask(self._logs(n)) for n in self._new}
+            self._undo(outcome, t0)
+            outcome.total = self.clock.monotonic() - t0
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise _with_outcome(exc, outcome) from exc
+        outcome.total = self.clock.monotonic() - t0
+        return outcome
+
+    def _logs(self, name: str) -> str:
+        try:
+            return self.engine.logs(name, tail=30)
+        except GreenroomError:
+            return ""
+
+    def _undo(self, outcome: Outcome, t0: float) -> None:
+        """Leave the old version serving: route back, then take the new one away."""
+        start = self.clock.monotonic()
+        done: list[str] = []
+        try:
+            if self._switched and not self._confirmed:
+                if self._switched_from is not None:
+                    self.proxy.set_app(self._switched_from)
+                    done.append(f"routed {self._switched_from.app} back to {self._switched_from.deploy}")
+                else:
+                    done.append("kept the routing (nothing was live before)")
+            if self._confirmed:
+                return  # the new version is live and serving; nothing to undo
+            for name in self._created:
+                self.engine.remove(name)
+                done.append(f"removed {name}")
+            for name in self._started:
+                self.engine.stop(name, 10)
+                done.append(f"stopped {name}")
+        except GreenroomError as exc:
+            done.append(f"undo incomplete: {exc.message} (the next greenroom command repairs it)")
+        finally:
+            if done:
+                rec = StepRecord(
+                    "Undo", "; ".join(done), start - t0, self.clock.monotonic() - start, "undone"
+                )
+                outcome.records.append(rec)
+                self.reporter.finished(rec)
+
+    # -- the steps -----------------------------------------------------------------
+
+    def perform(self, step: Step) -> str:
+        match step:
+            case EnsureNetwork():
+                try:
+                    self.engine.create_network(
+                        step.name, subnet=step.subnet, internal=step.internal, labels=step.labels
+                    )
+                except Conflict:
+                    return "already there"
+                return step.subnet
+            case EnsureProxy():
+                return self._ensure_proxy(step)
+            case ProxyJoin():
+                res = connect(
+                    self.engine,
+                    self.proxy.plan.name,
+                    step.network,
+                    helper_image=self.helper_image,
+                    ipv4=step.address,
+                )
+                return f"proxy gateway on {res.gateway.describe()}"
+            case RemoveRelease():
+                for name in step.containers:
+                    self.engine.remove(name)
+                return ""
+            case PullImage():
+                if self.engine.image_id(step.image) is None:
+                    self.engine.pull(step.image, self.reporter.progress)
+                    return "pulled"
+                return "present"
+            case CreateRelease():
+                return self._create(step)
+            case StartRelease():
+                self._new = step.containers
+                for name in step.containers:
+                    self.engine.start(name)
+                    self._started.append(name)
+                return ""
+            case HealthGate():
+                self._new = step.containers
+                state = self.prober.gate(list(step.containers), step.network, step.probe, self._gate_progress)
+                return f"{state.probes} probes: {state.summary()}"
+            case AttachFront():
+                for name, addr in zip(step.containers, step.addresses, strict=True):
+                    res = connect(
+                        self.engine,
+                        name,
+                        step.network,
+                        (step.app,),
+                        helper_image=self.helper_image,
+                        ipv4=addr,
+                    )
+                    if not res.verified:
+                        raise DeployError(
+                            f"{name} is not running: cannot verify its gateway", where=self.engine.host
+                        )
+                return "gateways verified"
+            case Switch():
+                self._switched_from = step.previous
+                self.proxy.set_app(step.routed)
+                self._switched = not step.routed.maintenance
+                return ""
+            case Confirm():
+                results = self.proxy.probe(step.host, step.path, max(3, 2 * len(step.targets)))
+                problem = confirm_targets(results, step.targets, step.status)
+                if problem:
+                    raise ProxyError(
+                        problem,
+                        where=f"{self.engine.host} {self.proxy.plan.name}",
+                        hint="routing was switched back; the old version is serving",
+                    )
+                self._confirmed = True
+                return f"{len(results)} responses, all from the new version"
+            case Drain():
+                return self.drainer.drain(
+                    list(step.containers),
+                    step.port,
+                    step.network,
+                    self.proxy.plan.name,
+                    step.timeout,
+                    self.reporter.progress,
+                )
+            case StopRelease():
+                for name in step.containers:
+                    self.engine.stop(name, step.timeout)
+                    with contextlib.suppress(NotFound, GreenroomError):
+                        self.engine.disconnect(name, step.front)
+                return ""
+        raise DeployError(f"unknown step {step!r}")
+
+    def _gate_progress(self, state: GateProgress) -> None:
+        self.reporter.progress(state.summary())
+
+    def _create(self, step: CreateRelease) -> str:
+        digest = self.engine.image_id(step.specs[0].image) or ""
+        self._new = tuple(s.name for s in step.specs)
+        for spec in step.specs:
+            if not spec.labels.get(labels.DIGEST):
+                spec = dataclasses.replace(spec, labels={**spec.labels, labels.DIGEST: digest})
+            self.engine.create_container(spec)
+            self._created.append(spec.name)
+            self.engine.start(spec.name)
+        return digest
+
+    def _ensure_proxy(self, step: EnsureProxy) -> str:
+        if step.create:
+            self.engine.ensure_image(self.proxy.plan.image)
+            existing = self.proxy.container()
+            if existing is not None:
+                self.engine.remove(existing.id)
+            self.proxy.create()
+            return f"generation {self.proxy.plan.generation}"
+        self.proxy.apply_config()
+        return f"generation {self.proxy.plan.generation}"
+
+
+class DeployFailed(DeployError):
+    """A step failed; `outcome` has the timeline, and the new version's last logs."""
+
+    outcome: Outcome
+
+
+def _with_outcome(exc: GreenroomError, outcome: Outcome) -> DeployFailed:
+    failed = DeployFailed(exc.message, hint=exc.hint or "the old version is still serving", where=exc.where)
+    failed.exit_code = max(exc.exit_code, 1)
+    failed.outcome = outcome
+    return failed

@@ -1,0 +1,222 @@
+"""The health probe adapter: N consecutive passes within a deadline.
+
+It works when the engine is remote and when the app's image has no curl or wget: one
+short-lived helper container (busybox: sh, nc, timeout, usleep) on the app's back
+network probes every replica in a loop and prints one line per probe; greenroom reads
+the lines as they come and decides. The path and targets reach the script as
+environment variables, never spliced into it. `docker` probes read the image's own
+HEALTHCHECK status instead.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from greenroom import labels
+from greenroom.clock import Clock
+from greenroom.deploy.steps import ProbeSpec
+from greenroom.engine.client import Engine
+from greenroom.engine.model import ContainerSpec
+from greenroom.errors import GreenroomError, HealthGateFailed
+
+SCRIPT = r"""
+req() {
+  printf 'GET %s HTTP/1.1\r\nHost: greenroom-probe\r\nUser-Agent: greenroom\r\n' "$PROBE_PATH"
+  printf 'Connection: close\r\n\r\n'
+}
+while :; do
+  for t in $TARGETS; do
+    if [ "$KIND" = http ]; then
+      line=$(req | timeout "$TIMEOUT" nc -w "$TIMEOUT" "${t%:*}" "${t##*:}" 2>/dev/null | head -n 1)
+      code=$(echo "$line" | sed -n 's/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p')
+      echo "$t ${code:-000}"
+    elif timeout "$TIMEOUT" nc -w "$TIMEOUT" "${t%:*}" "${t##*:}" </dev/null >/dev/null 2>&1; then
+      echo "$t ok"
+    else
+      echo "$t fail"
+    fi
+  done
+  usleep "$INTERVAL_US"
+done
+"""
+
+
+@dataclass
+class GateProgress:
+    passes: dict[str, int] = field(default_factory=dict)
+    last: dict[str, str] = field(default_factory=dict)
+    probes: int = 0
+
+    def record(self, target: str, result: str, ok: bool) -> None:
+        self.probes += 1
+        self.last[target] = result
+        self.passes[target] = self.passes.get(target, 0) + 1 if ok else 0
+
+    def done(self, targets: list[str], needed: int) -> bool:
+        return all(self.passes.get(t, 0) >= needed for t in targets)
+
+    def summary(self) -> str:
+        return (
+            ", ".join(f"{t}: {self.last.get(t, 'no answer')}" for t in sorted(self.last))
+            or "no probe answered"
+        )
+
+
+def judge(line: str, spec: ProbeSpec) -> tuple[str, str, bool] | None:
+    """Pure: one helper output line -> (target, result, passed)."""
+    parts = line.split()
+    if len(parts) != 2 or ":" not in parts[0]:
+        return None
+    target, result = parts
+    if spec.kind == "http":
+        ok = result == str(spec.status)
+        return target, (f"HTTP {result}" if result != "000" else "no answer"), ok
+    return target, result, result == "ok"
+
+
+def _lines(chunks: Iterator[str]) -> Iterator[str]:
+    buf = ""
+    for chunk in chunks:
+        buf += chunk
+        while "\n" in buf:
+            line, buf = buf.split("\n", 1)
+            yield line.strip()
+
+
+class Prober:
+    def __init__(self, engine: Engine, clock: Clock, helper_image: str) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.helper_image = helper_image
+
+    def gate(
+        self,
+        containers: list[str],
+        network: str,
+        spec: ProbeSpec,
+        progress: Callable[[GateProgress], None] | None = None,
+    ) -> GateProgress:
+        if spec.kind == "docker":
+            return self._docker_gate(containers, spec, progress)
+        targets = []
+        for name in containers:
+            c = self.engine.container(name)
+            att = c.attachment(network)
+            if att is None or att.ipv4 is None:
+                raise HealthGateFailed(f"{name} has no address on {network}", where=self.engine.host)
+            targets.append(f"{att.ipv4.ip}:{spec.port}")
+        return self._helper_gate(containers, targets, network, spec, progress)
+
+    def _helper_gate(
+        self,
+        containers: list[str],
+        targets: list[str],
+        network: str,
+        spec: ProbeSpec,
+        progress: Callable[[GateProgress], None] | None,
+    ) -> GateProgress:
+        self.engine.ensure_image(self.helper_image)
+        name = f"greenroom-probe-{containers[0]}"
+        self.engine.remove(name)
+        self.engine.create_container(
+            ContainerSpec(
+                name=name,
+                image=self.helper_image,
+                network=network,
+                command=("sh", "-c", SCRIPT),
+                env={
+                    "TARGETS": " ".join(targets),
+                    "KIND": spec.kind,
+                    "PROBE_PATH": spec.path,
+                    "TIMEOUT": str(max(1, math.ceil(spec.timeout))),
+                    "INTERVAL_US": str(int(spec.interval * 1e6)),
+                },
+                labels=labels.owned(labels.ROLE_PROBE),
+                restart="no",
+            )
+        )
+        state = GateProgress()
+        deadline = self.clock.monotonic() + spec.deadline
+        outcome: list[BaseException | None] = []
+
+        def read() -> None:
+            try:
+                for line in _lines(self.engine.follow_logs(name, tail=0)):
+                    judged = judge(line, spec)
+                    if judged is None:
+                        continue
+                    state.record(judged[0], judged[1], judged[2])
+                    if progress:
+                        progress(state)
+                    if state.done(targets, spec.passes):
+                        break
+                outcome.append(None)
+            except BaseException as exc:  # surfaces in the caller's thread
+                outcome.append(exc)
+
+        try:
+            self.engine.start(name)
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            while reader.is_alive():
+                reader.join(timeout=0.25)
+                if self.clock.monotonic() > deadline:
+                    break
+                self._check_running(containers)
+        finally:
+            self.engine.remove(name)
+        if outcome and outcome[0] is not None and not isinstance(outcome[0], GreenroomError):
+            raise HealthGateFailed(f"health probe helper failed: {outcome[0]}", where=self.engine.host)
+        if not state.done(targets, spec.passes):
+            raise HealthGateFailed(
+                f"not healthy within {spec.deadline:g}s ({spec.passes} passes in a row needed): "
+                f"{state.summary()}",
+                where=self.engine.host,
+                hint="the new version's last logs are below; the old version is still serving",
+            )
+        return state
+
+    def _check_running(self, containers: list[str]) -> None:
+        for name in containers:
+            doc = self.engine.raw_inspect(name)
+            st = doc.get("State") or {}
+            if not st.get("Running"):
+                raise HealthGateFailed(
+                    f"{name} stopped during the health gate (exit code {st.get('ExitCode')}, "
+                    f"{st.get('Error') or 'no error'})",
+                    where=self.engine.host,
+                    hint="its last logs are below; the old version is still serving",
+                )
+
+    def _docker_gate(
+        self, containers: list[str], spec: ProbeSpec, progress: Callable[[GateProgress], None] | None
+    ) -> GateProgress:
+        state = GateProgress()
+        deadline = self.clock.monotonic() + spec.deadline
+        while True:
+            self._check_running(containers)
+            for name in containers:
+                health = (self.engine.raw_inspect(name).get("State") or {}).get("Health")
+                if health is None:
+                    raise HealthGateFailed(
+                        f"{name}: healthcheck type is docker but the image has no HEALTHCHECK",
+                        where=self.engine.host,
+                        hint="use healthcheck.type: http or tcp",
+                    )
+                status = str(health.get("Status"))
+                state.record(name, status, status == "healthy")
+            if progress:
+                progress(state)
+            if state.done(containers, 1):
+                return state
+            if self.clock.monotonic() > deadline:
+                logs = [str(e.get("Output", "")).strip() for e in (health or {}).get("Log", [])[-3:]]
+                raise HealthGateFailed(
+                    f"not healthy within {spec.deadline:g}s: {state.summary()}",
+                    where=self.engine.host,
+                    hint="Docker's health log: " + " | ".join(logs),
+                )
+            self.clock.sleep(min(spec.interval, 0.5))

@@ -1,0 +1,243 @@
+"""The library's front door: observe -> plan -> execute for each command, under the lock."""
+
+from __future__ import annotations
+
+import getpass
+import secrets as pyrandom
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from greenroom import labels
+from greenroom.clock import Clock, SystemClock
+from greenroom.config import Config, config_hash, secret_values
+from greenroom.deploy import lock
+from greenroom.deploy.execute import Executor, Outcome, Reporter
+from greenroom.deploy.plan import Context, plan_deploy, plan_maintenance, plan_repair, plan_rollback, repair
+from greenroom.deploy.state import AppState, HostState, observe_host
+from greenroom.deploy.steps import EnsureNetwork, Plan
+from greenroom.doctor import actual_gateway
+from greenroom.engine.client import Engine
+from greenroom.engine.route_reader import read_routes
+from greenroom.errors import GreenroomError
+from greenroom.nginx.render import ProxySettings
+from greenroom.proxy import Proxy, ProxyPlan, parse_port
+from greenroom.routes import IPNetwork, parse_ipv4
+from greenroom.secrets import mask_text
+
+
+def proxy_plan(cfg: Config) -> ProxyPlan:
+    p = cfg.proxy
+    return ProxyPlan(
+        name=p.name,
+        image=p.image,
+        network=p.network,
+        ports=tuple(parse_port(x) for x in p.ports),
+        listen=p.listen,
+        restart=p.restart,
+        settings=ProxySettings(listen=p.listen),
+    )
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    app: str
+    deploy: str | None
+    color: str | None
+    version: str | None
+    since: str | None
+    replicas: str
+    maintenance: bool
+    gateway_ok: bool | None
+    retained: tuple[str, ...]
+    problems: tuple[str, ...] = field(default=())
+
+
+class Greenroom:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        host: str | None = None,
+        clock: Clock | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.engine = Engine(host or cfg.engine.host)
+        self.proxy = Proxy(self.engine, proxy_plan(cfg), self.clock)
+        self.reporter = reporter
+        self.helper_image = cfg.engine.helper_image
+        self.secrets = tuple(secret_values(cfg))
+
+    # -- observing -------------------------------------------------------------------
+
+    def observe(self) -> HostState:
+        return observe_host(self.engine, self.proxy, list(self.cfg.apps))
+
+    def host_routes(self) -> tuple[IPNetwork, ...]:
+        """The engine host's own routes, so greenroom's subnets never shadow them."""
+        text = self.engine.run_helper(self.helper_image, ["cat", "/proc/net/route"], network_mode="host")
+        return tuple(r.destination for r in parse_ipv4(text) if r.destination.prefixlen > 0)
+
+    def context(self, plan_needs_networks: bool) -> Context:
+        now = self.clock.now()
+        deploy_id = now.strftime("%y%m%d%H%M%S") + pyrandom.token_hex(2)
+        routes = self.host_routes() if plan_needs_networks else ()
+        return Context(
+            deploy_id,
+            now.isoformat(timespec="seconds"),
+            f"{getpass.getuser()}@{socket.gethostname()}",
+            routes,
+        )
+
+    def _needs_networks(self, state: HostState, app: str) -> bool:
+        st = state.app(app)
+        return state.home is None or st.back is None or st.front is None
+
+    # -- commands --------------------------------------------------------------------
+
+    def plan(self, app: str, image: str | None = None) -> Plan:
+        state = self.observe()
+        ctx = self.context(self._needs_networks(state, app))
+        return plan_deploy(
+            self.cfg, self.proxy.plan, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
+        )
+
+    def deploy(self, app: str, image: str | None = None) -> Outcome:
+        self.cfg.app(app)
+        self.engine.ensure_image(self.proxy.plan.image)
+        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+            plan = self.plan(app, image)
+            return self._execute(plan)
+
+    def rollback(self, app: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
+        self.cfg.app(app)
+        self.engine.ensure_image(self.proxy.plan.image)
+        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+            state = self.observe()
+            plan = plan_rollback(
+                self.cfg, self.proxy.plan, state, app, to, self.context(self._needs_networks(state, app))
+            )
+            return plan if dry_run else self._execute(plan)
+
+    def maintenance(self, app: str, on: bool) -> Outcome:
+        self.engine.ensure_image(self.proxy.plan.image)
+        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+            return self._execute(plan_maintenance(self.cfg, self.observe(), app, on))
+
+    def repair(self, app: str) -> Outcome:
+        self.engine.ensure_image(self.proxy.plan.image)
+        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+            return self._execute(plan_repair(self.cfg, self.observe(), app))
+
+    def unlock(self, app: str) -> lock.Holder | None:
+        held = lock.holder_of(self.engine, app)
+        lock.release(self.engine, app)
+        return held
+
+    def _execute(self, plan: Plan) -> Outcome:
+        ex = Executor(
+            self.engine,
+            self.proxy,
+            self.clock,
+            helper_image=self.helper_image,
+            secrets=self.secrets,
+            reporter=self.reporter,
+        )
+        started = self.clock.now().isoformat(timespec="seconds")
+        try:
+            outcome = ex.run(plan)
+        except GreenroomError as exc:
+            outcome = getattr(exc, "outcome", None) or Outcome(plan, error=str(exc))
+            self._record(plan, outcome, started)
+            raise
+        self._record(plan, outcome, started)
+        return outcome
+
+    def _record(self, plan: Plan, outcome: Outcome, started: str) -> None:
+        if not plan.steps or all(isinstance(s, EnsureNetwork) for s in plan.steps):
+            return
+        entry: dict[str, Any] = {
+            "action": plan.action,
+            "deploy": plan.deploy,
+            "ok": outcome.ok,
+            "started": started,
+            "duration": round(outcome.total, 3),
+            "by": f"{getpass.getuser()}@{socket.gethostname()}",
+            "error": mask_text(outcome.error, self.secrets),
+            "steps": [[r.step, round(r.duration, 3), r.status] for r in outcome.records],
+        }
+        try:
+            c = self.proxy.container()
+            if c is not None and c.running:
+                self.proxy.record(plan.app, entry)
+        except GreenroomError:
+            pass  # history is best effort: the deploy's own result stands
+
+    # -- reading -----------------------------------------------------------------------
+
+    def status(self) -> tuple[HostState, list[AppStatus]]:
+        state = self.observe()
+        return state, [self._app_status(state.app(name)) for name in sorted(state.apps)]
+
+    def _app_status(self, st: AppState) -> AppStatus:
+        live = st.live
+        problems: list[str] = []
+        leftovers = repair(st, self.cfg.apps[st.name]) if st.name in self.cfg.apps else []
+        if leftovers:
+            problems.append(f"an interrupted command left work: run `greenroom repair {st.name}`")
+        if st.routed is not None and live is None:
+            problems.append(f"the proxy routes to {st.routed.deploy}, whose containers are gone")
+        gateway_ok: bool | None = None
+        if live is not None:
+            gateway_ok = True
+            for c in live.containers:
+                if not c.info.running:
+                    problems.append(f"{c.name} is not running")
+                    gateway_ok = False
+                    continue
+                try:
+                    table = read_routes(self.engine, c.info, image=self.helper_image)
+                except GreenroomError as exc:
+                    problems.append(f"{c.name}: routes unreadable ({exc.message})")
+                    continue
+                if actual_gateway(c.info, table).v4 != labels.back_network(st.name):
+                    problems.append(f"{c.name}: default route is not on {labels.back_network(st.name)}")
+                    gateway_ok = False
+        running = sum(1 for c in (live.containers if live else ()) if c.info.running)
+        total = len(live.containers) if live else 0
+        return AppStatus(
+            app=st.name,
+            deploy=live.deploy if live else None,
+            color=live.color if live else None,
+            version=live.version if live else None,
+            since=live.deployed_at if live else None,
+            replicas=f"{running}/{total}",
+            maintenance=bool(st.routed and st.routed.maintenance),
+            gateway_ok=gateway_ok,
+            retained=tuple(
+                f"{r.deploy} ({r.version})" for r in st.releases if live is None or r.deploy != live.deploy
+            ),
+            problems=tuple(problems),
+        )
+
+    def history(self, app: str) -> list[dict[str, Any]]:
+        self.cfg.app(app)
+        return self.proxy.history(app)
+
+    def logs(self, app: str, *, tail: int = 100) -> dict[str, str]:
+        st = self.observe().app(app)
+        live = st.live
+        if live is None:
+            return {}
+        return {c.name: mask_text(self.engine.logs(c.name, tail=tail), self.secrets) for c in live.containers}
+
+    def follow(self, app: str, *, tail: int = 10) -> Iterator[str]:
+        st = self.observe().app(app)
+        if st.live is None:
+            return
+        for c in st.live.containers[:1]:
+            for chunk in self.engine.follow_logs(c.name, tail=tail):
+                yield mask_text(chunk, self.secrets)

@@ -1,0 +1,216 @@
+"""The typed steps a plan is made of. Each says what it will do in one line (`plan`,
+`deploy --dry-run`); the executor performs exactly these, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from greenroom.engine.model import ContainerSpec
+from greenroom.proxy import Routed
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    kind: str  # http | tcp | docker
+    port: int
+    path: str = "/"
+    status: int = 200
+    timeout: float = 2.0
+    interval: float = 1.0
+    passes: int = 3
+    deadline: float = 60.0
+
+
+@dataclass(frozen=True)
+class EnsureNetwork:
+    name: str
+    subnet: str
+    internal: bool
+    labels: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def describe(self) -> str:
+        kind = "internal " if self.internal else ""
+        return f"create {kind}network {self.name} ({self.subnet})"
+
+
+@dataclass(frozen=True)
+class EnsureProxy:
+    create: bool
+    reconfigure: bool
+    reason: str
+
+    def describe(self) -> str:
+        action = "create and start the proxy" if self.create else "apply the proxy's new nginx config"
+        return f"{action} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class ProxyJoin:
+    network: str
+    address: str
+
+    def describe(self) -> str:
+        return (
+            f"attach the proxy to {self.network} as {self.address} (internal: its gateway and ports "
+            "stay; verified)"
+        )
+
+
+@dataclass(frozen=True)
+class RemoveRelease:
+    app: str
+    deploy: str
+    containers: tuple[str, ...]
+    reason: str
+
+    def describe(self) -> str:
+        return f"remove {self.deploy} ({', '.join(self.containers)}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class PullImage:
+    image: str
+
+    def describe(self) -> str:
+        return f"make sure image {self.image} is on the engine (pull if missing)"
+
+
+@dataclass(frozen=True)
+class CreateRelease:
+    app: str
+    deploy: str
+    color: str
+    specs: tuple[ContainerSpec, ...]
+
+    def describe(self) -> str:
+        names = ", ".join(s.name for s in self.specs)
+        return f"start {self.color} ({names}) from {self.specs[0].image} on {self.specs[0].network} only"
+
+
+@dataclass(frozen=True)
+class StartRelease:
+    app: str
+    deploy: str
+    containers: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"start retained {self.deploy} ({', '.join(self.containers)}) on its back network only"
+
+
+@dataclass(frozen=True)
+class HealthGate:
+    app: str
+    deploy: str
+    containers: tuple[str, ...]
+    network: str
+    probe: ProbeSpec
+
+    def describe(self) -> str:
+        p = self.probe
+        what = {
+            "http": f"GET {p.path} -> {p.status}",
+            "tcp": f"TCP :{p.port}",
+            "docker": "Docker HEALTHCHECK healthy",
+        }[p.kind]
+        return (
+            f"health gate: {what}, {p.passes} passes in a row, every {p.interval:g}s, within {p.deadline:g}s"
+        )
+
+
+@dataclass(frozen=True)
+class AttachFront:
+    app: str
+    deploy: str
+    containers: tuple[str, ...]
+    network: str
+    addresses: tuple[str, ...]
+
+    def describe(self) -> str:
+        pairs = ", ".join(f"{c}={a}" for c, a in zip(self.containers, self.addresses, strict=True))
+        return f"attach {self.network} ({pairs}); the default gateway must not move (verified)"
+
+
+@dataclass(frozen=True)
+class Switch:
+    routed: Routed
+    previous: Routed | None
+
+    def describe(self) -> str:
+        r = self.routed
+        if r.maintenance:
+            return f"put {r.app} in maintenance (503 page)"
+        if self.previous is not None and self.previous.maintenance and r.deploy == self.previous.deploy:
+            return f"take {r.app} out of maintenance"
+        return f"switch {r.app} to {r.color} {r.version} ({' '.join(r.targets)}), atomically, no reload"
+
+
+@dataclass(frozen=True)
+class Confirm:
+    app: str
+    host: str
+    path: str
+    status: int | None
+    targets: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"confirm through the proxy that only the new version answers (Host: {self.host})"
+
+
+@dataclass(frozen=True)
+class Drain:
+    app: str
+    containers: tuple[str, ...]
+    port: int
+    network: str
+    timeout: float
+
+    def describe(self) -> str:
+        return (
+            f"drain {', '.join(self.containers)}: wait for its connections from the proxy to end "
+            f"(at most {self.timeout:g}s)"
+        )
+
+
+@dataclass(frozen=True)
+class StopRelease:
+    app: str
+    deploy: str
+    containers: tuple[str, ...]
+    timeout: float
+    front: str
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"stop {self.deploy} ({', '.join(self.containers)}) gracefully ({self.timeout:g}s): {self.reason}"
+        )
+
+
+Step = (
+    EnsureNetwork
+    | EnsureProxy
+    | ProxyJoin
+    | RemoveRelease
+    | PullImage
+    | CreateRelease
+    | StartRelease
+    | HealthGate
+    | AttachFront
+    | Switch
+    | Confirm
+    | Drain
+    | StopRelease
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    app: str
+    action: str
+    deploy: str | None
+    steps: tuple[Step, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def switches(self) -> bool:
+        return any(isinstance(s, Switch) for s in self.steps)

@@ -1,0 +1,1 @@
+"""The nginx proxy's configuration: rendered by pure functions, applied by greenroom.proxy."""

@@ -1,0 +1,273 @@
+"""The proxy adapter: one nginx container per host, with no Docker socket.
+
+greenroom talks to it only through the engine: files go in with the archive API, and
+the admin API (127.0.0.1 inside the container) is called with `curl` by exec. Routing
+changes (switch, maintenance, new app) are admin calls, never reloads; the nginx config
+itself changes only with the proxy's settings, and is applied write-aside, `nginx -t`,
+swap, reload, confirm the new generation, restore on any failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from greenroom import labels
+from greenroom.clock import Clock
+from greenroom.engine.client import Engine
+from greenroom.engine.model import ContainerInfo, ContainerSpec, PortBinding
+from greenroom.errors import ConfigError, EngineError, NotFound, ProxyError
+from greenroom.nginx import render
+
+STATE_VOLUME_SUFFIX = "-state"
+
+
+@dataclass(frozen=True)
+class Routed:
+    """One app's routing state inside the proxy."""
+
+    app: str
+    targets: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    maintenance: bool = False
+    color: str | None = None
+    deploy: str | None = None
+    version: str | None = None
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Routed:
+        return cls(
+            app=str(doc.get("app", "")),
+            targets=tuple(doc.get("targets") or ()),
+            hosts=tuple(doc.get("hosts") or ()),
+            maintenance=bool(doc.get("maintenance")),
+            color=doc.get("color"),
+            deploy=doc.get("deploy"),
+            version=doc.get("version"),
+        )
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+        doc["targets"] = list(self.targets)
+        doc["hosts"] = list(self.hosts)
+        return json.dumps(doc)
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    """What the proxy container is made of (pure, from the config)."""
+
+    name: str
+    image: str
+    network: str
+    ports: tuple[PortBinding, ...]
+    listen: int
+    restart: str = "unless-stopped"
+    settings: render.ProxySettings = field(default_factory=render.ProxySettings)
+
+    @property
+    def volume(self) -> str:
+        return self.name + STATE_VOLUME_SUFFIX
+
+    @property
+    def generation(self) -> str:
+        return render.generation(self.settings)
+
+    def spec(self) -> ContainerSpec:
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            network=self.network,
+            command=tuple(render.command()),
+            labels=labels.owned(labels.ROLE_PROXY, generation=self.generation),
+            gw_priority=10,
+            ports=self.ports,
+            volumes=(f"{self.volume}:{render.STATE_DIR}",),
+            restart=self.restart,
+            stop_timeout=10,
+        )
+
+
+def parse_port(text: str) -> PortBinding:
+    """Compose short syntax: "[HOST_IP:]HOST_PORT:CONTAINER_PORT"."""
+    parts = text.rsplit(":", 2)
+    try:
+        if len(parts) == 2:
+            return PortBinding("0.0.0.0", int(parts[0]), int(parts[1]))
+        if len(parts) == 3:
+            return PortBinding(parts[0].strip("[]"), int(parts[1]), int(parts[2]))
+    except ValueError:
+        pass
+    raise ConfigError(f"port {text!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT", where="proxy.ports")
+
+
+class Proxy:
+    def __init__(self, engine: Engine, plan: ProxyPlan, clock: Clock) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.clock = clock
+
+    # -- observe -------------------------------------------------------------------
+
+    def container(self) -> ContainerInfo | None:
+        try:
+            return self.engine.container(self.plan.name)
+        except NotFound:
+            return None
+
+    def admin(self, method: str, path: str, body: str | None = None) -> str:
+        cmd = [
+            "curl",
+            "-sS",
+            "-m",
+            "10",
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+            f"http://127.0.0.1:{self.plan.settings.admin_port}/greenroom/{path}",
+        ]
+        if body is not None:
+            cmd[1:1] = ["-H", "Content-Type: application/json", "--data-binary", body]
+        code, out = self.engine.exec(self.plan.name, cmd)
+        text, _, status = out.rstrip("\n").rpartition("\n")
+        if code != 0 or status != "200":
+            raise ProxyError(
+                f"proxy admin {method} /greenroom/{path} failed ({status or code}): "
+                f"{text.strip() or out.strip()}",
+                where=f"{self.engine.host} {self.plan.name}",
+                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
+            )
+        return text
+
+    def routed(self) -> dict[str, Routed]:
+        doc = json.loads(self.admin("GET", "state") or "{}")
+        return {name: Routed.from_json(v) for name, v in doc.items()}
+
+    def generation_live(self) -> str:
+        code, out = self.engine.exec(
+            self.plan.name,
+            [
+                "curl",
+                "-sS",
+                "-m",
+                "5",
+                f"http://127.0.0.1:{self.plan.settings.admin_port}/greenroom/generation",
+            ],
+        )
+        return out.strip() if code == 0 else ""
+
+    # -- act -------------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = self.clock.monotonic() + timeout
+        while True:
+            c = self.container()
+            if c is not None and c.running and self.generation_live():
+                return
+            if self.clock.monotonic() > deadline:
+                logs = self.engine.logs(self.plan.name, tail=20) if c else ""
+                raise ProxyError(
+                    f"the proxy did not become ready within {timeout:.0f}s",
+                    where=f"{self.engine.host} {self.plan.name}",
+                    hint=f"its last logs:\n{logs}"
+                    if logs
+                    else "check the proxy image has nginx with njs and curl",
+                )
+            self.clock.sleep(0.1)
+
+    def create(self) -> None:
+        """Create and start the proxy container with greenroom's files in it."""
+        self.engine.ensure_volume(self.plan.volume, labels.owned(labels.ROLE_PROXY))
+        self.engine.create_container(self.plan.spec())
+        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings))
+        self.engine.start(self.plan.name)
+        self.wait_ready()
+
+    def apply_config(self) -> None:
+        """Write aside, nginx -t, swap, reload, confirm the generation; restore on failure."""
+        conf = f"{render.CONF_DIR}/nginx.conf"
+        backup = f"{render.CONF_DIR}/last-good"
+        self._sh(f"mkdir -p {backup} && cp -a {render.CONF_DIR}/*.* {backup}/")
+        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings))
+        code, out = self.engine.exec(self.plan.name, ["nginx", "-t", "-q", "-c", conf])
+        if code != 0:
+            self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/")
+            raise ProxyError(
+                f"nginx -t rejected the new config; the last good one is kept:\n{out.strip()}",
+                where=f"{self.engine.host} {self.plan.name}",
+            )
+        self._sh(f"nginx -c {conf} -s reload")
+        deadline = self.clock.monotonic() + 10
+        while self.generation_live() != self.plan.generation:
+            if self.clock.monotonic() > deadline:
+                self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
+                raise ProxyError(
+                    "nginx did not pick up the new config within 10s; restored the last good one",
+                    where=f"{self.engine.host} {self.plan.name}",
+                )
+            self.clock.sleep(0.1)
+
+    def _sh(self, script: str) -> str:
+        code, out = self.engine.exec(self.plan.name, ["sh", "-c", script])
+        if code != 0:
+            raise ProxyError(
+                f"`{script}` failed in the proxy: {out.strip()}", where=f"{self.engine.host} {self.plan.name}"
+            )
+        return out
+
+    def set_app(self, routed: Routed) -> None:
+        self.admin("POST", f"app/{routed.app}", routed.to_json())
+
+    def delete_app(self, app: str) -> None:
+        self.admin("DELETE", f"app/{app}")
+
+    def record(self, app: str, entry: dict[str, Any]) -> None:
+        self.admin("POST", f"history/{app}", json.dumps(entry))
+
+    def history(self, app: str) -> list[dict[str, Any]]:
+        text = self.admin("GET", f"history/{app}")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def probe(self, host: str, path: str, tries: int) -> list[tuple[int, str]]:
+        """Requests through the proxy's own listener: (status, upstream address) each."""
+        out: list[tuple[int, str]] = []
+        for _ in range(tries):
+            code, text = self.engine.exec(
+                self.plan.name,
+                [
+                    "curl",
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-m",
+                    "5",
+                    "-H",
+                    f"Host: {host}",
+                    "-H",
+                    f"{render.PROBE_HEADER}: 1",
+                    "-w",
+                    "%{http_code} %header{x-greenroom-upstream}",
+                    f"http://127.0.0.1:{self.plan.listen}{path}",
+                ],
+            )
+            if code not in (0, 28):
+                raise EngineError(f"probe through the proxy failed: {text.strip()}", where=self.plan.name)
+            status, _, upstream = text.strip().partition(" ")
+            out.append((int(status or 0), upstream.strip()))
+        return out
+
+
+def confirm_targets(
+    results: Sequence[tuple[int, str]], targets: Sequence[str], expected: int | None
+) -> str | None:
+    """Pure: None when every response came from one of `targets` (with the expected
+    status, if any); otherwise what was wrong."""
+    for status, upstream in results:
+        if upstream not in targets:
+            return f"a response came from {upstream or 'nowhere'} (status {status}), not the new version"
+        if expected is not None and status != expected:
+            return f"the new version answered {status} through the proxy, expected {expected}"
+    return None

@@ -1,0 +1,244 @@
+"""Support for deploy tests: a greenroom.yml per test, steady keep-alive load through the
+proxy, and cleanup of everything an app left on the engine."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import yaml
+
+from tests.bed import BedEngine, load_description, uid
+
+PROXY_PORT = 18000
+PROXY_NAME = "gr-test-proxy"
+
+
+def app_images(bed: BedEngine) -> dict[str, str]:
+    base = load_description()["images"]["app"]
+    tag = base.rsplit(":", 1)[1]
+    return {v: f"greenroom-test/app:{v}-{tag}" for v in ("v1", "v2", "v3")}
+
+
+def config_doc(bed: BedEngine, apps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "engine": {"host": bed.host, "helper_image": bed.busybox_image},
+        "proxy": {
+            "name": PROXY_NAME,
+            "image": bed.base_image,
+            "network": PROXY_NAME,
+            "ports": [f"{PROXY_PORT}:80"],
+            "listen": 80,
+        },
+        "apps": apps,
+    }
+
+
+def app_doc(bed: BedEngine, name: str, version: str = "v1", **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "image": app_images(bed)[version],
+        "port": 8000,
+        "hosts": [f"{name}.test"],
+        "healthcheck": {
+            "type": "http",
+            "path": "/health",
+            "interval": "100ms",
+            "passes": 2,
+            "timeout": "1s",
+            "deadline": "30s",
+        },
+        "drain_timeout": "15s",
+        "stop_timeout": "5s",
+        "retain": 2,
+    }
+    doc.update(extra)
+    return doc
+
+
+@dataclass
+class Project:
+    """One app (or a few) under test on one engine, with its greenroom.yml."""
+
+    bed: BedEngine
+    folder: Path
+    apps: dict[str, dict[str, Any]]
+
+    @property
+    def file(self) -> Path:
+        return self.folder / "greenroom.yml"
+
+    @property
+    def name(self) -> str:
+        return next(iter(self.apps))
+
+    def write(self) -> None:
+        self.file.write_text(yaml.safe_dump(config_doc(self.bed, self.apps), sort_keys=False))
+
+    def set(self, app: str | None = None, **changes: Any) -> None:
+        self.apps[app or self.name].update(changes)
+        self.write()
+
+    def run(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [sys.executable, "-m", "greenroom", *args, "-f", str(self.file)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        )
+        if check and res.returncode != 0:
+            raise AssertionError(
+                f"greenroom {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+            )
+        return res
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-u", "-m", "greenroom", *args, "-f", str(self.file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        )
+
+    def cleanup(self) -> None:
+        client = self.bed.docker()
+        try:
+            for name in self.apps:
+                for c in client.containers.list(all=True, filters={"label": f"greenroom.app={name}"}):
+                    with contextlib.suppress(docker.errors.NotFound):
+                        c.remove(force=True)
+                for net in (f"gr-{name}-front", f"gr-{name}-back"):
+                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                        client.api.disconnect_container_from_network(PROXY_NAME, net, force=True)
+                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                        client.api.remove_network(net)
+                with contextlib.suppress(docker.errors.APIError):
+                    ex = client.api.exec_create(
+                        PROXY_NAME,
+                        ["curl", "-s", "-X", "DELETE", f"http://127.0.0.1:8099/greenroom/app/{name}"],
+                    )
+                    client.api.exec_start(ex["Id"])
+        finally:
+            client.close()
+
+
+def new_project(bed: BedEngine, folder: Path, count: int = 1, **extra: Any) -> Project:
+    apps = {}
+    for _ in range(count):
+        name = f"t{uid()}"
+        apps[name] = app_doc(bed, name, **extra)
+    p = Project(bed, folder, apps)
+    p.write()
+    return p
+
+
+@dataclass
+class Sample:
+    at: float
+    ok: bool
+    version: str
+    error: str = ""
+
+
+@dataclass
+class Load:
+    """Keep-alive clients hitting an app through the proxy's published port."""
+
+    address: str
+    host: str
+    clients: int = 8
+    path: str = "/"
+    samples: list[Sample] = field(default_factory=list)
+    reconnects: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Load:
+        for _ in range(self.clients):
+            t = threading.Thread(target=self._client, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _client(self) -> None:
+        conn = http.client.HTTPConnection(self.address, PROXY_PORT, timeout=10)
+        connected: bool | None = None  # None: never connected yet
+        while not self._stop.is_set():
+            at = time.time()
+            try:
+                if not connected:
+                    conn.connect()
+                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    if connected is False:
+                        with self._lock:
+                            self.reconnects += 1
+                    connected = True
+                conn.request("GET", self.path, headers={"Host": self.host})
+                resp = conn.getresponse()
+                body = resp.read()
+                version = resp.getheader("X-App-Version") or ""
+                ok = resp.status == 200
+                sample = Sample(at, ok, version, "" if ok else f"HTTP {resp.status} {body[:80]!r}")
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    connected = False
+            except (OSError, http.client.HTTPException) as exc:
+                sample = Sample(at, False, "", f"{type(exc).__name__}: {exc}")
+                conn.close()
+                connected = False
+            with self._lock:
+                self.samples.append(sample)
+            time.sleep(0.005)
+        conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=15)
+
+    def failures(self) -> list[Sample]:
+        with self._lock:
+            return [s for s in self.samples if not s.ok]
+
+    def versions_after(self, t: float) -> set[str]:
+        with self._lock:
+            return {s.version for s in self.samples if s.at > t and s.ok}
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.samples)
+
+
+def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get(bed: BedEngine, host: str, path: str = "/") -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection(bed.address, PROXY_PORT, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        body = resp.read()
+        try:
+            return resp.status, json.loads(body)
+        except ValueError:
+            return resp.status, {"raw": body.decode(errors="replace")}
+    finally:
+        conn.close()
