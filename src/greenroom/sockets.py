@@ -1,7 +1,8 @@
 """Pure parser for /proc/net/tcp and /proc/net/tcp6: who is connected to whom.
 
-Draining counts the connections the proxy holds open to the old version's port: with
-no upstream keep-alive in the proxy, each one is a request (or a stream) in flight.
+Draining counts, in the proxy's own table, the connections to the old version: with no
+upstream keep-alive in the proxy, each one is a request or a stream in flight, including
+one whose first SYN was dropped and is being retried (SYN_SENT).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 ESTABLISHED = 0x01
+SYN_SENT = 0x02
+IN_FLIGHT = frozenset({ESTABLISHED, SYN_SENT})
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,7 @@ def parse_tcp(text: str) -> list[Socket]:
     return out
 
 
-def established_to(sockets: list[Socket], port: int, peers: set[str] | None = None) -> int:
-    """Established connections to local `port`, from `peers` (any peer when None)."""
-    wanted = {ip_address(p) for p in peers} if peers else None
-    return sum(
-        1
-        for s in sockets
-        if s.state == ESTABLISHED and s.local_port == port and (wanted is None or s.remote in wanted)
-    )
+def in_flight_to(sockets: list[Socket], targets: set[tuple[str, int]]) -> int:
+    """Connections being opened or open to any of `targets` (address, port)."""
+    wanted = {(ip_address(a), p) for a, p in targets}
+    return sum(1 for s in sockets if s.state in IN_FLIGHT and (s.remote, s.remote_port) in wanted)

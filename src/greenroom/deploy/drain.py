@@ -1,8 +1,9 @@
 """Draining: wait until the proxy's connections to the old version are gone.
 
 The proxy keeps no idle connections to apps (no upstream keep-alive), so every
-established connection from the proxy's address to the app's port is a request or a
-stream still in flight. They are read from the containers' own /proc/net/tcp.
+connection in the proxy's own table to an old container's address and port is a request
+or a stream still in flight, or one still being opened (its SYN retried). The proxy's
+view is the one that counts: the app's side cannot see a SYN it dropped.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Callable
 from greenroom.clock import Clock
 from greenroom.engine.client import Engine
 from greenroom.engine.route_reader import read_net_files
-from greenroom.errors import GreenroomError
-from greenroom.sockets import established_to, parse_tcp
+from greenroom.errors import GreenroomError, NotFound
+from greenroom.sockets import in_flight_to, parse_tcp
 
 
 class Drainer:
@@ -22,19 +23,22 @@ class Drainer:
         self.clock = clock
         self.helper_image = helper_image
 
-    def in_flight(self, containers: list[str], port: int, peer: str | None) -> int:
-        total = 0
+    def targets(self, containers: list[str], port: int, network: str) -> set[tuple[str, int]]:
+        out: set[tuple[str, int]] = set()
         for name in containers:
             try:
-                c = self.engine.container(name)
-                if not c.running:
-                    continue
-                files = read_net_files(self.engine, c, ("tcp", "tcp6"), image=self.helper_image)
-            except GreenroomError:
+                att = self.engine.container(name).attachment(network)
+            except NotFound:
                 continue
-            socks = parse_tcp(files["tcp"]) + parse_tcp(files["tcp6"])
-            total += established_to(socks, port, {peer} if peer else None)
-        return total
+            if att is not None and att.ipv4 is not None:
+                out.add((str(att.ipv4.ip), port))
+        return out
+
+    def in_flight(self, proxy: str, targets: set[tuple[str, int]]) -> int:
+        files = read_net_files(
+            self.engine, self.engine.container(proxy), ("tcp", "tcp6"), image=self.helper_image
+        )
+        return in_flight_to(parse_tcp(files["tcp"]) + parse_tcp(files["tcp6"]), targets)
 
     def drain(
         self,
@@ -45,20 +49,20 @@ class Drainer:
         timeout: float,
         progress: Callable[[str], None] | None = None,
     ) -> str:
-        peer = None
-        try:
-            att = self.engine.container(proxy).attachment(network)
-            peer = str(att.ipv4.ip) if att is not None and att.ipv4 is not None else None
-        except GreenroomError:
-            pass
+        targets = self.targets(containers, port, network)
+        if not targets:
+            return "not attached: nothing to drain"
         start = self.clock.monotonic()
         deadline = start + timeout
-        count = self.in_flight(containers, port, peer)
-        while count > 0:
-            if progress:
-                progress(f"{count} connection(s) from the proxy still open")
-            if self.clock.monotonic() >= deadline:
-                return f"drain_timeout ({timeout:g}s) reached with {count} connection(s) open"
-            self.clock.sleep(0.2)
-            count = self.in_flight(containers, port, peer)
+        try:
+            count = self.in_flight(proxy, targets)
+            while count > 0:
+                if progress:
+                    progress(f"{count} connection(s) from the proxy still open")
+                if self.clock.monotonic() >= deadline:
+                    return f"drain_timeout ({timeout:g}s) reached with {count} connection(s) open"
+                self.clock.sleep(0.1)
+                count = self.in_flight(proxy, targets)
+        except GreenroomError as exc:
+            return f"could not watch the proxy's connections ({exc.message}); waited nothing"
         return f"drained in {self.clock.monotonic() - start:.2f}s"

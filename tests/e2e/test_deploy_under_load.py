@@ -1,0 +1,156 @@
+"""Blue-green deploys on both real engines, under steady keep-alive load through the proxy."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bed import BedEngine
+from tests.deployment import Load, Project, app_images, get, new_project, wait_for
+from tests.e2e.peers import echo_server
+
+DEPLOYS = 10
+
+
+@pytest.fixture
+def project(bed: BedEngine, tmp_path: Path) -> Iterator[Project]:
+    p = new_project(bed, tmp_path)
+    yield p
+    p.cleanup()
+
+
+def live_version(bed: BedEngine, project: Project) -> str:
+    status, body = get(bed, f"{project.name}.test")
+    assert status == 200, body
+    return str(body["version"])
+
+
+def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project) -> None:
+    images = app_images(bed)
+    project.run("deploy")
+    assert live_version(bed, project) == "v1"
+    load = Load(bed.address, f"{project.name}.test").start()
+    try:
+        wait_for(lambda: load.count() > 50, what="load through the proxy")
+        for i in range(DEPLOYS):
+            version = "v2" if i % 2 == 0 else "v1"
+            project.run("deploy", "--image", images[version])
+            done = time.time()
+            time.sleep(0.3)
+            assert load.versions_after(done) == {version}, f"deploy {i + 1}: mixed versions after the switch"
+    finally:
+        load.stop()
+    failures = load.failures()
+    assert not failures, f"{len(failures)} failed of {load.count()}: {failures[:5]}"
+    assert load.count() > 500
+    assert load.reconnects == 0, "keep-alive client connections were closed by the proxy"
+    # retain: 2 stopped releases kept, older ones removed; one running
+    client = bed.docker()
+    containers = client.containers.list(all=True, filters={"label": f"greenroom.app={project.name}"})
+    assert sum(c.status == "running" for c in containers) == 1
+    assert sum(c.status != "running" for c in containers) == 2
+    client.close()
+
+
+def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: Project) -> None:
+    project.run("deploy")
+    load = Load(bed.address, f"{project.name}.test").start()
+    try:
+        project.set(
+            environment={"HEALTH_FAIL": "1"},
+            healthcheck={
+                "type": "http",
+                "path": "/health",
+                "interval": "100ms",
+                "passes": 2,
+                "timeout": "1s",
+                "deadline": "3s",
+            },
+        )
+        res = project.run("deploy", "--image", app_images(bed)["v2"], check=False)
+    finally:
+        load.stop()
+    assert res.returncode != 0
+    output = res.stdout + res.stderr
+    assert "not healthy within 3s" in output
+    assert "last logs of" in output and "demo app v2 listening" in output
+    assert "old version is still serving" in output
+    assert not load.failures()
+    assert live_version(bed, project) == "v1"
+    client = bed.docker()
+    names = [
+        c.name for c in client.containers.list(all=True, filters={"label": f"greenroom.app={project.name}"})
+    ]
+    client.close()
+    assert len(names) == 1 and "-blue-" in names[0], names  # nothing left behind
+    assert not list(bed.docker().containers.list(all=True, filters={"label": "greenroom.role=probe"}))
+
+
+def test_two_deploys_at_once_one_waits_its_turn(bed: BedEngine, project: Project) -> None:
+    project.run("deploy")
+    project.set(
+        healthcheck={
+            "type": "http",
+            "path": "/health",
+            "interval": "100ms",
+            "passes": 2,
+            "timeout": "1s",
+            "deadline": "30s",
+        },
+        environment={"START_DELAY": "2"},
+    )
+    images = app_images(bed)
+    first = project.spawn("deploy", "--image", images["v2"])
+    time.sleep(1.0)
+    second = project.run("deploy", "--image", images["v3"], check=False)
+    out_first, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, out_first
+    assert second.returncode == 5, second.stdout + second.stderr
+    assert re.search(r"is locked by \S+ \(pid \d+ on \S+\) since", second.stderr)
+    assert live_version(bed, project) == "v2"
+
+
+def test_streams_on_the_old_color_finish_before_it_stops(bed: BedEngine, project: Project) -> None:
+    project.run("deploy")
+    result: dict[str, object] = {}
+
+    def stream() -> None:
+        status, body = get(bed, f"{project.name}.test", "/stream?seconds=4")
+        result["status"] = status
+        result["body"] = body.get("raw", "")
+
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    project.run("deploy", "--image", app_images(bed)["v2"])
+    took = time.monotonic() - started
+    t.join(timeout=30)
+    assert result["status"] == 200
+    lines = str(result["body"]).splitlines()
+    assert len(lines) >= 35 and all(line.startswith("v1 ") for line in lines)  # all of it, from v1
+    assert took >= 3.0  # the deploy waited for the stream (drain) before stopping v1
+    assert live_version(bed, project) == "v2"
+
+
+def test_long_lived_outbound_connection_survives_the_deploy(bed: BedEngine, project: Project) -> None:
+    """Strict reverse-path filtering on the engine's host; the app holds one TCP connection
+    to a server outside, opened at start, before the front network is attached."""
+    port = 41000 + int(project.name[1:], 16) % 5000
+    with echo_server(bed.ext_netns, bed.ext_address, port):
+        project.set(environment={"UPSTREAM": f"{bed.ext_address}:{port}"})
+        project.run("deploy")
+        time.sleep(2.5)
+        status, body = get(bed, f"{project.name}.test", "/upstream")
+        upstream = body["upstream"]
+        assert status == 200 and upstream["alive"], body
+        first = upstream["echoed"]
+        time.sleep(2)
+        status, body = get(bed, f"{project.name}.test", "/upstream")
+        assert body["upstream"]["alive"] and body["upstream"]["echoed"] >= first + 5
+        assert body["upstream"]["opened"] == upstream["opened"]  # the same connection
