@@ -84,7 +84,8 @@ def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: 
     assert live_version(bed, project) == "v1"
     client = bed.docker()
     names = [
-        str(c.name) for c in client.containers.list(all=True, filters={"label": f"greenroom.app={project.name}"})
+        str(c.name)
+        for c in client.containers.list(all=True, filters={"label": f"greenroom.app={project.name}"})
     ]
     client.close()
     assert len(names) == 1 and "-blue-" in names[0], names  # nothing left behind

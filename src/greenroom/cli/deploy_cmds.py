@@ -284,14 +284,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def repair(
-        name: Annotated[str, typer.Argument(help="app name")],
+        name: AppArg = None,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Finish or undo what an interrupted command left behind (deploy does this too)."""
         g = _greenroom(file, host, quiet=as_json)
-        _finish(g.repair(name), as_json)
+        for one in _apps(g, name):
+            _finish(g.repair(one), as_json)
 
     @app.command()
     def unlock(

@@ -230,7 +230,9 @@ class Executor:
                 return ""
             case HealthGate():
                 self._new = step.containers
-                state = self.prober.gate(list(step.containers), step.network, step.probe, self._gate_progress)
+                state = self.prober.gate(
+                    step.app, list(step.containers), step.network, step.probe, self._gate_progress
+                )
                 return f"{state.probes} probes: {state.summary()}"
             case AttachFront():
                 for name, addr in zip(step.containers, step.addresses, strict=True):

@@ -94,6 +94,7 @@ class Prober:
 
     def gate(
         self,
+        app: str,
         containers: list[str],
         network: str,
         spec: ProbeSpec,
@@ -108,10 +109,11 @@ class Prober:
             if att is None or att.ipv4 is None:
                 raise HealthGateFailed(f"{name} has no address on {network}", where=self.engine.host)
             targets.append(f"{att.ipv4.ip}:{spec.port}")
-        return self._helper_gate(containers, targets, network, spec, progress)
+        return self._helper_gate(app, containers, targets, network, spec, progress)
 
     def _helper_gate(
         self,
+        app: str,
         containers: list[str],
         targets: list[str],
         network: str,
@@ -120,7 +122,11 @@ class Prober:
     ) -> GateProgress:
         self.engine.ensure_image(self.helper_image)
         name = f"greenroom-probe-{containers[0]}"
-        self.engine.remove(name)
+        stale = self.engine.containers(
+            running_only=False, label=[f"{labels.ROLE}={labels.ROLE_PROBE}", f"{labels.APP}={app}"]
+        )
+        for old in stale:
+            self.engine.remove(old.id)  # left by an interrupted greenroom
         self.engine.create_container(
             ContainerSpec(
                 name=name,
@@ -134,7 +140,7 @@ class Prober:
                     "TIMEOUT": str(max(1, math.ceil(spec.timeout))),
                     "INTERVAL_US": str(int(spec.interval * 1e6)),
                 },
-                labels=labels.owned(labels.ROLE_PROBE),
+                labels=labels.owned(labels.ROLE_PROBE, app),
                 restart="no",
             )
         )
