@@ -143,6 +143,7 @@ def connect(
 
 
 deploy_cmds.register(app)
+app.add_typer(deploy_cmds.proxy_app, name="proxy")
 app.add_typer(config_app, name="config")
 
 

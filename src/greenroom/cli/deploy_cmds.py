@@ -304,3 +304,38 @@ def register(app: typer.Typer) -> None:
         g = _greenroom(file, host, quiet=True)
         held = g.unlock(name)
         out.print(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
+
+
+proxy_app = typer.Typer(help="The nginx proxy container: status, reboot.", no_args_is_help=True)
+
+
+@proxy_app.command("status")
+def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+    """The proxy container, its config generation, its gateway and what it routes."""
+    g = _greenroom(file, host, quiet=True)
+    st = g.proxy_status()
+    if as_json:
+        print_json(out, st)
+        return
+    state = "[green]running[/]" if st["running"] else "[red]not running[/]"
+    out.print(
+        f"proxy {st['name']} ({st['image']}): {state}, generation {st['generation']} "
+        f"(current: {st['expected_generation']}), gateway on {st['gateway']}",
+        highlight=False,
+    )
+    out.print(f"  published: {', '.join(st['published']) or 'nothing'}", highlight=False)
+    for name, r in sorted(st["routed"].items()):
+        mode = " [yellow](maintenance)[/]" if r["maintenance"] else ""
+        out.print(
+            f"  {name}{mode}: {', '.join(r['hosts'])} -> {' '.join(r['targets'])} ({r['deploy']})",
+            highlight=False,
+        )
+    for p in st["problems"]:
+        err.print(f"[yellow]{p}[/]", highlight=False)
+
+
+@proxy_app.command("reboot")
+def proxy_reboot(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the proxy container from state (routing survives in its volume)."""
+    g = _greenroom(file, host, quiet=as_json)
+    _finish(g.proxy_reboot(), as_json)

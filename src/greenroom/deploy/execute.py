@@ -16,6 +16,7 @@ from greenroom.deploy.drain import Drainer
 from greenroom.deploy.probe import GateProgress, Prober
 from greenroom.deploy.steps import (
     AttachFront,
+    AttachNetworks,
     Confirm,
     CreateRelease,
     Drain,
@@ -222,9 +223,17 @@ class Executor:
                 return "present"
             case CreateRelease():
                 return self._create(step)
+            case AttachNetworks():
+                for name in step.containers:
+                    for network in step.networks:
+                        connect(self.engine, name, network, helper_image=self.helper_image)
+                return "gateways verified"
             case StartRelease():
                 self._new = step.containers
+                front = labels.front_network(step.app)
                 for name in step.containers:
+                    if self.engine.container(name).attachment(front) is not None:
+                        self.engine.disconnect(name, front)  # a stop that was interrupted
                     self.engine.start(name)
                     self._started.append(name)
                 return ""

@@ -20,6 +20,8 @@ from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import Conflict, Locked, NotFound
 
+PROXY = "-proxy"  # the proxy's own lock; app names cannot start with "-"
+
 
 @dataclass(frozen=True)
 class Holder:

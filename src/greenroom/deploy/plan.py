@@ -10,6 +10,7 @@ from greenroom.config import AppConfig, Config
 from greenroom.deploy.state import AppState, HostState, Release
 from greenroom.deploy.steps import (
     AttachFront,
+    AttachNetworks,
     Confirm,
     CreateRelease,
     Drain,
@@ -325,6 +326,8 @@ def plan_deploy(
     names = tuple(s.name for s in new_specs)
     steps.append(PullImage(image))
     steps.append(CreateRelease(name, ctx.deploy_id, color, new_specs))
+    if app.networks:
+        steps.append(AttachNetworks(name, ctx.deploy_id, names, tuple(app.networks)))
     steps.append(HealthGate(name, ctx.deploy_id, names, labels.back_network(name), probe_spec(app)))
     addresses = _addresses(front, st, state, len(names), keep=live)
     steps += _go_live(name, app, st, names, ctx.deploy_id, color, image.rsplit("/", 1)[-1], addresses)
@@ -406,3 +409,16 @@ def plan_maintenance(cfg: Config, state: HostState, name: str, on: bool) -> Plan
 def plan_repair(cfg: Config, state: HostState, name: str) -> Plan:
     app = cfg.app(name)
     return Plan(name, "repair", None, tuple(repair(state.app(name), app)))
+
+
+def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
+    """Rebuild the proxy container from state: same settings, every routed app rejoined;
+    its routing state lives in a volume and survives."""
+    steps: list[Step] = [EnsureProxy(create=True, reconfigure=False, reason="reboot requested")]
+    for _, st in sorted(state.apps.items()):
+        if st.front is None or st.routed is None:
+            continue
+        subnets = [s for s in st.front.subnets if isinstance(s, IPv4Network)]
+        if subnets:
+            steps.append(ProxyJoin(st.front.name, str(proxy_address(subnets[0]))))
+    return Plan("proxy", "proxy reboot", None, tuple(steps))

@@ -14,7 +14,15 @@ from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, config_hash, secret_values
 from greenroom.deploy import lock
 from greenroom.deploy.execute import Executor, Outcome, Reporter
-from greenroom.deploy.plan import Context, plan_deploy, plan_maintenance, plan_repair, plan_rollback, repair
+from greenroom.deploy.plan import (
+    Context,
+    plan_deploy,
+    plan_maintenance,
+    plan_proxy_reboot,
+    plan_repair,
+    plan_rollback,
+    repair,
+)
 from greenroom.deploy.state import AppState, HostState, observe_host
 from greenroom.deploy.steps import EnsureNetwork, Plan
 from greenroom.doctor import actual_gateway
@@ -131,6 +139,53 @@ class Greenroom:
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             return self._execute(plan_repair(self.cfg, self.observe(), app))
+
+    def proxy_reboot(self) -> Outcome:
+        self.engine.ensure_image(self.proxy.plan.image)
+        with lock.locked(self.engine, lock.PROXY, self.proxy.plan.image, self.clock):
+            return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
+
+    def proxy_status(self) -> dict[str, Any]:
+        state = self.observe()
+        c = state.proxy
+        out: dict[str, Any] = {
+            "name": self.proxy.plan.name,
+            "image": self.proxy.plan.image,
+            "exists": c is not None,
+            "running": bool(c and c.running),
+            "generation": state.proxy_generation,
+            "expected_generation": self.proxy.plan.generation,
+            "published": list(c.published) if c else [],
+            "networks": [a.network for a in c.attachments] if c else [],
+            "routed": {},
+            "gateway": None,
+            "problems": [],
+        }
+        if c is None or not c.running:
+            out["problems"].append(
+                "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
+            )
+            return out
+        if state.proxy_generation != self.proxy.plan.generation:
+            out["problems"].append("its nginx config is not the current one: the next deploy applies it")
+        out["routed"] = {
+            name: {
+                "deploy": st.routed.deploy,
+                "targets": list(st.routed.targets),
+                "maintenance": st.routed.maintenance,
+                "hosts": list(st.routed.hosts),
+            }
+            for name, st in state.apps.items()
+            if st.routed is not None
+        }
+        try:
+            gateway = actual_gateway(c, read_routes(self.engine, c, image=self.helper_image)).v4
+            out["gateway"] = gateway
+            if gateway != self.proxy.plan.network:
+                out["problems"].append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
+        except GreenroomError as exc:
+            out["problems"].append(f"routes unreadable: {exc.message}")
+        return out
 
     def unlock(self, app: str) -> lock.Holder | None:
         held = lock.holder_of(self.engine, app)

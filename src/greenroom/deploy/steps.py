@@ -88,6 +88,17 @@ class CreateRelease:
 
 
 @dataclass(frozen=True)
+class AttachNetworks:
+    app: str
+    deploy: str
+    containers: tuple[str, ...]
+    networks: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"attach the extra networks {', '.join(self.networks)} (safely: the gateway stays, verified)"
+
+
+@dataclass(frozen=True)
 class StartRelease:
     app: str
     deploy: str
@@ -193,6 +204,7 @@ Step = (
     | RemoveRelease
     | PullImage
     | CreateRelease
+    | AttachNetworks
     | StartRelease
     | HealthGate
     | AttachFront
