@@ -1,0 +1,64 @@
+"""The proxy keeps its routing through its own restart and a rebuild; secrets stay secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bed import BedEngine
+from tests.deployment import PROXY_NAME, Project, get, new_project, wait_for
+
+SECRET = "s3cr3t-value-9f8e7d"
+
+
+@pytest.fixture
+def project(bed: BedEngine, tmp_path: Path) -> Iterator[Project]:
+    p = new_project(bed, tmp_path)
+    yield p
+    p.cleanup()
+
+
+def serving(bed: BedEngine, project: Project) -> bool:
+    try:
+        status, _ = get(bed, f"{project.name}.test")
+    except OSError:
+        return False
+    return status == 200
+
+
+def test_routing_survives_a_proxy_restart_and_a_rebuild(bed: BedEngine, project: Project) -> None:
+    project.run("deploy")
+    client = bed.docker()
+    client.containers.get(PROXY_NAME).restart(timeout=5)
+    client.close()
+    wait_for(lambda: serving(bed, project), timeout=20, what="the proxy back after its restart")
+    res = project.run("proxy", "reboot")
+    assert "reboot requested" in res.stderr
+    wait_for(lambda: serving(bed, project), timeout=20, what="the proxy back after a rebuild")
+    st = json.loads(project.run("proxy", "status", "--json").stdout)
+    assert st["running"] and st["gateway"] == PROXY_NAME and not st["problems"]
+    assert project.name in st["routed"]
+
+
+def test_secrets_never_appear_in_output_logs_or_errors(bed: BedEngine, project: Project) -> None:
+    app = project.apps[project.name]
+    # the app itself prints its secret at start: greenroom must mask it wherever it shows logs
+    project.set(
+        secrets={"API_KEY": SECRET},
+        command=["sh", "-c", 'echo "starting with key $$API_KEY"; exec python3 /opt/greenroom-demo/app.py'],
+    )
+    outputs = [project.run("deploy"), project.run("config", "check"), project.run("logs", project.name),
+               project.run("status"), project.run("plan")]
+    # a failing deploy shows the new version's last logs
+    project.set(healthcheck={**app["healthcheck"], "deadline": "2s"}, environment={"HEALTH_FAIL": "1"})
+    outputs.append(project.run("deploy", check=False))
+    outputs.append(project.run("history", project.name, "--json"))
+    for res in outputs:
+        text = res.stdout + res.stderr
+        assert SECRET not in text, f"secret leaked by: {res.args}"
+    assert "starting with key ******" in outputs[2].stdout
+    assert "******" in outputs[1].stdout
+    assert "starting with key ******" in outputs[5].stderr
