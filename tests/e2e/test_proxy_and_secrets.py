@@ -50,8 +50,13 @@ def test_secrets_never_appear_in_output_logs_or_errors(bed: BedEngine, project: 
         secrets={"API_KEY": SECRET},
         command=["sh", "-c", 'echo "starting with key $$API_KEY"; exec python3 /opt/greenroom-demo/app.py'],
     )
-    outputs = [project.run("deploy"), project.run("config", "check"), project.run("logs", project.name),
-               project.run("status"), project.run("plan")]
+    outputs = [
+        project.run("deploy"),
+        project.run("config", "check"),
+        project.run("logs", project.name),
+        project.run("status"),
+        project.run("plan"),
+    ]
     # a failing deploy shows the new version's last logs
     project.set(healthcheck={**app["healthcheck"], "deadline": "2s"}, environment={"HEALTH_FAIL": "1"})
     outputs.append(project.run("deploy", check=False))

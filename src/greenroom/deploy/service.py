@@ -78,6 +78,7 @@ class Greenroom:
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
         self.secrets = tuple(secret_values(cfg))
+        self._host_routes: tuple[IPNetwork, ...] | None = None
 
     # -- observing -------------------------------------------------------------------
 
@@ -86,8 +87,10 @@ class Greenroom:
 
     def host_routes(self) -> tuple[IPNetwork, ...]:
         """The engine host's own routes, so greenroom's subnets never shadow them."""
-        text = self.engine.run_helper(self.helper_image, ["cat", "/proc/net/route"], network_mode="host")
-        return tuple(r.destination for r in parse_ipv4(text) if r.destination.prefixlen > 0)
+        if self._host_routes is None:
+            text = self.engine.run_helper(self.helper_image, ["cat", "/proc/net/route"], network_mode="host")
+            self._host_routes = tuple(r.destination for r in parse_ipv4(text) if r.destination.prefixlen > 0)
+        return self._host_routes
 
     def context(self, plan_needs_networks: bool) -> Context:
         now = self.clock.now()
@@ -254,11 +257,12 @@ class Greenroom:
                     gateway_ok = False
                     continue
                 try:
-                    table = read_routes(self.engine, c.info, image=self.helper_image)
+                    info = self.engine.container(c.name)  # a full inspect: the pid, for /proc
+                    table = read_routes(self.engine, info, image=self.helper_image)
                 except GreenroomError as exc:
                     problems.append(f"{c.name}: routes unreadable ({exc.message})")
                     continue
-                if actual_gateway(c.info, table).v4 != labels.back_network(st.name):
+                if actual_gateway(info, table).v4 != labels.back_network(st.name):
                     problems.append(f"{c.name}: default route is not on {labels.back_network(st.name)}")
                     gateway_ok = False
         running = sum(1 for c in (live.containers if live else ()) if c.info.running)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
 
 from greenroom import labels
 from greenroom.engine.client import Engine
@@ -137,7 +136,7 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
             generation = proxy.generation_live() or None
         except GreenroomError:
             routed_ok = False
-    app_containers = engine.containers(running_only=False, label=[f"{labels.ROLE}={labels.ROLE_APP}"])
+    app_containers = engine.summaries(label=[f"{labels.ROLE}={labels.ROLE_APP}"])
     states: dict[str, AppState] = {}
     for name in sorted(set(apps) | {c.labels.get(labels.APP, "") for c in app_containers} - {""}):
         mine = [c for c in app_containers if c.labels.get(labels.APP) == name]
@@ -157,7 +156,3 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
         networks=tuple(networks),
         routed_ok=routed_ok,
     )
-
-
-def pool_free(pool: IPv4Network, taken: list[IPNetwork]) -> bool:
-    return not any(t.version == 4 and t.overlaps(pool) for t in taken)

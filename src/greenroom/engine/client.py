@@ -25,6 +25,7 @@ from greenroom.engine.model import (
     EngineInfo,
     NetworkInfo,
     parse_container,
+    parse_container_summary,
     parse_network,
 )
 from greenroom.errors import Conflict, EngineError, EngineUnreachable, NotFound
@@ -100,14 +101,16 @@ class Engine:
             return parse_network(self._api.inspect_network(ref))
 
     def networks(self) -> list[NetworkInfo]:
+        """Every network, from one list request (it carries IPAM, flags and labels)."""
         with _translated(self.host, "list networks"):
-            found = []
-            for summary in self._api.networks():
-                try:
-                    found.append(parse_network(self._api.inspect_network(summary["Id"])))
-                except docker.errors.NotFound:
-                    continue  # removed between list and inspect
-            return found
+            return [parse_network(doc) for doc in self._api.networks()]
+
+    def summaries(self, *, label: list[str]) -> list[ContainerInfo]:
+        """Containers (running or not) from one list request, without inspecting each."""
+        with _translated(self.host, "list containers"):
+            return [
+                parse_container_summary(d) for d in self._api.containers(all=True, filters={"label": label})
+            ]
 
     def containers(
         self, *, running_only: bool = True, label: str | list[str] | None = None, name: str | None = None

@@ -139,6 +139,40 @@ def parse_container(doc: Json) -> ContainerInfo:
     )
 
 
+def parse_container_summary(doc: Json) -> ContainerInfo:
+    """A container from `GET /containers/json` (no pid, no published-port details): enough
+    for planning, one request for all containers instead of one inspect each."""
+    attachments = []
+    for name, ep in sorted(((doc.get("NetworkSettings") or {}).get("Networks") or {}).items()):
+        v4 = _interface(ep.get("IPAddress") or "", ep.get("IPPrefixLen") or 0)
+        attachments.append(
+            Attachment(
+                network=name,
+                network_id=ep.get("NetworkID") or "",
+                ipv4=v4 if isinstance(v4, IPv4Interface) else None,
+                ipv6=None,
+                gateway4=ep.get("Gateway") or "",
+                gateway6=ep.get("IPv6Gateway") or "",
+                priority=int(ep.get("GwPriority") or 0),
+            )
+        )
+    names = doc.get("Names") or [""]
+    return ContainerInfo(
+        id=doc["Id"],
+        name=str(names[0]).lstrip("/"),
+        running=doc.get("State") == "running",
+        pid=0,
+        network_mode=(doc.get("HostConfig") or {}).get("NetworkMode") or "",
+        attachments=tuple(attachments),
+        published=tuple(
+            f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
+            for p in doc.get("Ports") or ()
+            if p.get("PublicPort")
+        ),
+        labels=dict(doc.get("Labels") or {}),
+    )
+
+
 def parse_network(doc: Json) -> NetworkInfo:
     subnets: list[IPNetwork] = []
     for cfg in (doc.get("IPAM") or {}).get("Config") or ():
