@@ -35,6 +35,7 @@ class Routed:
     color: str | None = None
     deploy: str | None = None
     version: str | None = None
+    released: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Routed:
@@ -46,12 +47,14 @@ class Routed:
             color=doc.get("color"),
             deploy=doc.get("deploy"),
             version=doc.get("version"),
+            released=tuple(doc.get("released") or ()),
         )
 
     def to_json(self) -> str:
         doc = asdict(self)
         doc["targets"] = list(self.targets)
         doc["hosts"] = list(self.hosts)
+        doc["released"] = list(self.released)
         return json.dumps(doc)
 
 

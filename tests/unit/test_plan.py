@@ -130,9 +130,11 @@ def host(
     )
 
 
-def live_state(*containers: ContainerInfo, routed_deploy: str | None = "d1") -> AppState:
+def live_state(
+    *containers: ContainerInfo, routed_deploy: str | None = "d1", released: tuple[str, ...] = ()
+) -> AppState:
     routed = Routed(
-        "web", ("10.213.0.130:8000",), ("web.example.com",), False, "blue", routed_deploy, "web:1"
+        "web", ("10.213.0.130:8000",), ("web.example.com",), False, "blue", routed_deploy, "web:1", released
     )
     return AppState(
         "web",
@@ -231,6 +233,7 @@ def test_repair_after_an_interrupted_deploy(cfg: Config) -> None:
         container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"),
         container("web-green-d2-0", "d2", "2026-01-03", running=True, color="green"),  # never live
         container("web-green-d0-0", "d0", "2026-01-01", running=True, color="green"),  # was live
+        released=("d0", "d1"),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
     plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
@@ -329,3 +332,23 @@ def test_extra_networks_are_attached_before_the_gate(cfg: Config, tmp_path: Path
     step = next(s for s in plan.steps if isinstance(s, AttachNetworks))
     assert step.networks == ("redis-net",)
     assert isinstance(plan.steps[names.index("PullImage")], PullImage)
+
+
+def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config) -> None:
+    st = live_state(
+        container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"),
+        container("web-green-d2-0", "d2", "2026-01-03", running=False, color="green"),  # rolled back from
+        released=("d1", "d2", "d1"),
+    )
+    plan = plan_deploy(
+        cfg,
+        proxy_plan(cfg),
+        host(cfg, st, proxy=proxy_container("gr-web-front")),
+        "web",
+        None,
+        CTX,
+        config_hash="h",
+    )
+    assert not any(isinstance(s, RemoveRelease) and "never" in s.reason for s in plan.steps)
+    switch = next(s for s in plan.steps if isinstance(s, Switch))
+    assert switch.routed.released == ("d2", "d1", "d-new")

@@ -150,7 +150,9 @@ class Executor:
             outcome.total = self.clock.monotonic() - t0
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            raise _with_outcome(exc, outcome) from exc
+            was_live = any(isinstance(s, Switch) and s.previous is not None for s in plan.steps)
+            hint = exc.hint or ("the old version is still serving" if was_live else "nothing was serving yet")
+            raise _with_outcome(exc, outcome, hint) from exc
         outcome.total = self.clock.monotonic() - t0
         return outcome
 
@@ -323,8 +325,8 @@ class DeployFailed(DeployError):
     outcome: Outcome
 
 
-def _with_outcome(exc: GreenroomError, outcome: Outcome) -> DeployFailed:
-    failed = DeployFailed(exc.message, hint=exc.hint or "the old version is still serving", where=exc.where)
+def _with_outcome(exc: GreenroomError, outcome: Outcome, hint: str) -> DeployFailed:
+    failed = DeployFailed(exc.message, hint=hint, where=exc.where)
     failed.exit_code = max(exc.exit_code, 1)
     failed.outcome = outcome
     return failed

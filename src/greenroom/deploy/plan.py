@@ -148,16 +148,22 @@ def proxy_address(front: IPv4Network) -> IPv4Address:
 
 
 def repair(st: AppState, app: AppConfig) -> list[Step]:
-    """Finish or undo what an interrupted command left: the routed release is live; a newer
-    one was never live (remove it); an older one still running was live (drain, stop it)."""
+    """Finish or undo what an interrupted command left: the routed release is live; one
+    that never went live is removed; one that went live and still runs is drained and
+    stopped (kept for rollback). The proxy records every release that went live, at the
+    moment it did (older state without that record: releases older than the live one)."""
     live = st.live
+    released = set(st.routed.released) if st.routed else set()
     steps: list[Step] = []
     for rel in st.releases:
         if live is not None and rel.deploy == live.deploy:
             continue
         names = tuple(c.name for c in rel.containers)
-        newer = live is None or (rel.deployed_at, rel.deploy) > (live.deployed_at, live.deploy)
-        if newer:
+        if released:
+            went_live = rel.deploy in released
+        else:
+            went_live = live is not None and (rel.deployed_at, rel.deploy) < (live.deployed_at, live.deploy)
+        if not went_live:
             steps.append(RemoveRelease(st.name, rel.deploy, names, "never went live (an interrupted deploy)"))
         elif rel.running:
             steps.append(Drain(st.name, names, app.port, labels.front_network(st.name), app.drain_timeout))
@@ -260,6 +266,7 @@ def _go_live(
         color=color,
         deploy=deploy,
         version=version,
+        released=released_after(previous, deploy),
     )
     hc = app.healthcheck
     steps: list[Step] = [
@@ -284,6 +291,11 @@ def _go_live(
             )
         )
     return steps
+
+
+def released_after(previous: Routed | None, deploy: str, keep: int = 100) -> tuple[str, ...]:
+    before = tuple(d for d in (previous.released if previous else ()) if d != deploy)
+    return (*before, deploy)[-keep:]
 
 
 def _prune(st: AppState, app: AppConfig, keep_deploys: set[str]) -> list[Step]:
