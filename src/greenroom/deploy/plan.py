@@ -294,8 +294,10 @@ def _go_live(
 
 
 def released_after(previous: Routed | None, deploy: str, keep: int = 100) -> tuple[str, ...]:
-    before = tuple(d for d in (previous.released if previous else ()) if d != deploy)
-    return (*before, deploy)[-keep:]
+    """Each release once, at the last time it went live; `deploy` last."""
+    seq = [*(previous.released if previous else ()), deploy]
+    last = {d: i for i, d in enumerate(seq)}
+    return tuple(d for i, d in enumerate(seq) if last[d] == i)[-keep:]
 
 
 def _prune(st: AppState, app: AppConfig, keep_deploys: set[str]) -> list[Step]:
