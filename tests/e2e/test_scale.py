@@ -42,6 +42,7 @@ def body(bed: BedEngine, host: str) -> str:
     return str(doc.get("raw", "")).strip()
 
 
+@pytest.mark.timeout(1500)
 @pytest.mark.parametrize("bed", [ENGINE], ids=[ENGINE.name])
 def test_hundred_apps_on_one_engine(bed: BedEngine, tmp_path: Path) -> None:
     tag = uid()
@@ -50,7 +51,7 @@ def test_hundred_apps_on_one_engine(bed: BedEngine, tmp_path: Path) -> None:
     project.write()
     try:
         started = time.monotonic()
-        res = project.run("deploy", "--json", timeout=1800)
+        res = project.run("deploy", "--parallel", "4", "--json", timeout=1500)
         took = time.monotonic() - started
         assert res.stdout.count('"ok": true') == APPS
         for n in names:

@@ -4,6 +4,7 @@ repair, unlock, proxy. Each loads the config, calls the library, renders."""
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from greenroom.config import Config, load_config
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Plan, Step
+from greenroom.errors import DeployError, GreenroomError
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -117,6 +119,31 @@ def _failed(exc: DeployFailed, as_json: bool) -> None:
         err.print(text.rstrip() or "(none)", highlight=False, markup=False)
 
 
+def _deploy_parallel(g: Greenroom, image: str | None, parallel: int, as_json: bool) -> None:
+    lock = threading.Lock()
+
+    def done(app: str, result: Outcome | GreenroomError) -> None:
+        with lock:
+            if isinstance(result, Outcome):
+                if as_json:
+                    print_json(out, result.as_dict())
+                else:
+                    out.print(
+                        f"[green]✓[/] {app} {result.plan.deploy} in {result.total:.2f}s", highlight=False
+                    )
+            else:
+                if as_json and isinstance(result, DeployFailed):
+                    print_json(out, result.outcome.as_dict())
+                err.print(f"[bold red]✗[/] {app}: {result}", highlight=False)
+
+    failed = g.deploy_many(list(g.cfg.apps), image, parallel, done)
+    if failed:
+        raise DeployError(
+            f"{failed} of {len(g.cfg.apps)} apps failed to deploy; the others are live",
+            hint="each failed app's old version is still serving; see the errors above",
+        )
+
+
 def _apps(g: Greenroom, app: str | None) -> list[str]:
     if app:
         g.cfg.app(app)
@@ -130,12 +157,18 @@ def register(app: typer.Typer) -> None:
         name: AppArg = None,
         image: Annotated[str | None, typer.Option(help="image to deploy")] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, change nothing")] = False,
+        parallel: Annotated[
+            int, typer.Option("--parallel", min=1, max=32, help="apps deployed at once (all-apps deploys)")
+        ] = 1,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Blue-green deploy: start, health-gate, attach, switch, confirm, drain, stop."""
-        g = _greenroom(file, host, quiet=as_json)
+        g = _greenroom(file, host, quiet=as_json or parallel > 1)
+        if parallel > 1 and not dry_run and not name:
+            _deploy_parallel(g, image, parallel, as_json)
+            return
         for one in _apps(g, name):
             if dry_run:
                 print_plan(g.plan(one, image))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import getpass
 import secrets as pyrandom
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from greenroom import labels
 from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, config_hash, secret_values
 from greenroom.deploy import lock
-from greenroom.deploy.execute import Executor, Outcome, Reporter
+from greenroom.deploy.execute import DeployFailed, Executor, Outcome, Reporter
 from greenroom.deploy.plan import (
     Context,
     plan_deploy,
@@ -120,8 +121,49 @@ class Greenroom:
         self.cfg.app(app)
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
-            plan = self.plan(app, image)
-            return self._execute(plan)
+            for attempt in range(1, 5):
+                plan = self.plan(app, image)
+                try:
+                    return self._execute(plan)
+                except DeployFailed as exc:
+                    # another greenroom took the subnet we planned (networks come first in
+                    # a plan: nothing else was done yet): observe again and re-plan
+                    first = exc.outcome.records[-1].step if exc.outcome.records else ""
+                    if attempt == 4 or first != "EnsureNetwork" or "overlap" not in exc.message.lower():
+                        raise
+                    self._host_routes = None
+            raise AssertionError("unreachable")
+
+    def deploy_many(
+        self,
+        apps: list[str],
+        image: str | None,
+        parallel: int,
+        done: Callable[[str, Outcome | GreenroomError], None],
+    ) -> int:
+        """Deploy several apps, `parallel` at a time (the first alone: it may create the
+        proxy). Returns the number that failed; `done` hears about each."""
+        failed = 0
+
+        def one(app: str, g: Greenroom) -> None:
+            nonlocal failed
+            try:
+                result: Outcome | GreenroomError = g.deploy(app, image)
+            except GreenroomError as exc:
+                result = exc
+                failed += 1
+            finally:
+                if g is not self:
+                    g.engine.close()
+            done(app, result)
+
+        if not apps:
+            return 0
+        one(apps[0], self)
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            for app in apps[1:]:
+                pool.submit(one, app, Greenroom(self.cfg, host=self.engine.host, clock=self.clock))
+        return failed
 
     def rollback(self, app: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
         self.cfg.app(app)
