@@ -5,13 +5,15 @@ Everything above it sees typed values (engine/model.py) and greenroom errors.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import tarfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -42,8 +44,29 @@ def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[st
     return dict(resp.json()) if resp.content else {}
 
 
-def default_host() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+def default_host(environ: Mapping[str, str] | None = None) -> str:
+    """DOCKER_HOST, else the current Docker context's endpoint, else the local socket."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"]
+    folder = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME", "/root")) / ".docker")
+    context = env.get("DOCKER_CONTEXT")
+    if not context:
+        try:
+            context = json.loads((folder / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError):
+            context = None
+    if context and context != "default":
+        meta = folder / "contexts" / "meta" / hashlib.sha256(context.encode()).hexdigest() / "meta.json"
+        try:
+            host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise EngineUnreachable(
+                f"Docker context {context!r} has no readable endpoint ({meta})",
+                hint="`docker context ls` lists contexts; set DOCKER_HOST or pass --host",
+            ) from exc
+        return str(host)
+    return "unix:///var/run/docker.sock"
 
 
 @contextmanager

@@ -1,0 +1,82 @@
+"""Pure pieces of the proxy, probe and drain: rendering, parsing, judging."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from greenroom.deploy.probe import GateProgress, judge
+from greenroom.deploy.steps import ProbeSpec
+from greenroom.nginx.render import ProxySettings, files, generation, render
+from greenroom.proxy import Routed, confirm_targets, parse_port
+from greenroom.sockets import in_flight_to, parse_tcp
+
+TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 8200D50A:C350 8300D50A:1F40 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   2: 8200D50A:C352 8300D50A:1F40 02 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+   3: 8200D50A:C354 8300D50A:1F40 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0 20 4 30 10 -1
+   4: 8200D50A:C356 8400D50A:1F40 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1
+"""
+TCP6 = """  sl  local_address                         remote_address                        st
+   0: 0000000000000000FFFF00008200D50A:C358 0000000000000000FFFF00008300D50A:1F40 01 0
+"""
+
+
+def test_in_flight_counts_open_and_opening_connections_to_the_targets() -> None:
+    socks = parse_tcp(TCP) + parse_tcp(TCP6)
+    assert str(socks[1].local) == "10.213.0.130" and socks[1].remote_port == 8000
+    # established + SYN_SENT (a retried connect) + the IPv4-mapped one; not TIME_WAIT, not others
+    assert in_flight_to(socks, {("10.213.0.131", 8000)}) == 3
+    assert in_flight_to(socks, {("10.213.0.132", 8000)}) == 1
+    assert in_flight_to(socks, {("10.213.0.133", 8000)}) == 0
+
+
+def test_probe_lines_are_judged() -> None:
+    http = ProbeSpec("http", 8000, "/health", 200)
+    assert judge("10.0.0.2:8000 200", http) == ("10.0.0.2:8000", "HTTP 200", True)
+    assert judge("10.0.0.2:8000 503", http) == ("10.0.0.2:8000", "HTTP 503", False)
+    assert judge("10.0.0.2:8000 000", http) == ("10.0.0.2:8000", "no answer", False)
+    assert judge("garbage", http) is None
+    tcp = ProbeSpec("tcp", 8000)
+    assert judge("10.0.0.2:8000 ok", tcp) == ("10.0.0.2:8000", "ok", True)
+    progress = GateProgress()
+    for ok in (True, True, False, True, True, True):
+        progress.record("a", "x", ok)
+    progress.record("b", "x", True)
+    assert progress.passes == {"a": 3, "b": 1}
+    assert progress.done(["a"], 3) and not progress.done(["a", "b"], 3)
+
+
+def test_confirm_needs_every_answer_from_the_new_targets() -> None:
+    new = ("10.213.0.131:8000",)
+    assert confirm_targets([(200, "10.213.0.131:8000")] * 3, new, 200) is None
+    assert "not the new version" in (confirm_targets([(200, "10.213.0.130:8000")], new, 200) or "")
+    assert "answered 500" in (confirm_targets([(500, "10.213.0.131:8000")], new, 200) or "")
+    assert confirm_targets([(404, "10.213.0.131:8000")], new, None) is None
+
+
+def test_rendered_config_has_no_routing_and_a_generation() -> None:
+    conf = render(ProxySettings(listen=8080))
+    assert "listen 8080 default_server" in conf
+    assert "js_shared_dict_zone zone=greenroom" in conf
+    assert not re.search(r"^\s*upstream\s", conf, re.M)  # no upstream blocks: routing is in the dict
+    assert generation(ProxySettings(listen=80)) != generation(ProxySettings(listen=8080))
+    assert set(files(ProxySettings())) == {"nginx.conf", "greenroom.js", "greenroom-maintenance.html"}
+    with pytest.raises(ValueError, match="collides"):
+        ProxySettings(listen=8099)
+    with pytest.raises(ValueError, match="port number"):
+        ProxySettings(listen=0)
+
+
+def test_routed_state_round_trips() -> None:
+    r = Routed("web", ("10.0.0.2:80",), ("a.example",), True, "green", "d1", "web:2", ("d0", "d1"))
+    import json
+
+    assert Routed.from_json(json.loads(r.to_json())) == r
+
+
+def test_port_syntax() -> None:
+    assert parse_port("80:8080").host_port == 80
+    assert parse_port("127.0.0.1:8080:80").host_ip == "127.0.0.1"
