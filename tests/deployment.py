@@ -221,6 +221,16 @@ class Load:
             return len(self.samples)
 
 
+def app_containers(bed: BedEngine, app: str, *, running_only: bool = False) -> list[tuple[str, str]]:
+    """(name, status) of an app's containers on the engine, sorted by name."""
+    client = bed.docker()
+    try:
+        found = client.containers.list(all=not running_only, filters={"label": f"greenroom.app={app}"})
+        return sorted((str(c.name), str(c.status)) for c in found)
+    finally:
+        client.close()
+
+
 def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

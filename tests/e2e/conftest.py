@@ -1,21 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.bed import BedEngine, Scratch, bed_engines, scratch
+from tests.bed import BedEngine
+from tests.bed_fixtures import bed, box
+from tests.deployment import Project, new_project
 
-ENGINES = bed_engines()
-
-
-@pytest.fixture(params=ENGINES, ids=[e.name for e in ENGINES])
-def bed(request: pytest.FixtureRequest) -> BedEngine:
-    engine: BedEngine = request.param
-    return engine
+__all__ = ["bed", "box", "project"]
 
 
 @pytest.fixture
-def box(bed: BedEngine) -> Iterator[Scratch]:
-    with scratch(bed) as s:
-        yield s
+def project(bed: BedEngine, tmp_path: Path) -> Iterator[Project]:
+    """One app on the engine under test, removed afterwards."""
+    p = new_project(bed, tmp_path)
+    yield p
+    p.cleanup()

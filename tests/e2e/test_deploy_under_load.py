@@ -5,23 +5,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.bed import BedEngine
-from tests.deployment import Load, Project, app_images, get, new_project, wait_for
+from tests.deployment import Load, Project, app_containers, app_images, get, wait_for
 from tests.e2e.peers import echo_server
 
 DEPLOYS = 10
-
-
-@pytest.fixture
-def project(bed: BedEngine, tmp_path: Path) -> Iterator[Project]:
-    p = new_project(bed, tmp_path)
-    yield p
-    p.cleanup()
 
 
 def live_version(bed: BedEngine, project: Project) -> str:
@@ -50,11 +39,9 @@ def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project
     assert load.count() > 500
     assert load.reconnects == 0, "keep-alive client connections were closed by the proxy"
     # retain: 2 stopped releases kept, older ones removed; one running
-    client = bed.docker()
-    containers = client.containers.list(all=True, filters={"label": f"greenroom.app={project.name}"})
-    assert sum(c.status == "running" for c in containers) == 1
-    assert sum(c.status != "running" for c in containers) == 2
-    client.close()
+    statuses = [status for _, status in app_containers(bed, project.name)]
+    assert statuses.count("running") == 1
+    assert len(statuses) - statuses.count("running") == 2
 
 
 def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: Project) -> None:
@@ -82,12 +69,7 @@ def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: 
     assert "old version is still serving" in output
     assert not load.failures()
     assert live_version(bed, project) == "v1"
-    client = bed.docker()
-    names = [
-        str(c.name)
-        for c in client.containers.list(all=True, filters={"label": f"greenroom.app={project.name}"})
-    ]
-    client.close()
+    names = [name for name, _ in app_containers(bed, project.name)]
     assert len(names) == 1 and "-blue-" in names[0], names  # nothing left behind
     assert not list(bed.docker().containers.list(all=True, filters={"label": "greenroom.role=probe"}))
 

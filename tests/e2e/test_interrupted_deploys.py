@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.bed import BedEngine
-from tests.deployment import Load, Project, app_images, get, new_project, wait_for
+from tests.deployment import Load, Project, app_containers, app_images, get, new_project, wait_for
 
 STEPS_OF_A_DEPLOY = 9  # Pull, Create, Gate, Attach, Switch, Confirm, Drain, Stop (+ prune)
 
@@ -43,11 +43,7 @@ def kill_after(project: Project, image: str, finished_steps: int) -> str:
 
 
 def running(bed: BedEngine, app: str) -> list[str]:
-    client = bed.docker()
-    try:
-        return sorted(str(c.name) for c in client.containers.list(filters={"label": f"greenroom.app={app}"}))
-    finally:
-        client.close()
+    return [name for name, _ in app_containers(bed, app, running_only=True)]
 
 
 def test_killed_at_each_step_then_converges(bed: BedEngine, project: Project) -> None:

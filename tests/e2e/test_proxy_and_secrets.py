@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.bed import BedEngine
-from tests.deployment import PROXY_NAME, Project, get, new_project, wait_for
+from tests.deployment import PROXY_NAME, Project, get, wait_for
 
 SECRET = "s3cr3t-value-9f8e7d"
-
-
-@pytest.fixture
-def project(bed: BedEngine, tmp_path: Path) -> Iterator[Project]:
-    p = new_project(bed, tmp_path)
-    yield p
-    p.cleanup()
 
 
 def serving(bed: BedEngine, project: Project) -> bool:

@@ -103,14 +103,12 @@ def _interface(address: str, prefix: int) -> IPv4Interface | IPv6Interface | Non
     return ipaddress.ip_interface(f"{address}/{prefix}")
 
 
-def parse_container(doc: Json) -> ContainerInfo:
-    state = doc.get("State") or {}
-    settings = doc.get("NetworkSettings") or {}
-    attachments = []
+def _attachments(settings: Json) -> tuple[Attachment, ...]:
+    out = []
     for name, ep in sorted((settings.get("Networks") or {}).items()):
         v4 = _interface(ep.get("IPAddress") or "", ep.get("IPPrefixLen") or 0)
         v6 = _interface(ep.get("GlobalIPv6Address") or "", ep.get("GlobalIPv6PrefixLen") or 0)
-        attachments.append(
+        out.append(
             Attachment(
                 network=name,
                 network_id=ep.get("NetworkID") or "",
@@ -122,6 +120,13 @@ def parse_container(doc: Json) -> ContainerInfo:
                 aliases=tuple(ep.get("Aliases") or ()),
             )
         )
+    return tuple(out)
+
+
+def parse_container(doc: Json) -> ContainerInfo:
+    state = doc.get("State") or {}
+    settings = doc.get("NetworkSettings") or {}
+    attachments = _attachments(settings)
     published = []
     for port, bindings in sorted((settings.get("Ports") or {}).items()):
         for b in bindings or ():
@@ -133,7 +138,7 @@ def parse_container(doc: Json) -> ContainerInfo:
         running=bool(state.get("Running")),
         pid=int(state.get("Pid") or 0),
         network_mode=(doc.get("HostConfig") or {}).get("NetworkMode") or "",
-        attachments=tuple(attachments),
+        attachments=attachments,
         published=tuple(dict.fromkeys(published)),
         labels=dict(config.get("Labels") or {}),
     )
@@ -142,20 +147,6 @@ def parse_container(doc: Json) -> ContainerInfo:
 def parse_container_summary(doc: Json) -> ContainerInfo:
     """A container from `GET /containers/json` (no pid, no published-port details): enough
     for planning, one request for all containers instead of one inspect each."""
-    attachments = []
-    for name, ep in sorted(((doc.get("NetworkSettings") or {}).get("Networks") or {}).items()):
-        v4 = _interface(ep.get("IPAddress") or "", ep.get("IPPrefixLen") or 0)
-        attachments.append(
-            Attachment(
-                network=name,
-                network_id=ep.get("NetworkID") or "",
-                ipv4=v4 if isinstance(v4, IPv4Interface) else None,
-                ipv6=None,
-                gateway4=ep.get("Gateway") or "",
-                gateway6=ep.get("IPv6Gateway") or "",
-                priority=int(ep.get("GwPriority") or 0),
-            )
-        )
     names = doc.get("Names") or [""]
     return ContainerInfo(
         id=doc["Id"],
@@ -163,7 +154,7 @@ def parse_container_summary(doc: Json) -> ContainerInfo:
         running=doc.get("State") == "running",
         pid=0,
         network_mode=(doc.get("HostConfig") or {}).get("NetworkMode") or "",
-        attachments=tuple(attachments),
+        attachments=_attachments(doc.get("NetworkSettings") or {}),
         published=tuple(
             f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p.get('Type', 'tcp')}"
             for p in doc.get("Ports") or ()
