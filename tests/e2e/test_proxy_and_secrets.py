@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.bed import BedEngine
-from tests.deployment import PROXY_NAME, Project, get, wait_for
+from tests.deployment import PROXY_NAME, Load, Project, get, wait_for
 
 SECRET = "s3cr3t-value-9f8e7d"
 
@@ -56,3 +56,35 @@ def test_secrets_never_appear_in_output_logs_or_errors(bed: BedEngine, project: 
     assert "starting with key ******" in outputs[2].stdout
     assert "******" in outputs[1].stdout
     assert "starting with key ******" in outputs[5].stderr
+
+
+def test_a_stale_proxy_config_is_replaced_safely_under_load(bed: BedEngine, project: Project) -> None:
+    """An older greenroom's nginx.conf (another generation) in the running proxy: the next
+    deploy writes the new one aside, checks it with nginx -t, swaps, reloads, confirms the
+    generation; keep-alive clients of the app see no failure."""
+    project.run("deploy")
+    client = bed.docker()
+    proxy = client.containers.get(PROXY_NAME)
+    res = proxy.exec_run(
+        [
+            "sh",
+            "-c",
+            'sed -i \'s/return 200 "[0-9a-f]*\\\\n"/return 200 "0ld0ld0ld0ld\\\\n"/\' '
+            "/etc/greenroom/nginx.conf && nginx -c /etc/greenroom/nginx.conf -s reload",
+        ]
+    )
+    client.close()
+    assert res.exit_code == 0, res.output
+    wait_for(
+        lambda: json.loads(project.run("proxy", "status", "--json").stdout)["generation"] == "0ld0ld0ld0ld",
+        what="the old generation live",
+    )
+    load = Load(bed.address, f"{project.name}.test", clients=4).start()
+    try:
+        deployed = project.run("deploy")
+        assert "apply the proxy's new nginx config (generation 0ld0ld0ld0ld ->" in deployed.stderr
+    finally:
+        load.stop()
+    st = json.loads(project.run("proxy", "status", "--json").stdout)
+    assert st["generation"] == st["expected_generation"] and not st["problems"]
+    assert not load.failures()

@@ -1,0 +1,145 @@
+"""greenroom beside the peers: the same engine, app and load, one strategy after another.
+
+    .venv/bin/python bench/run.py [--engines e28,e20] [--deploys 20] [--out bench/results]
+
+(`scripts/bench` sets everything up first.) Prints a table per engine and writes
+bench/results/<engine>.{json,md,png}. See bench/README.md for how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import Load  # noqa: E402
+from bench.report import plot, summarize, table  # noqa: E402
+from bench.strategies import STRATEGIES, Bed, Strategy, Timing  # noqa: E402
+
+ECHO = """
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(256)
+def serve(c):
+    with c:
+        while (d := c.recv(4096)):
+            c.sendall(d)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def upstream_alive(address: str, port: int, host: str, version: str) -> bool:
+    """Ask the new version, through the proxy, whether its long-lived connection (opened at
+    its start, before any network attach) still echoes."""
+    for _ in range(20):
+        conn = http.client.HTTPConnection(address, port, timeout=5)
+        try:
+            conn.request("GET", "/upstream", headers={"Host": host, "Connection": "close"})
+            doc = json.loads(conn.getresponse().read())
+        except (OSError, ValueError, http.client.HTTPException):
+            doc = {}
+        finally:
+            conn.close()
+        if doc.get("version") == version:
+            return bool((doc.get("upstream") or {}).get("alive"))
+        time.sleep(0.2)
+    return False
+
+
+def run_strategy(strategy: Strategy, deploys: int, bed: Bed) -> dict[str, object]:
+    print(f"  {strategy.name}: setting up", flush=True)
+    strategy.setup()
+    timings: list[Timing] = []
+    kept: list[bool] = []
+    load = Load(bed.address, strategy.port, strategy.host)
+    try:
+        first = strategy.deploy("v1") if strategy.name != "floor (no deploy)" else None
+        if first is not None:
+            time.sleep(1)
+        load.start()
+        time.sleep(5)  # steady state
+        versions = ["v2", "v1"]
+        for i in range(deploys):
+            version = versions[i % 2] if strategy.name != "floor (no deploy)" else "v1"
+            timing = strategy.deploy(version)
+            timings.append(timing)
+            time.sleep(2.5)
+            if strategy.name != "floor (no deploy)":
+                kept.append(upstream_alive(bed.address, strategy.port, strategy.host, version))
+            print(
+                f"  {strategy.name}: deploy {i + 1}/{deploys} in {timing.finished - timing.started:.2f}s",
+                flush=True,
+            )
+        time.sleep(2)
+        samples = load.stop()
+    finally:
+        load.stop()
+        strategy.teardown()
+    return {"strategy": strategy.name, "samples": samples, "timings": timings, "kept": kept}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engines", default="e28,e20")
+    parser.add_argument("--deploys", type=int, default=20)
+    parser.add_argument("--strategies", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {s.strip() for s in args.strategies.split(",") if s.strip()}
+    for engine in args.engines.split(","):
+        bed = Bed.load(engine)
+        port = 45000 + len(engine)
+        echo = subprocess.Popen(
+            ["nsenter", "--net=/run/netns/gr-ext", sys.executable, "-c", ECHO, bed.ext_address, str(port)]
+        )
+        print(f"engine {engine} (Docker {bed.version}), {args.deploys} deploys per strategy", flush=True)
+        results = []
+        try:
+            time.sleep(0.5)
+            for cls in STRATEGIES:
+                if wanted and cls.name not in wanted:
+                    continue
+                result = run_strategy(cls(bed, f"{bed.ext_address}:{port}"), args.deploys, bed)
+                if cls.name == "greenroom":
+                    # the largest resident set of any greenroom process this run (KiB)
+                    result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                results.append(result)
+        finally:
+            echo.kill()
+        rows = [summarize(r) for r in results]
+        text = table(rows, bed.version, args.deploys)
+        print(text)
+        (out / f"{engine}.md").write_text(text + "\n")
+        (out / f"{engine}.json").write_text(
+            json.dumps(
+                {
+                    "engine": engine,
+                    "docker": bed.version,
+                    "deploys": args.deploys,
+                    "rows": rows,
+                    "timings": {r["strategy"]: [asdict(t) for t in r["timings"]] for r in results},  # type: ignore[attr-defined]
+                },
+                indent=1,
+            )
+        )
+        plot(results, out / f"{engine}.png", f"{args.deploys} deploys per strategy, Docker {bed.version}")
+        print(f"wrote {out}/{engine}.md, .json, .png", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

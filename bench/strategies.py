@@ -1,0 +1,353 @@
+"""The deploy strategies the benchmark compares, all on one engine, app and load.
+
+Each strategy sets up its own proxy (published on the engine host), deploys a version of
+the demo app, and reports when the new container was started, became healthy (as that
+strategy knows it) and took traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import yaml
+
+from greenroom.engine.client import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_CONF = "/etc/bench/nginx.conf"
+
+
+@dataclass
+class Bed:
+    name: str
+    host: str
+    address: str
+    version: str
+    images: dict[str, str]
+    ext_address: str
+
+    @classmethod
+    def load(cls, name: str) -> Bed:
+        desc = json.loads(Path("/run/greenroom-testbed.json").read_text())
+        e = next(x for x in desc["engines"] if x["name"] == name)
+        tag = desc["images"]["app"].rsplit(":", 1)[1]
+        images = {**desc["images"], **{v: f"greenroom-test/app:{v}-{tag}" for v in ("v1", "v2", "v3")}}
+        return cls(name, e["host"], e["address"], e["version"], images, desc["ext"]["address"])
+
+
+@dataclass
+class Timing:
+    started: float
+    healthy: float | None
+    switched: float | None
+    finished: float
+    drain: float = 0.0
+    peak_rss_kb: int = 0
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+
+class Strategy:
+    name = ""
+    port = 0
+    host = "bench.test"
+
+    def __init__(self, bed: Bed, upstream: str) -> None:
+        self.bed = bed
+        self.upstream = upstream
+        self.client = docker.DockerClient(base_url=bed.host, version="auto", timeout=120)
+        self.engine = Engine(bed.host)
+        self.live: str | None = None
+        self.tag = f"b{os.getpid() % 100000}"
+
+    def env(self, version: str) -> dict[str, str]:
+        return {"UPSTREAM": self.upstream, "STOP_GRACE": "5"}
+
+    def setup(self) -> None: ...
+
+    def deploy(self, version: str) -> Timing:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        for c in self.client.containers.list(all=True, filters={"label": f"bench={self.tag}"}):
+            c.remove(force=True)
+        for n in self.client.networks.list(filters={"label": f"bench={self.tag}"}):
+            n.reload()
+            for c in n.containers:
+                n.disconnect(c, force=True)
+            n.remove()
+
+    # -- helpers for the nginx-based peers -------------------------------------------------
+
+    def network(self, name: str, internal: bool = False) -> str:
+        self.client.networks.create(name, driver="bridge", internal=internal, labels={"bench": self.tag})
+        return name
+
+    def run(self, name: str, network: str, version: str, **extra: Any) -> str:
+        c = self.client.containers.run(
+            self.bed.images[version],
+            name=name,
+            detach=True,
+            network=network,
+            environment=self.env(version),
+            labels={"bench": self.tag},
+            **extra,
+        )
+        return str(c.id)
+
+    def start_nginx(self, network: str) -> None:
+        self.client.containers.create(
+            self.bed.images["base"],
+            ["sh", "-c", f"sleep 0.2; exec nginx -c {NGINX_CONF} -g 'daemon off;'"],
+            name=f"{self.tag}-{self.name}-proxy",
+            network=network,
+            ports={"80/tcp": self.port},
+            labels={"bench": self.tag},
+        )
+        self.set_upstreams(["127.0.0.1:9"])
+        self.client.containers.get(f"{self.tag}-{self.name}-proxy").start()
+        time.sleep(1)
+
+    def set_upstreams(self, targets: list[str], reload: bool = False) -> None:
+        servers = "".join(f"        server {t};\n" for t in targets)
+        conf = (
+            "events { worker_connections 4096; }\nhttp {\n    access_log off;\n"
+            f"    upstream app {{\n{servers}    }}\n"
+            "    server {\n        listen 80;\n        location / {\n            proxy_pass http://app;\n"
+            "            proxy_http_version 1.1;\n            proxy_set_header Host $host;\n"
+            "        }\n    }\n}\n"
+        )
+        proxy = f"{self.tag}-{self.name}-proxy"
+        self.engine.put_files(proxy, "/etc/bench", {"nginx.conf": conf.encode()})
+        if reload:
+            code, out = self.engine.exec(proxy, ["nginx", "-c", NGINX_CONF, "-s", "reload"])
+            assert code == 0, out
+
+    def ip(self, container: str, network: str) -> str:
+        c = self.client.containers.get(container)
+        return str(c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+    def wait_healthy(self, container: str, deadline: float = 60) -> float:
+        end = time.time() + deadline
+        while time.time() < end:
+            code, _ = self.engine.exec(
+                container, ["curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:8000/health"]
+            )
+            if code == 0:
+                return time.time()
+            time.sleep(0.1)
+        raise RuntimeError(f"{container} never became healthy")
+
+
+class Greenroom(Strategy):
+    """greenroom deploy, as a user runs it (a separate process, timed and measured)."""
+
+    name = "greenroom"
+    port = 19001
+
+    def setup(self) -> None:
+        self.folder = Path(f"/tmp/bench-{self.tag}")
+        self.folder.mkdir(exist_ok=True)
+        self.app = f"bench{self.tag}"
+        self.host = f"{self.app}.test"
+        doc = {
+            "engine": {"host": self.bed.host, "helper_image": self.bed.images["busybox"]},
+            "proxy": {
+                "name": f"{self.tag}-gr-proxy",
+                "image": self.bed.images["base"],
+                "network": f"{self.tag}-gr",
+                "ports": [f"{self.port}:80"],
+            },
+            "apps": {
+                self.app: {
+                    "image": self.bed.images["v1"],
+                    "port": 8000,
+                    "hosts": [self.host],
+                    "environment": self.env("v1"),
+                    "labels": {"bench": self.tag},
+                    "healthcheck": {
+                        "path": "/health",
+                        "interval": "100ms",
+                        "passes": 2,
+                        "timeout": "1s",
+                        "deadline": "60s",
+                    },
+                    "drain_timeout": "30s",
+                    "stop_timeout": "5s",
+                    "retain": 1,
+                }
+            },
+        }
+        (self.folder / "greenroom.yml").write_text(yaml.safe_dump(doc))
+
+    def deploy(self, version: str) -> Timing:
+        started = time.time()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "greenroom",
+                "deploy",
+                "--json",
+                "--image",
+                self.bed.images[version],
+                "-f",
+                str(self.folder / "greenroom.yml"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = proc.communicate()
+        finished = time.time()
+        if proc.returncode != 0:
+            raise RuntimeError(f"greenroom deploy failed: {err[-2000:]}")
+        doc = json.loads(out)
+        steps = {s["step"]: s for s in doc["steps"]}
+        gate, switch = steps["HealthGate"], steps["Switch"]
+        drain = steps.get("Drain", {"duration": 0.0})["duration"]
+        return Timing(
+            started,
+            started + gate["started"] + gate["duration"],
+            started + switch["started"] + switch["duration"],
+            finished,
+            drain,
+            0,
+            [(s["step"], s["duration"]) for s in doc["steps"]],
+        )
+
+    def teardown(self) -> None:
+        app = self.app
+        for c in self.client.containers.list(all=True, filters={"label": f"greenroom.app={app}"}):
+            c.remove(force=True)
+        for name in (f"{self.tag}-gr-proxy", f"greenroom-lock-{app}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.containers.get(name).remove(force=True)
+        for n in (f"gr-{app}-front", f"gr-{app}-back", f"{self.tag}-gr"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.networks.get(n).remove()
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.volumes.get(f"{self.tag}-gr-proxy-state").remove(force=True)
+
+
+class NginxProxyWay(Strategy):
+    """nginx-proxy + docker-gen: the new container joins the proxy's network and nginx is
+    regenerated and reloaded as soon as it starts (no health gate); the old is stopped."""
+
+    name = "nginx-proxy"
+    port = 19002
+
+    def setup(self) -> None:
+        self.net = self.network(f"{self.tag}-np")
+        self.start_nginx(self.net)
+
+    def deploy(self, version: str) -> Timing:
+        started = time.time()
+        name = f"{self.tag}-np-{version}-{int(started * 1000) % 10**8}"
+        self.run(name, self.net, version)
+        self.set_upstreams([f"{self.ip(name, self.net)}:8000"], reload=True)
+        switched = time.time()
+        if self.live:
+            self.client.containers.get(self.live).stop(timeout=5)
+            self.client.containers.get(self.live).remove()
+        self.live = name
+        return Timing(started, None, switched, time.time())
+
+
+class SeedsOriginal(Strategy):
+    """The seed's first attempt: start on app_stage_internal, health-check, plain
+    `docker network connect app_stage` (it sorts first: the gateway moves), reload nginx."""
+
+    name = "seed-original"
+    port = 19003
+
+    def setup(self) -> None:
+        self.back = self.network(f"{self.tag}_app_stage_internal")
+        self.front = self.network(f"{self.tag}_app_stage")
+        self.start_nginx(self.front)
+
+    def deploy(self, version: str) -> Timing:
+        started = time.time()
+        name = f"{self.tag}-seed-{version}-{int(started * 1000) % 10**8}"
+        self.run(name, self.back, version)
+        healthy = self.wait_healthy(name)
+        self.client.networks.get(self.front).connect(name)
+        self.set_upstreams([f"{self.ip(name, self.front)}:8000"], reload=True)
+        switched = time.time()
+        if self.live:
+            self.client.containers.get(self.live).stop(timeout=5)
+            self.client.containers.get(self.live).remove()
+        self.live = name
+        return Timing(started, healthy, switched, time.time())
+
+
+class RolloutWay(Strategy):
+    """docker-rollout / Traefik: the new container joins the proxy's network, is added to
+    the upstream beside the old one once Docker says healthy (both versions serve for a
+    while), then the old one is removed without a drain."""
+
+    name = "docker-rollout"
+    port = 19004
+
+    def setup(self) -> None:
+        self.net = self.network(f"{self.tag}-ro")
+        self.start_nginx(self.net)
+
+    def deploy(self, version: str) -> Timing:
+        started = time.time()
+        name = f"{self.tag}-ro-{version}-{int(started * 1000) % 10**8}"
+        self.run(
+            name,
+            self.net,
+            version,
+            healthcheck={
+                "test": ["CMD", "curl", "-sf", "http://127.0.0.1:8000/health"],
+                "interval": 1_000_000_000,
+                "timeout": 1_000_000_000,
+                "retries": 3,
+                "start_period": 0,
+            },
+        )
+        while self.client.api.inspect_container(name)["State"]["Health"]["Status"] != "healthy":
+            time.sleep(0.1)
+        healthy = time.time()
+        new = f"{self.ip(name, self.net)}:8000"
+        old = [f"{self.ip(self.live, self.net)}:8000"] if self.live else []
+        self.set_upstreams([*old, new], reload=True)
+        switched = time.time()
+        time.sleep(1.0)  # both versions serve for a while
+        self.set_upstreams([new], reload=True)
+        if self.live:
+            self.client.containers.get(self.live).remove(force=True)  # no drain
+        self.live = name
+        return Timing(started, healthy, switched, time.time())
+
+
+class Floor(Strategy):
+    """No deploy at all: what the machine does under the same load."""
+
+    name = "floor (no deploy)"
+    port = 19005
+
+    def setup(self) -> None:
+        self.net = self.network(f"{self.tag}-fl")
+        self.start_nginx(self.net)
+        name = f"{self.tag}-fl-v1"
+        self.run(name, self.net, "v1")
+        self.set_upstreams([f"{self.ip(name, self.net)}:8000"], reload=True)
+
+    def deploy(self, version: str) -> Timing:
+        now = time.time()
+        time.sleep(2.0)
+        return Timing(now, None, None, time.time())
+
+
+STRATEGIES: list[type[Strategy]] = [Greenroom, NginxProxyWay, SeedsOriginal, RolloutWay, Floor]
