@@ -112,23 +112,31 @@ class Project:
         )
 
     def cleanup(self) -> None:
+        """Remove the apps' containers, networks and routing, in a few bulk requests."""
         client = self.bed.docker()
+        apps = set(self.apps)
         try:
-            for name in self.apps:
-                for c in client.containers.list(all=True, filters={"label": f"greenroom.app={name}"}):
+            for c in client.containers.list(all=True, filters={"label": "greenroom.app"}):
+                if c.labels.get("greenroom.app") in apps:
                     with contextlib.suppress(docker.errors.NotFound):
                         c.remove(force=True)
-                for net in (f"gr-{name}-front", f"gr-{name}-back"):
+            nets = {f"gr-{name}-{kind}" for name in apps for kind in ("front", "back")}
+            proxy_nets: set[str] = set()
+            with contextlib.suppress(docker.errors.NotFound):
+                proxy_nets = set(client.api.inspect_container(PROXY_NAME)["NetworkSettings"]["Networks"])
+            for net in sorted(nets & proxy_nets):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    client.api.disconnect_container_from_network(PROXY_NAME, net, force=True)
+            for network in client.networks.list():
+                if network.name in nets:
                     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                        client.api.disconnect_container_from_network(PROXY_NAME, net, force=True)
-                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                        client.api.remove_network(net)
-                with contextlib.suppress(docker.errors.APIError):
-                    ex = client.api.exec_create(
-                        PROXY_NAME,
-                        ["curl", "-s", "-X", "DELETE", f"http://127.0.0.1:8099/greenroom/app/{name}"],
-                    )
-                    client.api.exec_start(ex["Id"])
+                        network.remove()
+            with contextlib.suppress(docker.errors.APIError):
+                urls = " ".join(f"http://127.0.0.1:8099/greenroom/app/{name}" for name in sorted(apps))
+                ex = client.api.exec_create(
+                    PROXY_NAME, ["sh", "-c", f"for u in {urls}; do curl -s -X DELETE $u >/dev/null; done"]
+                )
+                client.api.exec_start(ex["Id"])
         finally:
             client.close()
 
@@ -159,6 +167,7 @@ class Load:
     host: str
     clients: int = 8
     path: str = "/"
+    keepalive: bool = True
     samples: list[Sample] = field(default_factory=list)
     reconnects: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -185,15 +194,18 @@ class Load:
                         with self._lock:
                             self.reconnects += 1
                     connected = True
-                conn.request("GET", self.path, headers={"Host": self.host})
+                headers = (
+                    {"Host": self.host} if self.keepalive else {"Host": self.host, "Connection": "close"}
+                )
+                conn.request("GET", self.path, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
                 version = resp.getheader("X-App-Version") or ""
                 ok = resp.status == 200
                 sample = Sample(at, ok, version, "" if ok else f"HTTP {resp.status} {body[:80]!r}")
-                if resp.getheader("Connection", "").lower() == "close":
+                if not self.keepalive or resp.getheader("Connection", "").lower() == "close":
                     conn.close()
-                    connected = False
+                    connected = None
             except (OSError, http.client.HTTPException) as exc:
                 sample = Sample(at, False, "", f"{type(exc).__name__}: {exc}")
                 conn.close()

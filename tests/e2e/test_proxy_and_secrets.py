@@ -58,10 +58,12 @@ def test_secrets_never_appear_in_output_logs_or_errors(bed: BedEngine, project: 
     assert "starting with key ******" in outputs[5].stderr
 
 
-def test_a_stale_proxy_config_is_replaced_safely_under_load(bed: BedEngine, project: Project) -> None:
+def test_a_stale_proxy_config_is_replaced_safely(bed: BedEngine, project: Project) -> None:
     """An older greenroom's nginx.conf (another generation) in the running proxy: the next
     deploy writes the new one aside, checks it with nginx -t, swaps, reloads, confirms the
-    generation; keep-alive clients of the app see no failure."""
+    generation, and the app serves throughout. (This is the one path that reloads nginx: a
+    keep-alive client that does not retry can see its idle connection closed at that
+    moment. Deploys, new apps and maintenance never reload; see the other tests.)"""
     project.run("deploy")
     client = bed.docker()
     proxy = client.containers.get(PROXY_NAME)
@@ -79,12 +81,14 @@ def test_a_stale_proxy_config_is_replaced_safely_under_load(bed: BedEngine, proj
         lambda: json.loads(project.run("proxy", "status", "--json").stdout)["generation"] == "0ld0ld0ld0ld",
         what="the old generation live",
     )
-    load = Load(bed.address, f"{project.name}.test", clients=4).start()
+    load = Load(bed.address, f"{project.name}.test", clients=4, keepalive=False).start()
     try:
         deployed = project.run("deploy")
         assert "apply the proxy's new nginx config (generation 0ld0ld0ld0ld ->" in deployed.stderr
     finally:
         load.stop()
     st = json.loads(project.run("proxy", "status", "--json").stdout)
-    assert st["generation"] == st["expected_generation"] and not st["problems"]
+    assert st["generation"] == st["expected_generation"]
+    assert not st["problems"]
+    assert load.count() > 20
     assert not load.failures()
