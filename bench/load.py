@@ -28,6 +28,7 @@ class Load:
     host: str
     keepalive_clients: int = 4
     close_clients: int = 4
+    pause: float = 0.02  # between a client's requests: steady load (~40 req/s per client), not saturation
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -69,7 +70,7 @@ class Load:
                 conn.close()
             with self._lock:
                 self.samples.append(sample)
-            time.sleep(0.002)
+            time.sleep(self.pause)
         conn.close()
 
     def stop(self) -> list[Sample]:

@@ -85,7 +85,8 @@ def table(rows: list[dict[str, Any]], docker: str, deploys: int) -> str:
         "overhead median | long-lived kept | peak RSS |"
     )
     lines = [
-        f"Docker {docker}, {deploys} deploys per strategy, 4 keep-alive + 4 closing clients",
+        f"Docker {docker}, {deploys} deploys per strategy, "
+        "4 keep-alive + 4 closing clients, each about 40 req/s",
         "",
         head,
         "|" + "---|" * 12,

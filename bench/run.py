@@ -30,9 +30,12 @@ import socket, sys, threading
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(256)
 def serve(c):
-    with c:
-        while (d := c.recv(4096)):
-            c.sendall(d)
+    try:
+        with c:
+            while (d := c.recv(4096)):
+                c.sendall(d)
+    except OSError:
+        pass
 while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 """
@@ -58,23 +61,23 @@ def upstream_alive(address: str, port: int, host: str, version: str) -> bool:
 
 def run_strategy(strategy: Strategy, deploys: int, bed: Bed) -> dict[str, object]:
     print(f"  {strategy.name}: setting up", flush=True)
-    strategy.setup()
+    strategy.prepare()
     timings: list[Timing] = []
     kept: list[bool] = []
     load = Load(bed.address, strategy.port, strategy.host)
     try:
-        first = strategy.deploy("v1") if strategy.name != "floor (no deploy)" else None
+        first = strategy.deploy("v1") if strategy.name != "floor" else None
         if first is not None:
             time.sleep(1)
         load.start()
         time.sleep(5)  # steady state
         versions = ["v2", "v1"]
         for i in range(deploys):
-            version = versions[i % 2] if strategy.name != "floor (no deploy)" else "v1"
+            version = versions[i % 2] if strategy.name != "floor" else "v1"
             timing = strategy.deploy(version)
             timings.append(timing)
             time.sleep(2.5)
-            if strategy.name != "floor (no deploy)":
+            if strategy.name != "floor":
                 kept.append(upstream_alive(bed.address, strategy.port, strategy.host, version))
             print(
                 f"  {strategy.name}: deploy {i + 1}/{deploys} in {timing.finished - timing.started:.2f}s",
@@ -113,7 +116,11 @@ def main() -> int:
             for cls in STRATEGIES:
                 if wanted and cls.name not in wanted:
                     continue
-                result = run_strategy(cls(bed, f"{bed.ext_address}:{port}"), args.deploys, bed)
+                try:
+                    result = run_strategy(cls(bed, f"{bed.ext_address}:{port}"), args.deploys, bed)
+                except Exception as exc:  # one strategy's failure must not lose the others' numbers
+                    print(f"  {cls.name}: FAILED: {exc}", flush=True)
+                    continue
                 if cls.name == "greenroom":
                     # the largest resident set of any greenroom process this run (KiB)
                     result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

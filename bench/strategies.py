@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -66,24 +65,31 @@ class Strategy:
         self.client = docker.DockerClient(base_url=bed.host, version="auto", timeout=120)
         self.engine = Engine(bed.host)
         self.live: str | None = None
-        self.tag = f"b{os.getpid() % 100000}"
+        self.tag = "bench"
 
     def env(self, version: str) -> dict[str, str]:
         return {"UPSTREAM": self.upstream, "STOP_GRACE": "5"}
 
     def setup(self) -> None: ...
 
+    def prepare(self) -> None:
+        """Remove what an earlier (interrupted) run of this strategy left, then set up."""
+        self.teardown()
+        self.setup()
+
     def deploy(self, version: str) -> Timing:
         raise NotImplementedError
 
     def teardown(self) -> None:
         for c in self.client.containers.list(all=True, filters={"label": f"bench={self.tag}"}):
-            c.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True)
         for n in self.client.networks.list(filters={"label": f"bench={self.tag}"}):
-            n.reload()
-            for c in n.containers:
-                n.disconnect(c, force=True)
-            n.remove()
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                n.reload()
+                for c in n.containers:
+                    n.disconnect(c, force=True)
+                n.remove()
 
     # -- helpers for the nginx-based peers -------------------------------------------------
 
@@ -225,7 +231,8 @@ class Greenroom(Strategy):
         )
 
     def teardown(self) -> None:
-        app = self.app
+        super().teardown()
+        app = f"bench{self.tag}"
         for c in self.client.containers.list(all=True, filters={"label": f"greenroom.app={app}"}):
             c.remove(force=True)
         for name in (f"{self.tag}-gr-proxy", f"greenroom-lock-{app}"):
@@ -334,7 +341,7 @@ class RolloutWay(Strategy):
 class Floor(Strategy):
     """No deploy at all: what the machine does under the same load."""
 
-    name = "floor (no deploy)"
+    name = "floor"
     port = 19005
 
     def setup(self) -> None:
