@@ -59,6 +59,17 @@ def upstream_alive(address: str, port: int, host: str, version: str) -> bool:
     return False
 
 
+def serving(address: str, port: int, host: str) -> bool:
+    conn = http.client.HTTPConnection(address, port, timeout=2)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
 def run_strategy(strategy: Strategy, deploys: int, bed: Bed) -> dict[str, object]:
     print(f"  {strategy.name}: setting up", flush=True)
     strategy.prepare()
@@ -69,6 +80,9 @@ def run_strategy(strategy: Strategy, deploys: int, bed: Bed) -> dict[str, object
         first = strategy.deploy("v1") if strategy.name != "floor" else None
         if first is not None:
             time.sleep(1)
+        deadline = time.time() + 30
+        while not serving(bed.address, strategy.port, strategy.host) and time.time() < deadline:
+            time.sleep(0.2)
         load.start()
         time.sleep(5)  # steady state
         versions = ["v2", "v1"]

@@ -217,13 +217,14 @@ class Greenroom(Strategy):
         if proc.returncode != 0:
             raise RuntimeError(f"greenroom deploy failed: {err[-2000:]}")
         doc = json.loads(out)
+        base = doc["started_at"]  # the executor's first step, after the process started
         steps = {s["step"]: s for s in doc["steps"]}
         gate, switch = steps["HealthGate"], steps["Switch"]
         drain = steps.get("Drain", {"duration": 0.0})["duration"]
         return Timing(
             started,
-            started + gate["started"] + gate["duration"],
-            started + switch["started"] + switch["duration"],
+            base + gate["started"] + gate["duration"],
+            base + switch["started"] + switch["duration"],
             finished,
             drain,
             0,

@@ -75,6 +75,7 @@ class Outcome:
     error: str = ""
     logs: dict[str, str] = field(default_factory=dict)
     total: float = 0.0
+    started_at: float = 0.0  # wall clock (epoch seconds) when the first step began
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class Outcome:
             "ok": self.ok,
             "error": self.error,
             "total": round(self.total, 3),
+            "started_at": round(self.started_at, 3),
             "steps": [dataclasses.asdict(r) for r in self.records],
             "logs": self.logs,
         }
@@ -122,7 +124,7 @@ class Executor:
     # -- running -------------------------------------------------------------------
 
     def run(self, plan: Plan) -> Outcome:
-        outcome = Outcome(plan)
+        outcome = Outcome(plan, started_at=self.clock.now().timestamp())
         t0 = self.clock.monotonic()
         total = len(plan.steps)
         try:
