@@ -556,8 +556,8 @@ class EngineConfig(_Model):
     )
     helper_image: Image = Field(
         default="busybox:stable",
-        description="Image with sh, wget, nc and cat, used for health probes and to read routes through the "
-        "engine; pulled if missing.",
+        description="A busybox-like image (sh, nc, timeout, usleep, sed, cat), used for health probes and to "
+        "read routes through the engine; pulled if missing.",
     )
 
 
