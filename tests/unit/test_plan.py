@@ -3,6 +3,7 @@ state by hand and check the plan step by step."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from pathlib import Path
 
@@ -352,3 +353,12 @@ def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config)
     assert not any(isinstance(s, RemoveRelease) and "never" in s.reason for s in plan.steps)
     switch = next(s for s in plan.steps if isinstance(s, Switch))
     assert switch.routed.released == ("d2", "d1", "d-new")
+
+
+def test_no_plan_without_the_proxys_routing_state(cfg: Config) -> None:
+    st = live_state(container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"))
+    state = dataclasses.replace(host(cfg, st, proxy=proxy_container("gr-web-front")), routed_ok=False)
+    with pytest.raises(DeployError, match="routing state could not be read"):
+        plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+    with pytest.raises(DeployError, match="routing state"):
+        plan_maintenance(cfg, state, "web", True)

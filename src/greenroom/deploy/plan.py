@@ -147,6 +147,18 @@ def proxy_address(front: IPv4Network) -> IPv4Address:
     return next(host_addresses(front, ()))
 
 
+def routing_known(state: HostState) -> None:
+    """Plans decide what is live from the proxy's routing state: without it, the live
+    release would look like a leftover. Refuse rather than guess."""
+    if not state.routed_ok:
+        raise DeployError(
+            "the proxy is running but its routing state could not be read",
+            where=state.engine_host,
+            hint="`greenroom proxy status` shows what is wrong; `greenroom proxy reboot` rebuilds the proxy "
+            "(its routing state is kept in its volume)",
+        )
+
+
 def repair(st: AppState, app: AppConfig) -> list[Step]:
     """Finish or undo what an interrupted command left: the routed release is live; one
     that never went live is removed; one that went live and still runs is drained and
@@ -329,6 +341,7 @@ def plan_deploy(
     digest: str = "",
 ) -> Plan:
     app = cfg.app(name)
+    routing_known(state)
     image = image or app.image
     st = state.app(name)
     steps, front = infrastructure(cfg, proxy, state, name, ctx)
@@ -356,6 +369,7 @@ def plan_rollback(
     cfg: Config, proxy: ProxyPlan, state: HostState, name: str, to: str | None, ctx: Context
 ) -> Plan:
     app = cfg.app(name)
+    routing_known(state)
     st = state.app(name)
     live = st.live
     candidates = [r for r in st.releases if live is None or r.deploy != live.deploy]
@@ -399,6 +413,7 @@ def plan_rollback(
 
 def plan_maintenance(cfg: Config, state: HostState, name: str, on: bool) -> Plan:
     app = cfg.app(name)
+    routing_known(state)
     st = state.app(name)
     if st.routed is None:
         raise ConfigError(
@@ -422,6 +437,7 @@ def plan_maintenance(cfg: Config, state: HostState, name: str, on: bool) -> Plan
 
 def plan_repair(cfg: Config, state: HostState, name: str) -> Plan:
     app = cfg.app(name)
+    routing_known(state)
     return Plan(name, "repair", None, tuple(repair(state.app(name), app)))
 
 
