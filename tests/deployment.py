@@ -30,9 +30,11 @@ def app_images(bed: BedEngine) -> dict[str, str]:
     return {v: f"greenroom-test/app:{v}-{tag}" for v in ("v1", "v2", "v3")}
 
 
-def config_doc(bed: BedEngine, apps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def config_doc(
+    bed: BedEngine, apps: dict[str, dict[str, Any]], engine: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
-        "engine": {"host": bed.host, "helper_image": bed.busybox_image},
+        "engine": {"host": bed.host, "helper_image": bed.busybox_image, **(engine or {})},
         "proxy": {
             "name": PROXY_NAME,
             "image": bed.base_image,
@@ -72,6 +74,7 @@ class Project:
     bed: BedEngine
     folder: Path
     apps: dict[str, dict[str, Any]]
+    engine: dict[str, Any] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -82,10 +85,14 @@ class Project:
         return next(iter(self.apps))
 
     def write(self) -> None:
-        self.file.write_text(yaml.safe_dump(config_doc(self.bed, self.apps), sort_keys=False))
+        self.file.write_text(yaml.safe_dump(config_doc(self.bed, self.apps, self.engine), sort_keys=False))
 
     def set(self, app: str | None = None, **changes: Any) -> None:
         self.apps[app or self.name].update(changes)
+        self.write()
+
+    def set_engine(self, **changes: Any) -> None:
+        self.engine.update(changes)
         self.write()
 
     def run(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:

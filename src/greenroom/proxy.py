@@ -10,6 +10,7 @@ swap, reload, confirm the new generation, restore on any failure.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -106,6 +107,10 @@ def parse_port(text: str) -> PortBinding:
     raise ConfigError(f"port {text!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT", where="proxy.ports")
 
 
+_MARK = "--greenroom-status "
+_MARKED = re.compile(rf"\n{_MARK}(\d{{3}})\n")
+
+
 class Proxy:
     def __init__(self, engine: Engine, plan: ProxyPlan, clock: Clock) -> None:
         self.engine = engine
@@ -145,9 +150,34 @@ class Proxy:
             )
         return text
 
-    def routed(self) -> dict[str, Routed]:
-        doc = json.loads(self.admin("GET", "state") or "{}")
-        return {name: Routed.from_json(v) for name, v in doc.items()}
+    def observe(self) -> tuple[dict[str, Routed], str]:
+        """The routing state and the live config generation ("" when unknown), from one
+        curl in one exec. A routing state that cannot be read raises ProxyError."""
+        base = f"http://127.0.0.1:{self.plan.settings.admin_port}/greenroom/"
+        code, out = self.engine.exec(
+            self.plan.name,
+            [
+                "curl",
+                "-sS",
+                "-m",
+                "10",
+                "-w",
+                f"\\n{_MARK}%{{http_code}}\\n",
+                base + "state",
+                base + "generation",
+            ],
+        )
+        parts = _MARKED.split(out)
+        if len(parts) < 3 or parts[1] != "200":
+            raise ProxyError(
+                f"proxy admin GET /greenroom/state failed ({parts[1] if len(parts) > 1 else code}): "
+                f"{(parts[0] if len(parts) > 1 else out).strip()}",
+                where=f"{self.engine.host} {self.plan.name}",
+                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
+            )
+        doc = json.loads(parts[0] or "{}")
+        generation = parts[2].strip() if len(parts) >= 5 and parts[3] == "200" else ""
+        return {name: Routed.from_json(v) for name, v in doc.items()}, generation
 
     def generation_live(self) -> str:
         code, out = self.engine.exec(
@@ -235,31 +265,36 @@ class Proxy:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def probe(self, host: str, path: str, tries: int) -> list[tuple[int, str]]:
-        """Requests through the proxy's own listener: (status, upstream address) each."""
-        out: list[tuple[int, str]] = []
-        for _ in range(tries):
-            code, text = self.engine.exec(
-                self.plan.name,
-                [
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-m",
-                    "5",
-                    "-H",
-                    f"Host: {host}",
-                    "-H",
-                    f"{render.PROBE_HEADER}: 1",
-                    "-w",
-                    "%{http_code} %header{x-greenroom-upstream}",
-                    f"http://127.0.0.1:{self.plan.listen}{path}",
-                ],
+        """`tries` requests through the proxy's own listener, from one curl in one exec:
+        (status, upstream address) each; status 0 when one got no answer."""
+        url = f"http://127.0.0.1:{self.plan.listen}{path}"
+        code, text = self.engine.exec(
+            self.plan.name,
+            [
+                "curl",
+                "-s",
+                "-m",
+                "5",
+                "-H",
+                f"Host: {host}",
+                "-H",
+                f"{render.PROBE_HEADER}: 1",
+                "-w",
+                "%{http_code} %header{x-greenroom-upstream}\\n",
+                *(["-o", "/dev/null"] * tries),
+                *([url] * tries),
+            ],
+        )
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) != tries or not all(line.split(" ", 1)[0].isdigit() for line in lines):
+            raise EngineError(
+                f"probe through the proxy failed (curl exit {code}): {text.strip()[-500:]}",
+                where=f"{self.engine.host} {self.plan.name}",
             )
-            if code not in (0, 28):
-                raise EngineError(f"probe through the proxy failed: {text.strip()}", where=self.plan.name)
-            status, _, upstream = text.strip().partition(" ")
-            out.append((int(status or 0), upstream.strip()))
+        out: list[tuple[int, str]] = []
+        for line in lines:
+            status, _, upstream = line.strip().partition(" ")
+            out.append((int(status), upstream.strip()))
         return out
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+
+import pytest
 
 from tests.bed import BedEngine
 from tests.deployment import Load, Project, app_containers, app_images, get, wait_for
@@ -28,7 +31,9 @@ def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project
         wait_for(lambda: load.count() > 50, what="load through the proxy")
         for i in range(DEPLOYS):
             version = "v2" if i % 2 == 0 else "v1"
-            project.run("deploy", "--image", images[version])
+            out = json.loads(project.run("deploy", "--json", "--image", images[version]).stdout)
+            gate = next(s for s in out["steps"] if s["step"] == "HealthGate")
+            assert "probes (direct)" in gate["detail"], gate  # root on the engine's host: no helper
             done = time.time()
             time.sleep(0.3)
             assert load.versions_after(done) == {version}, f"deploy {i + 1}: mixed versions after the switch"
@@ -44,7 +49,9 @@ def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project
     assert len(statuses) - statuses.count("running") == 2
 
 
-def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: Project) -> None:
+@pytest.mark.parametrize("via", ["auto", "helper"])
+def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: Project, via: str) -> None:
+    project.set_engine(probe_via=via)
     project.run("deploy")
     load = Load(bed.address, f"{project.name}.test").start()
     try:
@@ -75,6 +82,7 @@ def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: 
 
 
 def test_two_deploys_at_once_one_waits_its_turn(bed: BedEngine, project: Project) -> None:
+    project.set_engine(probe_via="helper")  # the helper container path, passing after a slow start
     project.run("deploy")
     project.set(
         healthcheck={
@@ -93,6 +101,7 @@ def test_two_deploys_at_once_one_waits_its_turn(bed: BedEngine, project: Project
     second = project.run("deploy", "--image", images["v3"], check=False)
     out_first, _ = first.communicate(timeout=120)
     assert first.returncode == 0, out_first
+    assert re.search(r"probes \(helper\)", out_first), out_first
     assert second.returncode == 5, second.stdout + second.stderr
     assert re.search(r"is locked by \S+ \(pid \d+ on \S+\) since", second.stderr)
     assert live_version(bed, project) == "v2"

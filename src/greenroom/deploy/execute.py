@@ -99,6 +99,7 @@ class Executor:
         clock: Clock,
         *,
         helper_image: str,
+        probe_direct: bool = True,
         secrets: Iterable[str] = (),
         reporter: Reporter | None = None,
     ) -> None:
@@ -108,7 +109,7 @@ class Executor:
         self.helper_image = helper_image
         self.secrets = tuple(secrets)
         self.reporter = reporter or Quiet()
-        self.prober = Prober(engine, clock, helper_image)
+        self.prober = Prober(engine, clock, helper_image, direct=probe_direct)
         self.drainer = Drainer(engine, clock, helper_image)
         # what this run has done, for undoing it
         self._created: list[str] = []
@@ -124,6 +125,12 @@ class Executor:
     # -- running -------------------------------------------------------------------
 
     def run(self, plan: Plan) -> Outcome:
+        try:
+            return self._run(plan)
+        finally:
+            self.prober.finish()
+
+    def _run(self, plan: Plan) -> Outcome:
         outcome = Outcome(plan, started_at=self.clock.now().timestamp())
         t0 = self.clock.monotonic()
         total = len(plan.steps)
@@ -246,7 +253,7 @@ class Executor:
                 state = self.prober.gate(
                     step.app, list(step.containers), step.network, step.probe, self._gate_progress
                 )
-                return f"{state.probes} probes: {state.summary()}"
+                return f"{state.probes} probes ({self.prober.last_mode}): {state.summary()}"
             case AttachFront():
                 for name, addr in zip(step.containers, step.addresses, strict=True):
                     res = connect(

@@ -1,6 +1,9 @@
 """The health probe adapter: N consecutive passes within a deadline.
 
-It works when the engine is remote and when the app's image has no curl or wget: one
+On the engine's own host (root, a unix socket), greenroom probes directly: it opens each
+probe's socket inside the new container's network namespace and asks its back-network
+address, with no helper and no tool in the image. Elsewhere (a remote engine, another pid
+namespace, no privilege) it works when the app's image has no curl or wget: one
 short-lived helper container (busybox: sh, nc, timeout, usleep) on the app's back
 network probes every replica in a loop and prints one line per probe; greenroom reads
 the lines as they come and decides. The path and targets reach the script as
@@ -10,7 +13,9 @@ HEALTHCHECK status instead.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +24,8 @@ from greenroom import labels
 from greenroom.clock import Clock
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.engine.client import Engine
-from greenroom.engine.model import ContainerSpec
+from greenroom.engine.model import ContainerInfo, ContainerSpec
+from greenroom.engine.netns import Namespace
 from greenroom.errors import GreenroomError, HealthGateFailed
 
 SCRIPT = r"""
@@ -86,11 +92,63 @@ def _lines(chunks: Iterator[str]) -> Iterator[str]:
             yield line.strip()
 
 
+_STATUS = re.compile(rb"HTTP/[0-9.]+ ([0-9]{3})")
+
+
+def probe_once(ns: Namespace, target: str, spec: ProbeSpec) -> str:
+    """One probe from inside `ns`, answered as the helper's output line would be."""
+    host, _, port = target.rpartition(":")
+    try:
+        sock = ns.socket()
+    except OSError:
+        return f"{target} {'000' if spec.kind == 'http' else 'fail'}"
+    sock.settimeout(spec.timeout)
+    try:
+        sock.connect((host, int(port)))
+        if spec.kind != "http":
+            return f"{target} ok"
+        sock.sendall(
+            f"GET {spec.path} HTTP/1.1\r\nHost: greenroom-probe\r\nUser-Agent: greenroom\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\n" not in head and len(head) < 8192:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        m = _STATUS.match(head)
+        return f"{target} {m.group(1).decode() if m else '000'}"
+    except OSError:
+        return f"{target} {'000' if spec.kind == 'http' else 'fail'}"
+    finally:
+        sock.close()
+
+
 class Prober:
-    def __init__(self, engine: Engine, clock: Clock, helper_image: str) -> None:
+    def __init__(self, engine: Engine, clock: Clock, helper_image: str, *, direct: bool = True) -> None:
         self.engine = engine
         self.clock = clock
         self.helper_image = helper_image
+        self.direct = direct
+        self.last_mode = ""  # "direct", "helper" or "docker": how the last gate probed
+        self._removals: list[threading.Thread] = []
+
+    def _remove_later(self, name: str) -> None:
+        """Remove a helper off the critical path (the deploy goes on); finish() waits."""
+
+        def remove() -> None:
+            with contextlib.suppress(GreenroomError):  # a leftover is removed by the next gate
+                self.engine.remove(name)
+
+        worker = threading.Thread(target=remove, name=f"remove {name}", daemon=True)
+        worker.start()
+        self._removals.append(worker)
+
+    def finish(self) -> None:
+        """Wait for helpers still being removed."""
+        while self._removals:
+            self._removals.pop().join()
 
     def gate(
         self,
@@ -101,15 +159,77 @@ class Prober:
         progress: Callable[[GateProgress], None] | None = None,
     ) -> GateProgress:
         if spec.kind == "docker":
+            self.last_mode = "docker"
             return self._docker_gate(containers, spec, progress)
         targets = []
+        infos: list[ContainerInfo] = []
         for name in containers:
             c = self.engine.container(name)
             att = c.attachment(network)
             if att is None or att.ipv4 is None:
                 raise HealthGateFailed(f"{name} has no address on {network}", where=self.engine.host)
             targets.append(f"{att.ipv4.ip}:{spec.port}")
+            infos.append(c)
+        spaces = self._namespaces(infos) if self.direct else None
+        if spaces is not None:
+            self.last_mode = "direct"
+            try:
+                return self._direct_gate(containers, targets, spaces, spec, progress)
+            finally:
+                for ns in spaces:
+                    ns.close()
+        self.last_mode = "helper"
         return self._helper_gate(app, containers, targets, network, spec, progress)
+
+    def _namespaces(self, infos: list[ContainerInfo]) -> list[Namespace] | None:
+        """Every container's namespace, or None when any one is out of reach."""
+        spaces: list[Namespace] = []
+        for c in infos:
+            ns = Namespace.of(c, self.engine.is_local)
+            if ns is None:
+                for opened in spaces:
+                    opened.close()
+                return None
+            spaces.append(ns)
+        return spaces
+
+    def _direct_gate(
+        self,
+        containers: list[str],
+        targets: list[str],
+        spaces: list[Namespace],
+        spec: ProbeSpec,
+        progress: Callable[[GateProgress], None] | None,
+    ) -> GateProgress:
+        state = GateProgress()
+        deadline = self.clock.monotonic() + spec.deadline
+        checked = self.clock.monotonic()
+        while True:
+            failed = False
+            for ns, target in zip(spaces, targets, strict=True):
+                judged = judge(probe_once(ns, target, spec), spec)
+                if judged is not None:
+                    state.record(*judged)
+                    failed = failed or not judged[2]
+            if progress:
+                progress(state)
+            if state.done(targets, spec.passes):
+                return state
+            now = self.clock.monotonic()
+            if now > deadline:
+                raise self._not_healthy(spec, state)
+            if failed and now - checked >= 0.25:
+                checked = now
+                self._check_running(containers)
+            self.clock.sleep(spec.interval)
+
+    def _not_healthy(self, spec: ProbeSpec, state: GateProgress) -> HealthGateFailed:
+        return HealthGateFailed(
+            f"not healthy within {spec.deadline:g}s ({spec.passes} passes in a row needed): "
+            f"{state.summary()}",
+            where=self.engine.host,
+            hint="the new version's last logs are below; the old version is still serving",
+        )
 
     def _helper_gate(
         self,
@@ -173,16 +293,11 @@ class Prober:
                     break
                 self._check_running(containers)
         finally:
-            self.engine.remove(name)
+            self._remove_later(name)
         if outcome and outcome[0] is not None and not isinstance(outcome[0], GreenroomError):
             raise HealthGateFailed(f"health probe helper failed: {outcome[0]}", where=self.engine.host)
         if not state.done(targets, spec.passes):
-            raise HealthGateFailed(
-                f"not healthy within {spec.deadline:g}s ({spec.passes} passes in a row needed): "
-                f"{state.summary()}",
-                where=self.engine.host,
-                hint="the new version's last logs are below; the old version is still serving",
-            )
+            raise self._not_healthy(spec, state)
         return state
 
     def _check_running(self, containers: list[str]) -> None:

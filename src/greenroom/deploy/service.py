@@ -243,6 +243,7 @@ class Greenroom:
             self.proxy,
             self.clock,
             helper_image=self.helper_image,
+            probe_direct=self.cfg.engine.probe_via == "auto",
             secrets=self.secrets,
             reporter=self.reporter,
         )

@@ -132,8 +132,8 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
     routed_ok = True
     if pc is not None and pc.running:
         try:
-            routed = proxy.routed()
-            generation = proxy.generation_live() or None
+            routed, live = proxy.observe()
+            generation = live or None
         except GreenroomError:
             routed_ok = False
     app_containers = engine.summaries(label=[f"{labels.ROLE}={labels.ROLE_APP}"])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo
+from greenroom.engine.netns import pid_is_container
 from greenroom.errors import RouteReadError
 from greenroom.routes import RouteTable, parse_tables
 
@@ -25,20 +26,12 @@ def helper_image() -> str:
     return os.environ.get("GREENROOM_HELPER_IMAGE") or DEFAULT_HELPER_IMAGE
 
 
-def _pid_is_container(pid: int, container_id: str, proc: Path) -> bool:
-    try:
-        cgroup = (proc / str(pid) / "cgroup").read_text()
-    except OSError:
-        return False
-    return container_id in cgroup
-
-
 def read_local_files(
     container: ContainerInfo, names: Sequence[str], proc: Path = Path("/proc")
 ) -> dict[str, str] | None:
     """/proc/<pid>/net/<name> for each name ("" when absent), or None when that pid is not
     visible here (another host, another pid namespace) or is not that container's."""
-    if not container.pid or not _pid_is_container(container.pid, container.id, proc):
+    if not container.pid or not pid_is_container(container.pid, container.id, proc):
         return None
     base = proc / str(container.pid) / "net"
     out: dict[str, str] = {}
