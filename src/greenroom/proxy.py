@@ -1,7 +1,8 @@
 """The proxy adapter: one nginx container per host, with no Docker socket.
 
 greenroom talks to it only through the engine: files go in with the archive API, and
-the admin API (127.0.0.1 inside the container) is called with `curl` by exec. Routing
+the admin API (127.0.0.1 inside the container) is called from inside the container's
+network namespace, or with `curl` by exec on a remote engine (nginx/client.py). Routing
 changes (switch, maintenance, new app) are admin calls, never reloads; the nginx config
 itself changes only with the proxy's settings, and is applied write-aside, `nginx -t`,
 swap, reload, confirm the new generation, restore on any failure.
@@ -10,7 +11,6 @@ swap, reload, confirm the new generation, restore on any failure.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,8 +19,9 @@ from greenroom import labels
 from greenroom.clock import Clock
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo, ContainerSpec, PortBinding
-from greenroom.errors import ConfigError, EngineError, NotFound, ProxyError
+from greenroom.errors import ConfigError, GreenroomError, NotFound, ProxyError
 from greenroom.nginx import render
+from greenroom.nginx.client import ProxyClient, Reply
 
 STATE_VOLUME_SUFFIX = "-state"
 
@@ -107,15 +108,12 @@ def parse_port(text: str) -> PortBinding:
     raise ConfigError(f"port {text!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT", where="proxy.ports")
 
 
-_MARK = "--greenroom-status "
-_MARKED = re.compile(rf"\n{_MARK}(\d{{3}})\n")
-
-
 class Proxy:
-    def __init__(self, engine: Engine, plan: ProxyPlan, clock: Clock) -> None:
+    def __init__(self, engine: Engine, plan: ProxyPlan, clock: Clock, *, direct: bool = True) -> None:
         self.engine = engine
         self.plan = plan
         self.clock = clock
+        self.client = ProxyClient(engine, plan.name, direct=direct)
 
     # -- observe -------------------------------------------------------------------
 
@@ -125,72 +123,40 @@ class Proxy:
         except NotFound:
             return None
 
+    def _admin_error(self, method: str, path: str, reply: Reply) -> ProxyError:
+        return ProxyError(
+            f"proxy admin {method} /greenroom/{path} failed ({reply.status or 'no answer'}): "
+            f"{reply.body.strip()}",
+            where=f"{self.engine.host} {self.plan.name}",
+            hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
+        )
+
     def admin(self, method: str, path: str, body: str | None = None) -> str:
-        cmd = [
-            "curl",
-            "-sS",
-            "-m",
-            "10",
-            "-X",
-            method,
-            "-w",
-            "\n%{http_code}",
-            f"http://127.0.0.1:{self.plan.settings.admin_port}/greenroom/{path}",
-        ]
-        if body is not None:
-            cmd[1:1] = ["-H", "Content-Type: application/json", "--data-binary", body]
-        code, out = self.engine.exec(self.plan.name, cmd)
-        text, _, status = out.rstrip("\n").rpartition("\n")
-        if code != 0 or status != "200":
-            raise ProxyError(
-                f"proxy admin {method} /greenroom/{path} failed ({status or code}): "
-                f"{text.strip() or out.strip()}",
-                where=f"{self.engine.host} {self.plan.name}",
-                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
-            )
-        return text
+        reply = self.client.fetch(method, self.plan.settings.admin_port, [f"/greenroom/{path}"], body=body)[0]
+        if reply.status != 200:
+            raise self._admin_error(method, path, reply)
+        return reply.body
 
     def observe(self) -> tuple[dict[str, Routed], str]:
-        """The routing state and the live config generation ("" when unknown), from one
-        curl in one exec. A routing state that cannot be read raises ProxyError."""
-        base = f"http://127.0.0.1:{self.plan.settings.admin_port}/greenroom/"
-        code, out = self.engine.exec(
-            self.plan.name,
-            [
-                "curl",
-                "-sS",
-                "-m",
-                "10",
-                "-w",
-                f"\\n{_MARK}%{{http_code}}\\n",
-                base + "state",
-                base + "generation",
-            ],
+        """The routing state and the live config generation ("" when unknown), in one
+        batch. A routing state that cannot be read raises ProxyError."""
+        state, generation = self.client.fetch(
+            "GET", self.plan.settings.admin_port, ["/greenroom/state", "/greenroom/generation"]
         )
-        parts = _MARKED.split(out)
-        if len(parts) < 3 or parts[1] != "200":
-            raise ProxyError(
-                f"proxy admin GET /greenroom/state failed ({parts[1] if len(parts) > 1 else code}): "
-                f"{(parts[0] if len(parts) > 1 else out).strip()}",
-                where=f"{self.engine.host} {self.plan.name}",
-                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
-            )
-        doc = json.loads(parts[0] or "{}")
-        generation = parts[2].strip() if len(parts) >= 5 and parts[3] == "200" else ""
-        return {name: Routed.from_json(v) for name, v in doc.items()}, generation
+        if state.status != 200:
+            raise self._admin_error("GET", "state", state)
+        doc = json.loads(state.body or "{}")
+        live = generation.body.strip() if generation.status == 200 else ""
+        return {name: Routed.from_json(v) for name, v in doc.items()}, live
 
     def generation_live(self) -> str:
-        code, out = self.engine.exec(
-            self.plan.name,
-            [
-                "curl",
-                "-sS",
-                "-m",
-                "5",
-                f"http://127.0.0.1:{self.plan.settings.admin_port}/greenroom/generation",
-            ],
-        )
-        return out.strip() if code == 0 else ""
+        try:
+            reply = self.client.fetch(
+                "GET", self.plan.settings.admin_port, ["/greenroom/generation"], timeout=5
+            )[0]
+        except GreenroomError:
+            return ""
+        return reply.body.strip() if reply.status == 200 else ""
 
     # -- act -------------------------------------------------------------------------
 
@@ -217,6 +183,7 @@ class Proxy:
         self.engine.create_container(self.plan.spec())
         self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings))
         self.engine.start(self.plan.name)
+        self.client.reset()
         self.wait_ready()
 
     def apply_config(self) -> None:
@@ -265,37 +232,16 @@ class Proxy:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def probe(self, host: str, path: str, tries: int) -> list[tuple[int, str]]:
-        """`tries` requests through the proxy's own listener, from one curl in one exec:
-        (status, upstream address) each; status 0 when one got no answer."""
-        url = f"http://127.0.0.1:{self.plan.listen}{path}"
-        code, text = self.engine.exec(
-            self.plan.name,
-            [
-                "curl",
-                "-s",
-                "-m",
-                "5",
-                "-H",
-                f"Host: {host}",
-                "-H",
-                f"{render.PROBE_HEADER}: 1",
-                "-w",
-                "%{http_code} %header{x-greenroom-upstream}\\n",
-                *(["-o", "/dev/null"] * tries),
-                *([url] * tries),
-            ],
+        """`tries` requests through the proxy's own listener: (status, upstream address)
+        each; status 0 when one got no answer."""
+        replies = self.client.fetch(
+            "GET",
+            self.plan.listen,
+            [path] * tries,
+            headers={"Host": host, render.PROBE_HEADER: "1"},
+            timeout=5,
         )
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) != tries or not all(line.split(" ", 1)[0].isdigit() for line in lines):
-            raise EngineError(
-                f"probe through the proxy failed (curl exit {code}): {text.strip()[-500:]}",
-                where=f"{self.engine.host} {self.plan.name}",
-            )
-        out: list[tuple[int, str]] = []
-        for line in lines:
-            status, _, upstream = line.strip().partition(" ")
-            out.append((int(status), upstream.strip()))
-        return out
+        return [(r.status, r.upstream) for r in replies]
 
 
 def confirm_targets(

@@ -49,9 +49,11 @@ def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project
     assert len(statuses) - statuses.count("running") == 2
 
 
-@pytest.mark.parametrize("via", ["auto", "helper"])
-def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: Project, via: str) -> None:
-    project.set_engine(probe_via=via)
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "engine"])
+def test_failed_health_gate_leaves_old_version_serving(
+    bed: BedEngine, project: Project, direct: bool
+) -> None:
+    project.set_engine(direct=direct)
     project.run("deploy")
     load = Load(bed.address, f"{project.name}.test").start()
     try:
@@ -82,7 +84,7 @@ def test_failed_health_gate_leaves_old_version_serving(bed: BedEngine, project: 
 
 
 def test_two_deploys_at_once_one_waits_its_turn(bed: BedEngine, project: Project) -> None:
-    project.set_engine(probe_via="helper")  # the helper container path, passing after a slow start
+    project.set_engine(direct=False)  # through the engine: helper probes passing after a slow start
     project.run("deploy")
     project.set(
         healthcheck={

@@ -80,3 +80,47 @@ def test_routed_state_round_trips() -> None:
 def test_port_syntax() -> None:
     assert parse_port("80:8080").host_port == 80
     assert parse_port("127.0.0.1:8080:80").host_ip == "127.0.0.1"
+
+
+class _CurlEngine:
+    """Stands in for the engine's exec only: answers what curl printed."""
+
+    host = "unix:///fake.sock"
+    is_local = False
+
+    def __init__(self, output: str, code: int = 0) -> None:
+        self.output, self.code = output, code
+        self.commands: list[list[str]] = []
+
+    def exec(self, container: str, command: list[str]) -> tuple[int, str]:
+        self.commands.append(command)
+        return self.code, self.output
+
+
+def test_one_curl_answers_a_batch_of_requests_through_the_engine() -> None:
+    from greenroom.nginx.client import ProxyClient
+
+    out = (
+        '{"a": 1}\n--greenroom-reply 200 10.0.0.2:8000\n'
+        "curl: (7) Failed to connect\n--greenroom-reply 000 \n"
+        "gen1\n--greenroom-reply 200 \n"
+    )
+    engine = _CurlEngine(out, code=7)
+    client = ProxyClient(engine, "proxy", direct=True)  # type: ignore[arg-type]
+    replies = client.fetch("GET", 80, ["/a", "/b", "/c"], headers={"Host": "x.test"})
+    assert [(r.status, r.upstream) for r in replies] == [(200, "10.0.0.2:8000"), (0, ""), (200, "")]
+    assert replies[0].body == '{"a": 1}' and replies[2].body == "gen1"
+    assert client.last_mode == "exec"  # a remote engine: no namespace to enter
+    cmd = engine.commands[0]
+    assert cmd[-3:] == ["http://127.0.0.1:80/a", "http://127.0.0.1:80/b", "http://127.0.0.1:80/c"]
+    assert "Host: x.test" in cmd
+
+
+def test_a_short_curl_answer_is_an_error_naming_the_proxy() -> None:
+    from greenroom.errors import ProxyError
+    from greenroom.nginx.client import ProxyClient
+
+    client = ProxyClient(_CurlEngine("sh: curl: not found\n", code=127), "proxy")  # type: ignore[arg-type]
+    with pytest.raises(ProxyError, match=r"answered 0 of 2 requests \(exit 127\)") as info:
+        client.fetch("GET", 8099, ["/greenroom/state", "/greenroom/generation"])
+    assert info.value.where == "unix:///fake.sock proxy"

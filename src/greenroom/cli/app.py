@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from enum import StrEnum
 from typing import Annotated
@@ -153,26 +155,37 @@ def version() -> None:
     out.print(__version__)
 
 
-def main() -> None:
+def run() -> int:
+    """The CLI: parse, call the library, render. Returns the exit code."""
     try:
         code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        return code if isinstance(code, int) else 0
     except GreenroomError as exc:
         err.print(
             f"[bold red]error:[/] {exc.where + ': ' if exc.where else ''}{exc.message}", highlight=False
         )
         if exc.hint:
             err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except typer.Abort:
         err.print("aborted")
-        sys.exit(130)
+        return 130
     except typer.TyperException as exc:  # usage errors (exit 2) and the like
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
             err.print(f"error: {exc}")
-        sys.exit(int(getattr(exc, "exit_code", 2)))
+        return int(getattr(exc, "exit_code", 2))
+
+
+def main() -> None:
+    code = run()
+    # Everything is done and written: skip the interpreter's teardown of every imported
+    # module (about 0.2 s on a 2-core machine, paid by every command).
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

@@ -559,11 +559,11 @@ class EngineConfig(_Model):
         description="A busybox-like image (sh, nc, timeout, usleep, sed, cat), used for health probes and to "
         "read routes through the engine; pulled if missing.",
     )
-    probe_via: Literal["auto", "helper"] = Field(
-        default="auto",
-        description="How health probes reach a new container. auto: when greenroom runs as root on the "
-        "engine's own host, from inside the container's network namespace (no helper, no tool in the "
-        "image), else from a helper container on the app's back network. helper: always the helper.",
+    direct: bool = Field(
+        default=True,
+        description="When greenroom runs as root on the engine's own host, reach containers from inside "
+        "their network namespaces: health probes without a helper container, proxy admin calls without "
+        "exec. false: always through the engine (helper containers, exec), as with a remote engine.",
     )
 
 

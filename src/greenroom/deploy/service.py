@@ -75,7 +75,7 @@ class Greenroom:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.engine = Engine(host or cfg.engine.host)
-        self.proxy = Proxy(self.engine, proxy_plan(cfg), self.clock)
+        self.proxy = Proxy(self.engine, proxy_plan(cfg), self.clock, direct=cfg.engine.direct)
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
         self.secrets = tuple(secret_values(cfg))
@@ -243,7 +243,7 @@ class Greenroom:
             self.proxy,
             self.clock,
             helper_image=self.helper_image,
-            probe_direct=self.cfg.engine.probe_via == "auto",
+            probe_direct=self.cfg.engine.direct,
             secrets=self.secrets,
             reporter=self.reporter,
         )

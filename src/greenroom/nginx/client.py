@@ -1,0 +1,160 @@
+"""HTTP calls to the proxy's own listeners (the admin API, the public listener), made at
+127.0.0.1 inside the proxy container.
+
+Two ways in, same answers. On the engine's own host (root, a unix socket): a socket opened
+in the proxy's network namespace, no process started. Otherwise: one `curl` by exec for
+a whole batch of requests. A request that gets no answer has status 0.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+from dataclasses import dataclass
+
+from greenroom.engine.client import Engine
+from greenroom.engine.netns import Namespace, pid_is_container
+from greenroom.errors import GreenroomError, NotFound, ProxyError
+
+UPSTREAM_HEADER = "X-Greenroom-Upstream"
+_MARK = "--greenroom-reply "
+_MARKED = re.compile(rf"\n{_MARK}(\d{{3}}) ?(\S*)\n")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int  # 0: no answer
+    body: str
+    upstream: str = ""  # the X-Greenroom-Upstream header, when the proxy sets it
+
+
+class _NamespaceConnection(http.client.HTTPConnection):
+    def __init__(self, ns: Namespace, port: int, timeout: float) -> None:
+        super().__init__("127.0.0.1", port, timeout=timeout)
+        self._ns = ns
+
+    def connect(self) -> None:
+        sock = self._ns.socket()
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class ProxyClient:
+    def __init__(self, engine: Engine, container: str, *, direct: bool = True) -> None:
+        self.engine = engine
+        self.container = container
+        self.direct = direct
+        self._ns: Namespace | None = None
+        self._ns_of: tuple[str, int] = ("", 0)  # (container id, pid) the namespace belongs to
+        self.last_mode = ""  # "direct" or "exec": how the last batch went
+
+    def reset(self) -> None:
+        """Forget the proxy's namespace (it was recreated or restarted)."""
+        if self._ns is not None:
+            self._ns.close()
+        self._ns = None
+        self._ns_of = ("", 0)
+
+    def fetch(
+        self,
+        method: str,
+        port: int,
+        paths: list[str],
+        *,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[Reply]:
+        """One reply per path, in order, every request alike but for its path."""
+        ns = self._namespace() if self.direct else None
+        if ns is not None:
+            self.last_mode = "direct"
+            return [self._direct(ns, method, port, p, headers or {}, body, timeout) for p in paths]
+        self.last_mode = "exec"
+        return self._exec(method, port, paths, headers or {}, body, timeout)
+
+    # -- direct -------------------------------------------------------------------------
+
+    def _namespace(self) -> Namespace | None:
+        if not self.engine.is_local:
+            return None
+        cid, pid = self._ns_of
+        if self._ns is not None and pid_is_container(pid, cid):
+            return self._ns
+        self.reset()
+        try:
+            info = self.engine.container(self.container)
+        except NotFound:
+            return None
+        self._ns = Namespace.of(info, self.engine.is_local)
+        if self._ns is not None:
+            self._ns_of = (info.id, info.pid)
+        return self._ns
+
+    @staticmethod
+    def _direct(
+        ns: Namespace,
+        method: str,
+        port: int,
+        path: str,
+        headers: dict[str, str],
+        body: str | None,
+        timeout: float,
+    ) -> Reply:
+        conn = _NamespaceConnection(ns, port, timeout)
+        try:
+            sent = dict(headers)
+            if body is not None:
+                sent.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=body.encode() if body is not None else None, headers=sent)
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            return Reply(resp.status, text, resp.getheader(UPSTREAM_HEADER, "") or "")
+        except (OSError, http.client.HTTPException) as exc:
+            return Reply(0, str(exc))
+        finally:
+            conn.close()
+
+    # -- through the engine -------------------------------------------------------------
+
+    def _exec(
+        self,
+        method: str,
+        port: int,
+        paths: list[str],
+        headers: dict[str, str],
+        body: str | None,
+        timeout: float,
+    ) -> list[Reply]:
+        cmd = ["curl", "-sS", "-m", f"{timeout:g}", "-X", method]
+        for key, value in headers.items():
+            cmd += ["-H", f"{key}: {value}"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
+        cmd += ["-w", f"\\n{_MARK}%{{http_code}} %header{{{UPSTREAM_HEADER.lower()}}}\\n"]
+        cmd += [f"http://127.0.0.1:{port}{p}" for p in paths]
+        try:
+            code, out = self.engine.exec(self.container, cmd)
+        except GreenroomError as exc:
+            raise ProxyError(
+                f"cannot reach the proxy's listener on port {port}: {exc.message}",
+                where=f"{self.engine.host} {self.container}",
+                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
+            ) from exc
+        parts = _MARKED.split(out)
+        replies = [
+            Reply(int(parts[i + 1]), parts[i].strip(), parts[i + 2]) for i in range(0, len(parts) - 2, 3)
+        ]
+        if len(replies) != len(paths):
+            raise ProxyError(
+                f"curl in the proxy answered {len(replies)} of {len(paths)} requests (exit {code}): "
+                f"{out.strip()[-500:]}",
+                where=f"{self.engine.host} {self.container}",
+                hint="the proxy image needs curl 7.84 or later",
+            )
+        return replies
