@@ -104,6 +104,75 @@ def table(rows: list[dict[str, Any]], docker: str, deploys: int) -> str:
     return "\n".join(lines)
 
 
+def profile(timings: list[Timing]) -> str:
+    """greenroom's median seconds per step, in step order, and what the steps leave out."""
+    by_step: dict[str, list[float]] = {}
+    outside: list[float] = []
+    for t in timings:
+        if not t.steps:
+            continue
+        mine: dict[str, float] = {}
+        for name, duration in t.steps:
+            mine[name] = mine.get(name, 0.0) + duration
+        for name, duration in mine.items():
+            by_step.setdefault(name, []).append(duration)
+        outside.append(t.finished - t.started - sum(mine.values()))
+    if not outside:
+        return ""
+    lines = ["| greenroom step | median | in deploys |", "|---|---|---|"]
+    for name, values in by_step.items():
+        lines.append(f"| {name} | {statistics.median(values):.3f} s | {len(values)}/{len(outside)} |")
+    lines.append(
+        "| outside the steps (process start-up and imports, lock, observe, plan, history, exit) | "
+        f"{statistics.median(outside):.3f} s | {len(outside)}/{len(outside)} |"
+    )
+    return "\n".join(lines)
+
+
+def goals(rows: list[dict[str, Any]]) -> str:
+    """greenroom against the goals it reports to (bench/README.md), met or missed by how much."""
+    me = next((r for r in rows if r["strategy"] == "greenroom"), None)
+    if me is None:
+        return ""
+    failing = [
+        r
+        for r in rows
+        if r["keepalive_failed"] + r["close_failed"] > 0 and r.get("deploy_median_s") is not None
+    ]
+    fastest = min(failing, key=lambda r: r["deploy_median_s"], default=None)
+    failed = me["keepalive_failed"] + me["close_failed"]
+    kept = me["long_lived_kept"]
+    checks: list[tuple[str, str, bool | None]] = [
+        ("0 failed requests", f"{failed} of {me['keepalive_total'] + me['close_total']}", failed == 0),
+        _limit("cutover median <= 100 ms", me.get("cutover_median_ms"), 100, " ms"),
+        _limit("overhead median <= 1.5 s", me.get("overhead_median_s"), 1.5, " s"),
+    ]
+    if fastest is not None and me.get("deploy_median_s") is not None:
+        limit = round(1.2 * fastest["deploy_median_s"], 2)
+        ratio = me["deploy_median_s"] / fastest["deploy_median_s"]
+        checks.append(
+            (
+                f"deploy median <= 1.2 x the fastest failing strategy ({fastest['strategy']}, "
+                f"{fastest['deploy_median_s']} s): {limit} s",
+                f"{me['deploy_median_s']} s ({ratio:.2f} x)",
+                me["deploy_median_s"] <= limit,
+            )
+        )
+    done, total = (int(x) for x in kept.split("/")) if "/" in kept else (0, 0)
+    checks.append(("every long-lived connection kept", kept, total > 0 and done == total))
+    lines = ["| goal (greenroom) | measured | |", "|---|---|---|"]
+    for goal, measured, ok in checks:
+        lines.append(f"| {goal} | {measured} | {'met' if ok else 'MISSED' if ok is False else '-'} |")
+    return "\n".join(lines)
+
+
+def _limit(goal: str, value: float | None, limit: float, unit: str) -> tuple[str, str, bool | None]:
+    if value is None:
+        return goal, "-", None
+    over = "" if value <= limit else f" ({value - limit:.2f}{unit} over)"
+    return goal, f"{value}{unit}{over}", value <= limit
+
+
 def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.load import Load  # noqa: E402
-from bench.report import plot, summarize, table  # noqa: E402
+from bench.report import goals, plot, profile, summarize, table  # noqa: E402
 from bench.strategies import STRATEGIES, Bed, Strategy, Timing  # noqa: E402
 
 ECHO = """
@@ -143,6 +143,9 @@ def main() -> int:
             echo.kill()
         rows = [summarize(r) for r in results]
         text = table(rows, bed.version, args.deploys)
+        mine = next((r for r in results if r["strategy"] == "greenroom"), None)
+        extra = [goals(rows), profile(mine["timings"]) if mine else ""]  # type: ignore[arg-type]
+        text += "".join(f"\n\n{part}" for part in extra if part)
         print(text)
         (out / f"{engine}.md").write_text(text + "\n")
         (out / f"{engine}.json").write_text(

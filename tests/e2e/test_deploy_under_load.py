@@ -148,3 +148,20 @@ def test_long_lived_outbound_connection_survives_the_deploy(bed: BedEngine, proj
         status, body = get(bed, f"{project.name}.test", "/upstream")
         assert body["upstream"]["alive"] and body["upstream"]["echoed"] >= first + 5
         assert body["upstream"]["opened"] == upstream["opened"]  # the same connection
+
+
+def test_changing_hosts_keeps_the_kept_ones_routed(bed: BedEngine, project: Project) -> None:
+    name = project.name
+    project.set(hosts=[f"{name}.test", f"old-{name}.test"])
+    project.run("deploy")
+    load = Load(bed.address, f"{name}.test").start()
+    try:
+        wait_for(lambda: load.count() > 50, what="load through the proxy")
+        project.set(hosts=[f"{name}.test", f"new-{name}.test"])
+        project.run("deploy", "--image", app_images(bed)["v2"])
+        time.sleep(0.3)
+    finally:
+        load.stop()
+    assert not load.failures(), load.failures()[:5]  # the kept host never went unmapped
+    assert get(bed, f"new-{name}.test")[0] == 200
+    assert get(bed, f"old-{name}.test")[0] == 404

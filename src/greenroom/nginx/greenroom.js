@@ -10,15 +10,17 @@ const dict = ngx.shared.greenroom;
 let turn = 0;
 
 function put(st) {
+    // new keys first, stale ones after: a request in between never finds the host unmapped
+    const hosts = st.hosts || [];
+    dict.set('t:' + st.app, (st.targets || []).join(' '));
+    dict.set('m:' + st.app, st.maintenance ? '1' : '0');
+    hosts.forEach(function (h) { dict.set('h:' + h, st.app); });
     const old = dict.get('s:' + st.app);
     if (old) {
         (JSON.parse(old).hosts || []).forEach(function (h) {
-            if (dict.get('h:' + h) === st.app) { dict.delete('h:' + h); }
+            if (hosts.indexOf(h) < 0 && dict.get('h:' + h) === st.app) { dict.delete('h:' + h); }
         });
     }
-    dict.set('t:' + st.app, (st.targets || []).join(' '));
-    dict.set('m:' + st.app, st.maintenance ? '1' : '0');
-    (st.hosts || []).forEach(function (h) { dict.set('h:' + h, st.app); });
     dict.set('s:' + st.app, JSON.stringify(st));
 }
 
