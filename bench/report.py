@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         row[f"{mode}_total"] = len(mine)
         row[f"{mode}_failed"] = len(failed)
         row[f"{mode}_fail_seconds"] = round(len({int(s.at / BUCKET) for s in failed}) * BUCKET, 1)
+        row[f"{mode}_errors"] = Counter(s.error[:120] for s in failed).most_common(5)
     during = [s.latency * 1000 for s in samples if s.ok and _in_deploy(s.at, windows)]
     steady = [s.latency * 1000 for s in samples if s.ok and not _in_deploy(s.at, windows)]
     row.update(
@@ -104,27 +106,39 @@ def table(rows: list[dict[str, Any]], docker: str, deploys: int) -> str:
     return "\n".join(lines)
 
 
-def profile(timings: list[Timing]) -> str:
-    """greenroom's median seconds per step, in step order, and what the steps leave out."""
+def profile(timings: list[Timing], startup: float | None = None) -> str:
+    """greenroom's median seconds per step, in step order, and what the steps leave out:
+    before the first (start-up, config, lock, observe, plan) and after the last (history,
+    unlock, exit). `startup`: the CLI's interpreter start and imports, measured alone."""
     by_step: dict[str, list[float]] = {}
-    outside: list[float] = []
+    before: list[float] = []
+    after: list[float] = []
     for t in timings:
-        if not t.steps:
+        if not t.steps or t.first_step is None or t.last_step_end is None:
             continue
         mine: dict[str, float] = {}
         for name, duration in t.steps:
             mine[name] = mine.get(name, 0.0) + duration
         for name, duration in mine.items():
             by_step.setdefault(name, []).append(duration)
-        outside.append(t.finished - t.started - sum(mine.values()))
-    if not outside:
+        before.append(t.first_step - t.started)
+        after.append(t.finished - t.last_step_end)
+    if not before:
         return ""
-    lines = ["| greenroom step | median | in deploys |", "|---|---|---|"]
-    for name, values in by_step.items():
-        lines.append(f"| {name} | {statistics.median(values):.3f} s | {len(values)}/{len(outside)} |")
+    n = len(before)
+    lines = ["| greenroom, where the time goes | median | in deploys |", "|---|---|---|"]
     lines.append(
-        "| outside the steps (process start-up and imports, lock, observe, plan, history, exit) | "
-        f"{statistics.median(outside):.3f} s | {len(outside)}/{len(outside)} |"
+        "| before the first step: process start-up, config, lock, observe, plan | "
+        f"{statistics.median(before):.3f} s | {n}/{n} |"
+    )
+    if startup is not None:
+        lines.append(
+            f"| … of which interpreter start-up and imports (measured alone) | {startup:.3f} s | - |"
+        )
+    for name, values in by_step.items():
+        lines.append(f"| step {name} | {statistics.median(values):.3f} s | {len(values)}/{n} |")
+    lines.append(
+        f"| after the last step: history, unlock, exit | {statistics.median(after):.3f} s | {n}/{n} |"
     )
     return "\n".join(lines)
 

@@ -12,11 +12,13 @@ import argparse
 import http.client
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,6 +78,7 @@ def run_strategy(strategy: Strategy, deploys: int, bed: Bed) -> dict[str, object
     timings: list[Timing] = []
     kept: list[bool] = []
     load = Load(bed.address, strategy.port, strategy.host)
+    log = ""
     try:
         first = strategy.deploy("v1") if strategy.name != "floor" else None
         if first is not None:
@@ -99,10 +102,30 @@ def run_strategy(strategy: Strategy, deploys: int, bed: Bed) -> dict[str, object
             )
         time.sleep(2)
         samples = load.stop()
+        log = strategy.proxy_log() if any(not s.ok for s in samples) else ""
     finally:
         load.stop()
         strategy.teardown()
-    return {"strategy": strategy.name, "samples": samples, "timings": timings, "kept": kept}
+    return {"strategy": strategy.name, "samples": samples, "timings": timings, "kept": kept, "proxy_log": log}
+
+
+def cli_startup(runs: int = 7) -> float:
+    """Median seconds for greenroom's CLI process to start, import everything and exit."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import os, greenroom.cli.app; os._exit(0)"], check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _failed_at(result: dict[str, Any]) -> list[list[Any]]:
+    """When each failure happened (seconds since the load started), its client and error."""
+    samples = result["samples"]
+    if not samples:
+        return []
+    t0 = min(s.at for s in samples)
+    return [[round(s.at - t0, 2), s.mode, s.error[:80]] for s in samples if not s.ok][:300]
 
 
 def main() -> int:
@@ -144,7 +167,7 @@ def main() -> int:
         rows = [summarize(r) for r in results]
         text = table(rows, bed.version, args.deploys)
         mine = next((r for r in results if r["strategy"] == "greenroom"), None)
-        extra = [goals(rows), profile(mine["timings"]) if mine else ""]  # type: ignore[arg-type]
+        extra = [goals(rows), profile(mine["timings"], cli_startup()) if mine else ""]  # type: ignore[arg-type]
         text += "".join(f"\n\n{part}" for part in extra if part)
         print(text)
         (out / f"{engine}.md").write_text(text + "\n")
@@ -156,6 +179,10 @@ def main() -> int:
                     "deploys": args.deploys,
                     "rows": rows,
                     "timings": {r["strategy"]: [asdict(t) for t in r["timings"]] for r in results},  # type: ignore[attr-defined]
+                    "failed_at": {r["strategy"]: _failed_at(r) for r in results},
+                    "proxy_log": {
+                        r["strategy"]: r.get("proxy_log", "") for r in results if r.get("proxy_log")
+                    },
                 },
                 indent=1,
             )

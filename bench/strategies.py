@@ -52,6 +52,8 @@ class Timing:
     drain: float = 0.0
     peak_rss_kb: int = 0
     steps: list[tuple[str, float]] = field(default_factory=list)
+    first_step: float | None = None  # greenroom: when its first step began (wall clock)
+    last_step_end: float | None = None  # and when its last step ended
 
 
 class Strategy:
@@ -79,6 +81,16 @@ class Strategy:
 
     def deploy(self, version: str) -> Timing:
         raise NotImplementedError
+
+    def proxy_name(self) -> str:
+        return f"{self.tag}-{self.name}-proxy"
+
+    def proxy_log(self, tail: int = 40) -> str:
+        """The proxy's last log lines (nginx errors go there), for a run with failures."""
+        try:
+            return str(self.client.containers.get(self.proxy_name()).logs(tail=tail).decode(errors="replace"))
+        except docker.errors.DockerException as exc:
+            return f"(no log: {exc})"
 
     def teardown(self) -> None:
         for c in self.client.containers.list(all=True, filters={"label": f"bench={self.tag}"}):
@@ -109,7 +121,7 @@ class Strategy:
         )
         return str(c.id)
 
-    def start_nginx(self, network: str) -> None:
+    def start_nginx(self, network: str, upstreams: list[str] | None = None) -> None:
         self.client.containers.create(
             self.bed.images["base"],
             ["sh", "-c", f"sleep 0.2; exec nginx -c {NGINX_CONF} -g 'daemon off;'"],
@@ -118,7 +130,7 @@ class Strategy:
             ports={"80/tcp": self.port},
             labels={"bench": self.tag},
         )
-        self.set_upstreams(["127.0.0.1:9"])
+        self.set_upstreams(upstreams or ["127.0.0.1:9"])
         self.client.containers.get(f"{self.tag}-{self.name}-proxy").start()
         time.sleep(1)
 
@@ -194,6 +206,9 @@ class Greenroom(Strategy):
         }
         (self.folder / "greenroom.yml").write_text(yaml.safe_dump(doc))
 
+    def proxy_name(self) -> str:
+        return f"{self.tag}-gr-proxy"
+
     def deploy(self, version: str) -> Timing:
         started = time.time()
         proc = subprocess.Popen(
@@ -221,6 +236,7 @@ class Greenroom(Strategy):
         steps = {s["step"]: s for s in doc["steps"]}
         gate, switch = steps["HealthGate"], steps["Switch"]
         drain = steps.get("Drain", {"duration": 0.0})["duration"]
+        last = doc["steps"][-1]
         return Timing(
             started,
             base + gate["started"] + gate["duration"],
@@ -229,6 +245,8 @@ class Greenroom(Strategy):
             drain,
             0,
             [(s["step"], s["duration"]) for s in doc["steps"]],
+            base + doc["steps"][0]["started"],
+            base + last["started"] + last["duration"],
         )
 
     def teardown(self) -> None:
@@ -347,10 +365,9 @@ class Floor(Strategy):
 
     def setup(self) -> None:
         self.net = self.network(f"{self.tag}-fl")
-        self.start_nginx(self.net)
         name = f"{self.tag}-fl-v1"
         self.run(name, self.net, "v1")
-        self.set_upstreams([f"{self.ip(name, self.net)}:8000"], reload=True)
+        self.start_nginx(self.net, [f"{self.ip(name, self.net)}:8000"])  # no reload: none in the floor
 
     def deploy(self, version: str) -> Timing:
         now = time.time()
