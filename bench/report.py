@@ -172,6 +172,17 @@ def goals(rows: list[dict[str, Any]]) -> str:
                 me["deploy_median_s"] <= limit,
             )
         )
+    lib = next((r for r in rows if r["strategy"] == "greenroom-lib"), None)
+    if lib is not None and fastest is not None and lib.get("deploy_median_s") is not None:
+        limit = round(1.2 * fastest["deploy_median_s"], 2)
+        checks.append(
+            (
+                f"the same, in-process as the peers here run (greenroom-lib): deploy median <= {limit} s",
+                f"{lib['deploy_median_s']} s ({lib['deploy_median_s'] / fastest['deploy_median_s']:.2f} x)",
+                lib["deploy_median_s"] <= limit,
+            )
+        )
+        checks.append(_limit("… and its overhead median <= 1.5 s", lib.get("overhead_median_s"), 1.5, " s"))
     done, total = (int(x) for x in kept.split("/")) if "/" in kept else (0, 0)
     checks.append(("every long-lived connection kept", kept, total > 0 and done == total))
     lines = ["| goal (greenroom) | measured | |", "|---|---|---|"]

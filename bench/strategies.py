@@ -170,18 +170,25 @@ class Greenroom(Strategy):
 
     name = "greenroom"
     port = 19001
+    key = "gr"  # names this strategy's proxy, network and app
+
+    @property
+    def app(self) -> str:
+        return f"bench{self.tag}{self.key[2:]}"
+
+    @property
+    def folder(self) -> Path:
+        return Path(f"/tmp/bench-{self.tag}-{self.key}")
 
     def setup(self) -> None:
-        self.folder = Path(f"/tmp/bench-{self.tag}")
         self.folder.mkdir(exist_ok=True)
-        self.app = f"bench{self.tag}"
         self.host = f"{self.app}.test"
         doc = {
             "engine": {"host": self.bed.host, "helper_image": self.bed.images["busybox"]},
             "proxy": {
-                "name": f"{self.tag}-gr-proxy",
+                "name": self.proxy_name(),
                 "image": self.bed.images["base"],
-                "network": f"{self.tag}-gr",
+                "network": f"{self.tag}-{self.key}",
                 "ports": [f"{self.port}:80"],
             },
             "apps": {
@@ -207,7 +214,7 @@ class Greenroom(Strategy):
         (self.folder / "greenroom.yml").write_text(yaml.safe_dump(doc))
 
     def proxy_name(self) -> str:
-        return f"{self.tag}-gr-proxy"
+        return f"{self.tag}-{self.key}-proxy"
 
     def deploy(self, version: str) -> Timing:
         started = time.time()
@@ -231,7 +238,10 @@ class Greenroom(Strategy):
         finished = time.time()
         if proc.returncode != 0:
             raise RuntimeError(f"greenroom deploy failed: {err[-2000:]}")
-        doc = json.loads(out)
+        return self._timing(started, finished, json.loads(out))
+
+    @staticmethod
+    def _timing(started: float, finished: float, doc: dict[str, Any]) -> Timing:
         base = doc["started_at"]  # the executor's first step, after the process started
         steps = {s["step"]: s for s in doc["steps"]}
         gate, switch = steps["HealthGate"], steps["Switch"]
@@ -251,17 +261,44 @@ class Greenroom(Strategy):
 
     def teardown(self) -> None:
         super().teardown()
-        app = f"bench{self.tag}"
+        app = self.app
         for c in self.client.containers.list(all=True, filters={"label": f"greenroom.app={app}"}):
             c.remove(force=True)
-        for name in (f"{self.tag}-gr-proxy", f"greenroom-lock-{app}"):
+        for name in (self.proxy_name(), f"greenroom-lock-{app}"):
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.containers.get(name).remove(force=True)
-        for n in (f"gr-{app}-front", f"gr-{app}-back", f"{self.tag}-gr"):
+        for n in (f"gr-{app}-front", f"gr-{app}-back", f"{self.tag}-{self.key}"):
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.networks.get(n).remove()
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.volumes.get(f"{self.tag}-gr-proxy-state").remove(force=True)
+            self.client.volumes.get(f"{self.proxy_name()}-state").remove(force=True)
+
+
+class GreenroomLibrary(Greenroom):
+    """greenroom's library in the benchmark's own process, as the peers here run: the same
+    deploy without the CLI's interpreter start-up and imports."""
+
+    name = "greenroom-lib"
+    port = 19006
+    key = "grlib"
+
+    def deploy(self, version: str) -> Timing:
+        from greenroom.config import load_config
+        from greenroom.deploy.service import Greenroom as Library
+
+        if not hasattr(self, "library"):
+            self.library = Library(load_config(self.folder / "greenroom.yml"))
+        started = time.time()
+        outcome = self.library.deploy(self.app, self.bed.images[version])
+        finished = time.time()
+        steps = [{"step": r.step, "started": r.started, "duration": r.duration} for r in outcome.records]
+        return self._timing(started, finished, {"started_at": outcome.started_at, "steps": steps})
+
+    def teardown(self) -> None:
+        if hasattr(self, "library"):
+            self.library.engine.close()
+            del self.library
+        super().teardown()
 
 
 class NginxProxyWay(Strategy):
@@ -375,4 +412,11 @@ class Floor(Strategy):
         return Timing(now, None, None, time.time())
 
 
-STRATEGIES: list[type[Strategy]] = [Greenroom, NginxProxyWay, SeedsOriginal, RolloutWay, Floor]
+STRATEGIES: list[type[Strategy]] = [
+    Greenroom,
+    GreenroomLibrary,
+    NginxProxyWay,
+    SeedsOriginal,
+    RolloutWay,
+    Floor,
+]
