@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -159,8 +158,8 @@ def main() -> int:
                     print(f"  {cls.name}: FAILED: {exc}", flush=True)
                     continue
                 if cls.name == "greenroom":
-                    # the largest resident set of any greenroom process this run (KiB)
-                    result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                    # the largest resident set of any `greenroom deploy` process this run (KiB)
+                    result["peak_rss_kb"] = max(t.peak_rss_kb for t in result["timings"])  # type: ignore[attr-defined]
                 results.append(result)
         finally:
             echo.kill()

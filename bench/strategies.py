@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,27 +220,35 @@ class Greenroom(Strategy):
 
     def deploy(self, version: str) -> Timing:
         started = time.time()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "greenroom",
-                "deploy",
-                "--json",
-                "--image",
-                self.bed.images[version],
-                "-f",
-                str(self.folder / "greenroom.yml"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        out, err = proc.communicate()
-        finished = time.time()
+        with tempfile.TemporaryFile("w+") as errors:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "greenroom",
+                    "deploy",
+                    "--json",
+                    "--image",
+                    self.bed.images[version],
+                    "-f",
+                    str(self.folder / "greenroom.yml"),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak memory
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            finished = time.time()
+            errors.seek(0)
+            err = errors.read()
         if proc.returncode != 0:
             raise RuntimeError(f"greenroom deploy failed: {err[-2000:]}")
-        return self._timing(started, finished, json.loads(out))
+        timing = self._timing(started, finished, json.loads(out))
+        timing.peak_rss_kb = usage.ru_maxrss
+        return timing
 
     @staticmethod
     def _timing(started: float, finished: float, doc: dict[str, Any]) -> Timing:

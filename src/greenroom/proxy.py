@@ -119,9 +119,11 @@ class Proxy:
 
     def container(self) -> ContainerInfo | None:
         try:
-            return self.engine.container(self.plan.name)
+            info = self.engine.container(self.plan.name)
         except NotFound:
             return None
+        self.client.seen(info)
+        return info
 
     def _admin_error(self, method: str, path: str, reply: Reply) -> ProxyError:
         return ProxyError(

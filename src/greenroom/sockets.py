@@ -51,3 +51,22 @@ def in_flight_to(sockets: list[Socket], targets: set[tuple[str, int]]) -> int:
     """Connections being opened or open to any of `targets` (address, port)."""
     wanted = {(ip_address(a), p) for a, p in targets}
     return sum(1 for s in sockets if s.state in IN_FLIGHT and (s.remote, s.remote_port) in wanted)
+
+
+def _hex(ip: IPv4Address | IPv6Address) -> str:
+    """An address as /proc/net/tcp{,6} prints it (32-bit words, each little-endian)."""
+    raw = ip.packed
+    return "".join(raw[i : i + 4][::-1].hex() for i in range(0, len(raw), 4)).upper()
+
+
+def mentioning(text: str, targets: set[tuple[str, int]]) -> str:
+    """Only the lines of a /proc/net/tcp{,6} text that can be connections to `targets`.
+
+    The proxy's table holds every socket in its namespace (tens of thousands in TIME_WAIT
+    under load): a substring test in C skips them before any parsing. An IPv4 target's key
+    also matches its IPv4-mapped form in tcp6.
+    """
+    keys = []
+    for address, port in targets:
+        keys.append(f"{_hex(ip_address(address))}:{port:04X}")
+    return "\n".join(line for line in text.splitlines() if any(k in line for k in keys))

@@ -10,7 +10,7 @@ from greenroom.deploy.probe import GateProgress, judge
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.nginx.render import ProxySettings, files, generation, render
 from greenroom.proxy import Routed, confirm_targets, parse_port
-from greenroom.sockets import in_flight_to, parse_tcp
+from greenroom.sockets import in_flight_to, mentioning, parse_tcp
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
@@ -31,6 +31,20 @@ def test_in_flight_counts_open_and_opening_connections_to_the_targets() -> None:
     assert in_flight_to(socks, {("10.213.0.131", 8000)}) == 3
     assert in_flight_to(socks, {("10.213.0.132", 8000)}) == 1
     assert in_flight_to(socks, {("10.213.0.133", 8000)}) == 0
+
+
+def test_only_lines_that_can_be_the_targets_are_parsed() -> None:
+    text = TCP + TCP6
+    for target, count in (
+        (("10.213.0.131", 8000), 3),
+        (("10.213.0.132", 8000), 1),
+        (("10.213.0.131", 80), 0),
+    ):
+        kept = mentioning(text, {target})
+        assert in_flight_to(parse_tcp(kept), {target}) == count
+        assert len(kept.splitlines()) <= 4  # the header, the listener and the others are skipped
+    v6 = "   0: 00000000000000000000000001000000:C358 000080FE00000000FF0000020100FFFE:1F40 01 0"
+    assert mentioning(v6, {("fe80::200:ff:feff:1", 8000)}) == v6
 
 
 def test_probe_lines_are_judged() -> None:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 from greenroom.clock import Clock
 from greenroom.engine.client import Engine
+from greenroom.engine.model import ContainerInfo
 from greenroom.engine.route_reader import read_net_files
 from greenroom.errors import GreenroomError, NotFound
-from greenroom.sockets import in_flight_to, parse_tcp
+from greenroom.sockets import in_flight_to, mentioning, parse_tcp
 
 
 class Drainer:
@@ -34,11 +35,10 @@ class Drainer:
                 out.add((str(att.ipv4.ip), port))
         return out
 
-    def in_flight(self, proxy: str, targets: set[tuple[str, int]]) -> int:
-        files = read_net_files(
-            self.engine, self.engine.container(proxy), ("tcp", "tcp6"), image=self.helper_image
-        )
-        return in_flight_to(parse_tcp(files["tcp"]) + parse_tcp(files["tcp6"]), targets)
+    def in_flight(self, proxy: ContainerInfo, targets: set[tuple[str, int]]) -> int:
+        files = read_net_files(self.engine, proxy, ("tcp", "tcp6"), image=self.helper_image)
+        text = mentioning(files["tcp"] + "\n" + files["tcp6"], targets)
+        return in_flight_to(parse_tcp(text), targets)
 
     def drain(
         self,
@@ -55,14 +55,15 @@ class Drainer:
         start = self.clock.monotonic()
         deadline = start + timeout
         try:
-            count = self.in_flight(proxy, targets)
+            seen = self.engine.container(proxy)
+            count = self.in_flight(seen, targets)
             while count > 0:
                 if progress:
                     progress(f"{count} connection(s) from the proxy still open")
                 if self.clock.monotonic() >= deadline:
                     return f"drain_timeout ({timeout:g}s) reached with {count} connection(s) open"
                 self.clock.sleep(0.1)
-                count = self.in_flight(proxy, targets)
+                count = self.in_flight(seen, targets)
         except GreenroomError as exc:
             return f"could not watch the proxy's connections ({exc.message}); waited nothing"
         return f"drained in {self.clock.monotonic() - start:.2f}s"

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from greenroom.engine.client import Engine
+from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import Namespace, pid_is_container
 from greenroom.errors import GreenroomError, NotFound, ProxyError
 
@@ -80,17 +81,26 @@ class ProxyClient:
 
     # -- direct -------------------------------------------------------------------------
 
+    def seen(self, info: ContainerInfo) -> None:
+        """The proxy container as just inspected: saves inspecting it again to get in."""
+        if self.direct and self.engine.is_local and (info.id, info.pid) != self._ns_of and info.running:
+            self._enter(info)
+
     def _namespace(self) -> Namespace | None:
         if not self.engine.is_local:
             return None
         cid, pid = self._ns_of
         if self._ns is not None and pid_is_container(pid, cid):
             return self._ns
-        self.reset()
         try:
             info = self.engine.container(self.container)
         except NotFound:
+            self.reset()
             return None
+        return self._enter(info)
+
+    def _enter(self, info: ContainerInfo) -> Namespace | None:
+        self.reset()
         self._ns = Namespace.of(info, self.engine.is_local)
         if self._ns is not None:
             self._ns_of = (info.id, info.pid)
