@@ -7,6 +7,8 @@ one whose first SYN was dropped and is being retried (SYN_SENT).
 
 from __future__ import annotations
 
+import socket
+import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
@@ -70,3 +72,50 @@ def mentioning(text: str, targets: set[tuple[str, int]]) -> str:
     for address, port in targets:
         keys.append(f"{_hex(ip_address(address))}:{port:04X}")
     return "\n".join(line for line in text.splitlines() if any(k in line for k in keys))
+
+
+# -- the same question asked of the kernel by netlink (sock_diag), answered in ~1 ms ---------
+
+SOCK_DIAG_BY_FAMILY = 20
+NETLINK_SOCK_DIAG = 4
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_HEADER = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
+_REQUEST = struct.Struct("=BBBBI48s")  # inet_diag_req_v2: family, protocol, ext, pad, states, id
+
+
+def diag_request(family: int, seq: int = 1) -> bytes:
+    """A dump request for the TCP sockets of one family that are open or opening."""
+    states = (1 << ESTABLISHED) | (1 << SYN_SENT)
+    body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states, b"\0" * 48)
+    return _HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, 0x1 | 0x300, seq, 0) + body
+
+
+def parse_diag(data: bytes) -> tuple[list[Socket], bool]:
+    """inet_diag_msg records from one netlink read: (sockets, whether the dump is done).
+    Raises OSError for a netlink error answer."""
+    out: list[Socket] = []
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            break
+        body = data[offset + _HEADER.size : offset + length]
+        offset += (length + 3) & ~3
+        if kind == _NLMSG_DONE:
+            return out, True
+        if kind == _NLMSG_ERROR:
+            (code,) = struct.unpack_from("=i", body)
+            raise OSError(-code, "sock_diag dump refused")
+        if kind != SOCK_DIAG_BY_FAMILY or len(body) < 52:
+            continue
+        family, state = body[0], body[1]
+        sport, dport = struct.unpack_from("!HH", body, 4)
+        size = 4 if family == socket.AF_INET else 16
+        src = ip_address(body[8 : 8 + size])
+        dst = ip_address(body[24 : 24 + size])
+        if isinstance(src, IPv6Address) and src.ipv4_mapped:
+            src = src.ipv4_mapped
+        if isinstance(dst, IPv6Address) and dst.ipv4_mapped:
+            dst = dst.ipv4_mapped
+        out.append(Socket(src, sport, dst, dport, state))
+    return out, False

@@ -8,14 +8,24 @@ view is the one that counts: the app's side cannot see a SYN it dropped.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 from greenroom.clock import Clock
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo
+from greenroom.engine.netns import Namespace
 from greenroom.engine.route_reader import read_net_files
 from greenroom.errors import GreenroomError, NotFound
-from greenroom.sockets import in_flight_to, mentioning, parse_tcp
+from greenroom.sockets import (
+    NETLINK_SOCK_DIAG,
+    Socket,
+    diag_request,
+    in_flight_to,
+    mentioning,
+    parse_diag,
+    parse_tcp,
+)
 
 
 class Drainer:
@@ -35,7 +45,14 @@ class Drainer:
                 out.add((str(att.ipv4.ip), port))
         return out
 
-    def in_flight(self, proxy: ContainerInfo, targets: set[tuple[str, int]]) -> int:
+    def in_flight(
+        self, proxy: ContainerInfo, targets: set[tuple[str, int]], ns: Namespace | None = None
+    ) -> int:
+        if ns is not None:
+            try:
+                return in_flight_to(ask_kernel(ns), targets)
+            except OSError:
+                pass  # no sock_diag here: read the tables instead
         files = read_net_files(self.engine, proxy, ("tcp", "tcp6"), image=self.helper_image)
         text = mentioning(files["tcp"] + "\n" + files["tcp6"], targets)
         return in_flight_to(parse_tcp(text), targets)
@@ -54,16 +71,39 @@ class Drainer:
             return "not attached: nothing to drain"
         start = self.clock.monotonic()
         deadline = start + timeout
+        ns: Namespace | None = None
         try:
             seen = self.engine.container(proxy)
-            count = self.in_flight(seen, targets)
+            ns = Namespace.of(seen, self.engine.is_local)
+            count = self.in_flight(seen, targets, ns)
             while count > 0:
                 if progress:
                     progress(f"{count} connection(s) from the proxy still open")
                 if self.clock.monotonic() >= deadline:
                     return f"drain_timeout ({timeout:g}s) reached with {count} connection(s) open"
-                self.clock.sleep(0.1)
-                count = self.in_flight(seen, targets)
+                self.clock.sleep(0.02 if ns is not None else 0.1)
+                count = self.in_flight(seen, targets, ns)
         except GreenroomError as exc:
             return f"could not watch the proxy's connections ({exc.message}); waited nothing"
+        finally:
+            if ns is not None:
+                ns.close()
         return f"drained in {self.clock.monotonic() - start:.2f}s"
+
+
+def ask_kernel(ns: Namespace) -> list[Socket]:
+    """The open and opening TCP sockets of a namespace, by netlink sock_diag: the kernel
+    filters by state, so the thousands in TIME_WAIT under load are never even listed."""
+    out: list[Socket] = []
+    for family in (socket.AF_INET, socket.AF_INET6):
+        link = ns.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+        try:
+            link.settimeout(2.0)
+            link.sendto(diag_request(family), (0, 0))
+            done = False
+            while not done:
+                found, done = parse_diag(link.recv(1 << 16))
+                out.extend(found)
+        finally:
+            link.close()
+    return out

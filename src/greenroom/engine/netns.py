@@ -72,7 +72,9 @@ class Namespace:
             return None
         return ns
 
-    def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    def socket(
+        self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
         """A new socket that lives in this namespace."""
         setns = _setns()
         if setns is None:
@@ -86,7 +88,7 @@ class Namespace:
                     err = ctypes.get_errno()
                     raise OSError(err, f"setns into {self.container}: {os.strerror(err)}")
                 try:
-                    made.append(socket.socket(family, kind))
+                    made.append(socket.socket(family, kind, proto))
                 finally:
                     setns(home, CLONE_NEWNET)
             except BaseException as exc:
