@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from greenroom.engine.client import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = "/etc/bench/nginx.conf"
+TIME = "/usr/bin/time"  # GNU time (Debian package time)
 
 
 @dataclass
@@ -220,9 +220,16 @@ class Greenroom(Strategy):
 
     def deploy(self, version: str) -> Timing:
         started = time.time()
-        with tempfile.TemporaryFile("w+") as errors:
-            proc = subprocess.Popen(
+        with tempfile.NamedTemporaryFile("r") as rss:
+            # GNU time forks greenroom from its own small process: a child's peak RSS counts
+            # its parent's at exec, so measured from here it would include this benchmark's
+            proc = subprocess.run(
                 [
+                    TIME,
+                    "-f",
+                    "%M",
+                    "-o",
+                    rss.name,
                     sys.executable,
                     "-m",
                     "greenroom",
@@ -233,21 +240,15 @@ class Greenroom(Strategy):
                     "-f",
                     str(self.folder / "greenroom.yml"),
                 ],
-                stdout=subprocess.PIPE,
-                stderr=errors,
+                capture_output=True,
                 text=True,
             )
-            assert proc.stdout is not None
-            out = proc.stdout.read()
-            _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak memory
-            proc.returncode = os.waitstatus_to_exitcode(status)
             finished = time.time()
-            errors.seek(0)
-            err = errors.read()
+            peak = rss.read().strip().splitlines()
         if proc.returncode != 0:
-            raise RuntimeError(f"greenroom deploy failed: {err[-2000:]}")
-        timing = self._timing(started, finished, json.loads(out))
-        timing.peak_rss_kb = usage.ru_maxrss
+            raise RuntimeError(f"greenroom deploy failed: {proc.stderr[-2000:]}")
+        timing = self._timing(started, finished, json.loads(proc.stdout))
+        timing.peak_rss_kb = int(peak[-1]) if peak and peak[-1].isdigit() else 0
         return timing
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
@@ -20,11 +21,15 @@ class SubnetExhausted(GreenroomError):
         )
 
 
-def allocate(pool: IPv4Network, prefix: int, taken: Iterable[IPv4Network | IPv6Network]) -> IPv4Network:
-    """The first aligned /prefix inside pool that overlaps none of `taken` (IPv6 ignored).
+def allocate(
+    pool: IPv4Network, prefix: int, taken: Iterable[IPv4Network | IPv6Network], *, start: int = 0
+) -> IPv4Network:
+    """The first aligned /prefix inside pool that overlaps none of `taken` (IPv6 ignored),
+    looking from slot `start` (modulo the pool's slots) onwards, then from the pool's start.
 
-    Walks the taken ranges in address order, jumping past each one, so the cost is
-    O(n log n) in the number of taken networks whatever the pool size.
+    A start derived from the app's name spreads apps over the pool, so greenroom processes
+    deploying different apps at once rarely plan the same subnet. Walks the taken ranges in
+    address order, jumping past each one: O(n log n) in the taken networks, whatever the pool.
     """
     if not 0 <= prefix <= 32:
         raise ValueError(f"invalid prefix length /{prefix}")
@@ -35,18 +40,25 @@ def allocate(pool: IPv4Network, prefix: int, taken: Iterable[IPv4Network | IPv6N
     ranges = sorted(
         (int(n.network_address), int(n.broadcast_address)) for n in taken if isinstance(n, IPv4Network)
     )
-    candidate = first
-    for start, end in ranges:
-        if end < candidate:
-            continue
-        if candidate + size - 1 < start:
-            break
-        candidate = (end + size) // size * size  # the next boundary after `end`
-        if candidate > last:
-            break
-    if candidate + size - 1 > last:
-        raise SubnetExhausted(f"no free /{prefix} left in the pool {pool}")
-    return IPv4Network((candidate, prefix))
+    slots = (last - first + 1) // size
+    for origin in dict.fromkeys((first + (start % slots) * size, first)):
+        candidate = origin
+        for begin, end in ranges:
+            if end < candidate:
+                continue
+            if candidate + size - 1 < begin:
+                break
+            candidate = (end + size) // size * size  # the next boundary after `end`
+            if candidate > last:
+                break
+        if candidate + size - 1 <= last:
+            return IPv4Network((candidate, prefix))
+    raise SubnetExhausted(f"no free /{prefix} left in the pool {pool}")
+
+
+def spread(name: str) -> int:
+    """A stable slot hint for `name` (see allocate)."""
+    return zlib.crc32(name.encode())
 
 
 def front_prefix(replicas: int) -> int:

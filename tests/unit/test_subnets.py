@@ -169,3 +169,16 @@ def test_allocate_never_overlaps_and_stays_in_the_pool(
     assert got.subnet_of(pool)
     assert not any(got.overlaps(t) for t in taken)
     assert got == expected
+
+
+def test_a_start_hint_spreads_allocations_and_wraps_around() -> None:
+    from greenroom.subnets import spread
+
+    assert allocate(POOL, 26, [], start=5) == IPv4Network("10.213.1.64/26")
+    assert allocate(POOL, 26, [], start=1024 + 5) == IPv4Network("10.213.1.64/26")  # modulo the slots
+    # the slot and everything after it taken: wrap to the pool's start
+    tail = [IPv4Network("10.213.255.0/24")]
+    assert allocate(POOL, 26, tail, start=1023) == IPv4Network("10.213.0.0/26")
+    # two apps rarely want the same place
+    hints = {allocate(POOL, 26, [], start=spread(f"app{i}")) for i in range(50)}
+    assert len(hints) >= 45

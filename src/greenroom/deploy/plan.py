@@ -31,7 +31,7 @@ from greenroom.engine.model import ContainerSpec
 from greenroom.errors import ConfigError, DeployError
 from greenroom.proxy import ProxyPlan, Routed
 from greenroom.routes import IPNetwork
-from greenroom.subnets import allocate, front_prefix, host_addresses
+from greenroom.subnets import allocate, front_prefix, host_addresses, spread
 
 INTERNAL_HOST_SUFFIX = ".greenroom.internal"
 HOME_PREFIX = 26
@@ -84,13 +84,13 @@ def infrastructure(
         taken.append(subnet)
         steps.append(EnsureNetwork(proxy.network, str(subnet), False, labels.owned(labels.ROLE_HOME)))
     if st.back is None:
-        subnet = allocate(_pool(cfg), cfg.proxy.back_prefix, taken)
+        subnet = allocate(_pool(cfg), cfg.proxy.back_prefix, taken, start=spread(name))
         taken.append(subnet)
         steps.append(
             EnsureNetwork(labels.back_network(name), str(subnet), False, labels.owned(labels.ROLE_BACK, name))
         )
     if st.front is None:
-        front = allocate(_pool(cfg), front_prefix(app.replicas), taken)
+        front = allocate(_pool(cfg), front_prefix(app.replicas), taken, start=spread(f"{name}-front"))
         steps.append(
             EnsureNetwork(labels.front_network(name), str(front), True, labels.owned(labels.ROLE_FRONT, name))
         )

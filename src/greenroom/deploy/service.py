@@ -63,6 +63,9 @@ class AppStatus:
     problems: tuple[str, ...] = field(default=())
 
 
+ATTEMPTS = 8  # plans of one deploy, when parallel ones keep taking its subnets
+
+
 class Greenroom:
     def __init__(
         self,
@@ -121,7 +124,7 @@ class Greenroom:
         self.cfg.app(app)
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
-            for attempt in range(1, 5):
+            for attempt in range(1, ATTEMPTS + 1):
                 plan = self.plan(app, image)
                 try:
                     return self._execute(plan)
@@ -129,9 +132,14 @@ class Greenroom:
                     # another greenroom took the subnet we planned (networks come first in
                     # a plan: nothing else was done yet): observe again and re-plan
                     first = exc.outcome.records[-1].step if exc.outcome.records else ""
-                    if attempt == 4 or first != "EnsureNetwork" or "overlap" not in exc.message.lower():
+                    if (
+                        attempt == ATTEMPTS
+                        or first != "EnsureNetwork"
+                        or "overlap" not in exc.message.lower()
+                    ):
                         raise
                     self._host_routes = None
+                    self.clock.sleep(pyrandom.randbelow(100 * attempt) / 1000)  # out of step with the others
             raise AssertionError("unreachable")
 
     def deploy_many(
