@@ -151,6 +151,16 @@ class Strategy:
             code, out = self.engine.exec(proxy, ["nginx", "-c", NGINX_CONF, "-s", "reload"])
             assert code == 0, out
 
+    def fresh_name(self, key: str, version: str, started: float) -> str:
+        return f"{self.tag}-{key}-{version}-{int(started * 1000) % 10**8}"
+
+    def replace_live(self, name: str) -> None:
+        """Stop and remove the live container (gracefully, no drain); `name` is live now."""
+        if self.live:
+            self.client.containers.get(self.live).stop(timeout=5)
+            self.client.containers.get(self.live).remove()
+        self.live = name
+
     def ip(self, container: str, network: str) -> str:
         c = self.client.containers.get(container)
         return str(c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"])
@@ -325,14 +335,11 @@ class NginxProxyWay(Strategy):
 
     def deploy(self, version: str) -> Timing:
         started = time.time()
-        name = f"{self.tag}-np-{version}-{int(started * 1000) % 10**8}"
+        name = self.fresh_name("np", version, started)
         self.run(name, self.net, version)
         self.set_upstreams([f"{self.ip(name, self.net)}:8000"], reload=True)
         switched = time.time()
-        if self.live:
-            self.client.containers.get(self.live).stop(timeout=5)
-            self.client.containers.get(self.live).remove()
-        self.live = name
+        self.replace_live(name)
         return Timing(started, None, switched, time.time())
 
 
@@ -350,16 +357,13 @@ class SeedsOriginal(Strategy):
 
     def deploy(self, version: str) -> Timing:
         started = time.time()
-        name = f"{self.tag}-seed-{version}-{int(started * 1000) % 10**8}"
+        name = self.fresh_name("seed", version, started)
         self.run(name, self.back, version)
         healthy = self.wait_healthy(name)
         self.client.networks.get(self.front).connect(name)
         self.set_upstreams([f"{self.ip(name, self.front)}:8000"], reload=True)
         switched = time.time()
-        if self.live:
-            self.client.containers.get(self.live).stop(timeout=5)
-            self.client.containers.get(self.live).remove()
-        self.live = name
+        self.replace_live(name)
         return Timing(started, healthy, switched, time.time())
 
 
@@ -377,7 +381,7 @@ class RolloutWay(Strategy):
 
     def deploy(self, version: str) -> Timing:
         started = time.time()
-        name = f"{self.tag}-ro-{version}-{int(started * 1000) % 10**8}"
+        name = self.fresh_name("ro", version, started)
         self.run(
             name,
             self.net,

@@ -14,8 +14,8 @@ HEALTHCHECK status instead.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import math
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from greenroom.clock import Clock
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo, ContainerSpec
-from greenroom.engine.netns import Namespace
+from greenroom.engine.netns import Namespace, NamespaceConnection
 from greenroom.errors import GreenroomError, HealthGateFailed
 
 SCRIPT = r"""
@@ -92,37 +92,26 @@ def _lines(chunks: Iterator[str]) -> Iterator[str]:
             yield line.strip()
 
 
-_STATUS = re.compile(rb"HTTP/[0-9.]+ ([0-9]{3})")
-
-
 def probe_once(ns: Namespace, target: str, spec: ProbeSpec) -> str:
     """One probe from inside `ns`, answered as the helper's output line would be."""
     host, _, port = target.rpartition(":")
-    try:
-        sock = ns.socket()
-    except OSError:
-        return f"{target} {'000' if spec.kind == 'http' else 'fail'}"
-    sock.settimeout(spec.timeout)
-    try:
-        sock.connect((host, int(port)))
-        if spec.kind != "http":
+    if spec.kind != "http":
+        try:
+            with ns.socket() as sock:
+                sock.settimeout(spec.timeout)
+                sock.connect((host, int(port)))
             return f"{target} ok"
-        sock.sendall(
-            f"GET {spec.path} HTTP/1.1\r\nHost: greenroom-probe\r\nUser-Agent: greenroom\r\n"
-            "Connection: close\r\n\r\n".encode()
-        )
-        head = b""
-        while b"\n" not in head and len(head) < 8192:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        m = _STATUS.match(head)
-        return f"{target} {m.group(1).decode() if m else '000'}"
-    except OSError:
-        return f"{target} {'000' if spec.kind == 'http' else 'fail'}"
+        except OSError:
+            return f"{target} fail"
+    conn = NamespaceConnection(ns, host, int(port), spec.timeout)
+    try:
+        headers = {"Host": "greenroom-probe", "User-Agent": "greenroom", "Connection": "close"}
+        conn.request("GET", spec.path, headers=headers)
+        return f"{target} {conn.getresponse().status:03d}"  # the status line only, as the helper
+    except (OSError, http.client.HTTPException):
+        return f"{target} 000"
     finally:
-        sock.close()
+        conn.close()
 
 
 class Prober:

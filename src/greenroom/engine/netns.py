@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import http.client
 import os
 import socket
 import threading
@@ -114,3 +115,21 @@ class Namespace:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class NamespaceConnection(http.client.HTTPConnection):
+    """HTTP to an address as seen from inside `ns` (its own loopback included)."""
+
+    def __init__(self, ns: Namespace, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._ns = ns
+
+    def connect(self) -> None:
+        sock = self._ns.socket()
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock

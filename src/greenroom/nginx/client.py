@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo
-from greenroom.engine.netns import Namespace, pid_is_container
+from greenroom.engine.netns import Namespace, NamespaceConnection, pid_is_container
 from greenroom.errors import GreenroomError, NotFound, ProxyError
 
 UPSTREAM_HEADER = "X-Greenroom-Upstream"
@@ -27,22 +27,6 @@ class Reply:
     status: int  # 0: no answer
     body: str
     upstream: str = ""  # the X-Greenroom-Upstream header, when the proxy sets it
-
-
-class _NamespaceConnection(http.client.HTTPConnection):
-    def __init__(self, ns: Namespace, port: int, timeout: float) -> None:
-        super().__init__("127.0.0.1", port, timeout=timeout)
-        self._ns = ns
-
-    def connect(self) -> None:
-        sock = self._ns.socket()
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class ProxyClient:
@@ -116,7 +100,7 @@ class ProxyClient:
         body: str | None,
         timeout: float,
     ) -> Reply:
-        conn = _NamespaceConnection(ns, port, timeout)
+        conn = NamespaceConnection(ns, "127.0.0.1", port, timeout)
         try:
             sent = dict(headers)
             if body is not None:
