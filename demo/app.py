@@ -75,6 +75,9 @@ ACTIVE_LOCK = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "greenroom-demo"
+    # headers and body go out in two writes: without TCP_NODELAY a keep-alive peer (the
+    # proxy's pooled connections) waits ~40 ms per response for a delayed ACK
+    disable_nagle_algorithm = True
 
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002

@@ -24,6 +24,7 @@ from greenroom.nginx import render
 from greenroom.nginx.client import ProxyClient, Reply
 
 STATE_VOLUME_SUFFIX = "-state"
+RETIRE_WINDOW = 0.5  # seconds the old workers answer with "Connection: close" before a reload
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ class ProxyPlan:
     def volume(self) -> str:
         return self.name + STATE_VOLUME_SUFFIX
 
-    @property
-    def generation(self) -> str:
-        return render.generation(self.settings)
+    def generation(self, pools: tuple[str, ...] = ()) -> str:
+        """The config generation this plan runs with these upstream pools."""
+        return render.generation(self.settings, pools)
 
     def spec(self) -> ContainerSpec:
         return ContainerSpec(
@@ -86,7 +87,7 @@ class ProxyPlan:
             image=self.image,
             network=self.network,
             command=tuple(render.command()),
-            labels=labels.owned(labels.ROLE_PROXY, generation=self.generation),
+            labels=labels.owned(labels.ROLE_PROXY, generation=self.generation()),
             gw_priority=10,
             ports=self.ports,
             volumes=(f"{self.volume}:{render.STATE_DIR}",),
@@ -139,17 +140,24 @@ class Proxy:
             raise self._admin_error(method, path, reply)
         return reply.body
 
-    def observe(self) -> tuple[dict[str, Routed], str]:
-        """The routing state and the live config generation ("" when unknown), in one
-        batch. A routing state that cannot be read raises ProxyError."""
-        state, generation = self.client.fetch(
-            "GET", self.plan.settings.admin_port, ["/greenroom/state", "/greenroom/generation"]
+    def observe(self) -> tuple[dict[str, Routed], str, frozenset[str]]:
+        """The routing state, the live config generation ("" when unknown) and its
+        upstream pools, in one batch. A routing state that cannot be read raises ProxyError."""
+        state, generation, pools = self.client.fetch(
+            "GET",
+            self.plan.settings.admin_port,
+            ["/greenroom/state", "/greenroom/generation", "/greenroom/pools"],
         )
         if state.status != 200:
             raise self._admin_error("GET", "state", state)
         doc = json.loads(state.body or "{}")
         live = generation.body.strip() if generation.status == 200 else ""
-        return {name: Routed.from_json(v) for name, v in doc.items()}, live
+        pooled = frozenset(pools.body.split()) if pools.status == 200 else frozenset()
+        return {name: Routed.from_json(v) for name, v in doc.items()}, live, pooled
+
+    def pools_live(self) -> frozenset[str]:
+        reply = self.client.fetch("GET", self.plan.settings.admin_port, ["/greenroom/pools"], timeout=5)[0]
+        return frozenset(reply.body.split()) if reply.status == 200 else frozenset()
 
     def generation_live(self) -> str:
         try:
@@ -179,21 +187,30 @@ class Proxy:
                 )
             self.clock.sleep(0.1)
 
-    def create(self) -> None:
+    def create(self, pools: tuple[str, ...] = ()) -> None:
         """Create and start the proxy container with greenroom's files in it."""
         self.engine.ensure_volume(self.plan.volume, labels.owned(labels.ROLE_PROXY))
         self.engine.create_container(self.plan.spec())
-        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings))
+        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings, pools))
         self.engine.start(self.plan.name)
         self.client.reset()
         self.wait_ready()
 
-    def apply_config(self) -> None:
-        """Write aside, nginx -t, swap, reload, confirm the generation; restore on failure."""
+    def apply_config(self, pools: tuple[str, ...] = ()) -> str:
+        """Write aside, nginx -t, swap, retire the old workers' keep-alive connections,
+        reload, confirm the generation; restore on failure. Returns the new generation.
+
+        A reload makes the old workers close every idle keep-alive connection at once: a
+        client that sent its next request on one just then gets no answer. So first the
+        old generation *retires*: each of its responses closes its connection, and for
+        RETIRE_WINDOW every client that sends a request reconnects; those connections
+        are new, not idle, and are served to the end. Only then the reload."""
         conf = f"{render.CONF_DIR}/nginx.conf"
         backup = f"{render.CONF_DIR}/last-good"
+        want = self.plan.generation(pools)
+        old = self.generation_live()
         self._sh(f"mkdir -p {backup} && cp -a {render.CONF_DIR}/*.* {backup}/")
-        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings))
+        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings, pools))
         code, out = self.engine.exec(self.plan.name, ["nginx", "-t", "-q", "-c", conf])
         if code != 0:
             self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/")
@@ -201,16 +218,24 @@ class Proxy:
                 f"nginx -t rejected the new config; the last good one is kept:\n{out.strip()}",
                 where=f"{self.engine.host} {self.plan.name}",
             )
-        self._sh(f"nginx -c {conf} -s reload")
-        deadline = self.clock.monotonic() + 10
-        while self.generation_live() != self.plan.generation:
-            if self.clock.monotonic() > deadline:
-                self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
-                raise ProxyError(
-                    "nginx did not pick up the new config within 10s; restored the last good one",
-                    where=f"{self.engine.host} {self.plan.name}",
-                )
-            self.clock.sleep(0.1)
+        if old:
+            self.admin("POST", "retire", old)
+            self.clock.sleep(RETIRE_WINDOW)
+        try:
+            self._sh(f"nginx -c {conf} -s reload")
+            deadline = self.clock.monotonic() + 10
+            while self.generation_live() != want:
+                if self.clock.monotonic() > deadline:
+                    self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
+                    raise ProxyError(
+                        "nginx did not pick up the new config within 10s; restored the last good one",
+                        where=f"{self.engine.host} {self.plan.name}",
+                    )
+                self.clock.sleep(0.05)
+        finally:
+            if old:
+                self.admin("DELETE", "retire")
+        return want
 
     def _sh(self, script: str) -> str:
         code, out = self.engine.exec(self.plan.name, ["sh", "-c", script])

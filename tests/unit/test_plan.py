@@ -17,8 +17,8 @@ from greenroom.deploy.plan import (
     plan_maintenance,
     plan_proxy_reboot,
     plan_rollback,
-    proxy_address,
 )
+from greenroom.deploy.pools import of_front, proxy_address
 from greenroom.deploy.service import proxy_plan
 from greenroom.deploy.state import AppState, HostState, group_releases
 from greenroom.deploy.steps import (
@@ -116,11 +116,16 @@ def host(
     home: bool = True,
     others: dict[str, AppState] | None = None,
 ) -> HostState:
-    gen = proxy_plan(cfg).generation
     apps = {"web": app} if app else {}
     apps.update(others or {})
     nets = [n for a in apps.values() for n in (a.back, a.front) if n is not None]
     home_net = network("greenroom-proxy", "10.213.1.0/26") if home else None
+    # a current proxy: its config pools every app's front addresses on the app's port
+    pooled: set[str] = set()
+    for name, a in apps.items():
+        if a.front is not None and name in cfg.apps:
+            pooled |= of_front(ipaddress.IPv4Network(a.front.subnets[0]), (cfg.apps[name].port,))
+    gen = proxy_plan(cfg).generation(tuple(sorted(pooled)))
     return HostState(
         "unix:///test.sock",
         proxy,
@@ -128,6 +133,7 @@ def host(
         home_net,
         apps,
         tuple(nets + ([home_net] if home_net else [])),
+        proxy_pools=frozenset(pooled) if proxy else frozenset(),
     )
 
 

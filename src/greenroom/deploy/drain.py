@@ -1,9 +1,11 @@
 """Draining: wait until the proxy's connections to the old version are gone.
 
-The proxy keeps no idle connections to apps (no upstream keep-alive), so every
-connection in the proxy's own table to an old container's address and port is a request
-or a stream still in flight, or one still being opened (its SYN retried). The proxy's
-view is the one that counts: the app's side cannot see a SYN it dropped.
+Every connection in the proxy's own table to an old container's address and port is a
+request or a stream still in flight, one still being opened (its SYN retried), or an idle
+one in the proxy's upstream pool. After the switch nothing new goes to the old color's
+pools, and nginx closes their idle connections after `upstream_idle_ms` (1 s), so those
+hold a drain for at most that long, never for `drain_timeout`. The proxy's view is the
+one that counts: the app's side cannot see a SYN it dropped.
 """
 
 from __future__ import annotations

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from greenroom import labels
 from greenroom.clock import Clock
 from greenroom.connect import connect
+from greenroom.deploy import lock, pools
 from greenroom.deploy.drain import Drainer
 from greenroom.deploy.probe import GateProgress, Prober
 from greenroom.deploy.steps import (
@@ -33,9 +34,11 @@ from greenroom.deploy.steps import (
     Switch,
 )
 from greenroom.engine.client import Engine
-from greenroom.errors import Conflict, DeployError, GreenroomError, NotFound, ProxyError
+from greenroom.errors import Conflict, DeployError, GreenroomError, Locked, NotFound, ProxyError
 from greenroom.proxy import Proxy, Routed, confirm_targets
 from greenroom.secrets import mask_text
+
+PROXY_LOCK_WAIT = 60.0  # seconds to wait for another greenroom's proxy create or reload
 
 
 class Reporter(Protocol):
@@ -317,15 +320,42 @@ class Executor:
         return digest
 
     def _ensure_proxy(self, step: EnsureProxy) -> str:
+        """Under the proxy's lock, waiting for it: another greenroom may be creating or
+        reconfiguring the same proxy (two apps' first deploys on a new host)."""
         if step.create:
             self.engine.ensure_image(self.proxy.plan.image)
+        with self._proxy_lock():
             existing = self.proxy.container()
-            if existing is not None:
-                self.engine.remove(existing.id)
-            self.proxy.create()
-            return f"generation {self.proxy.plan.generation}"
-        self.proxy.apply_config()
-        return f"generation {self.proxy.plan.generation}"
+            if step.create and (step.rebuild or existing is None or not existing.running):
+                if existing is not None:
+                    self.engine.remove(existing.id)
+                self.proxy.create(step.pools)
+                return f"generation {self.proxy.plan.generation(step.pools)}"
+            live = self.proxy.pools_live()
+            want = pools.merged(step.pools, step.seen, live)
+            generation = self.proxy.plan.generation(want)
+            if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.plan.generation(
+                tuple(sorted(live))
+            ):
+                return "already current (applied by another greenroom)"
+            return f"generation {self.proxy.apply_config(want) or generation}"
+
+    @contextlib.contextmanager
+    def _proxy_lock(self) -> Iterator[None]:
+        image = self.proxy.plan.image
+        deadline = self.clock.monotonic() + PROXY_LOCK_WAIT
+        while True:
+            try:
+                lock.acquire(self.engine, lock.PROXY, image, self.clock)
+                break
+            except Locked:
+                if self.clock.monotonic() > deadline:
+                    raise
+                self.clock.sleep(0.05)
+        try:
+            yield
+        finally:
+            lock.release(self.engine, lock.PROXY)
 
 
 class DeployFailed(DeployError):

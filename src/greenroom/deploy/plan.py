@@ -7,6 +7,8 @@ from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from greenroom import labels
 from greenroom.config import AppConfig, Config
+from greenroom.deploy import pools
+from greenroom.deploy.pools import proxy_address
 from greenroom.deploy.state import AppState, HostState, Release
 from greenroom.deploy.steps import (
     AttachFront,
@@ -92,7 +94,12 @@ def infrastructure(
     if st.front is None:
         front = allocate(_pool(cfg), front_prefix(app.replicas), taken, start=spread(f"{name}-front"))
         steps.append(
-            EnsureNetwork(labels.front_network(name), str(front), True, labels.owned(labels.ROLE_FRONT, name))
+            EnsureNetwork(
+                labels.front_network(name),
+                str(front),
+                True,
+                {**labels.owned(labels.ROLE_FRONT, name), pools.PORT_LABEL: str(app.port)},
+            )
         )
     else:
         subnets = [s for s in st.front.subnets if isinstance(s, IPv4Network)]
@@ -110,20 +117,34 @@ def infrastructure(
                 hint=f"remove it (docker network rm {st.front.name}); greenroom recreates it --internal",
             )
     proxy_running = state.proxy is not None and state.proxy.running
+    wanted = wanted_pools(state, (front, app.port), skip=name)
     if not proxy_running:
         steps.append(
             EnsureProxy(
                 create=True,
                 reconfigure=False,
                 reason="none running" if state.proxy is None else "it is stopped",
+                pools=wanted,
             )
         )
-    elif state.proxy_generation != proxy.generation:
+    elif state.proxy_generation != proxy.generation(tuple(sorted(state.proxy_pools))):
         steps.append(
             EnsureProxy(
                 create=False,
                 reconfigure=True,
-                reason=f"generation {state.proxy_generation} -> {proxy.generation}",
+                reason=f"generation {state.proxy_generation} -> {proxy.generation(wanted)}",
+                pools=wanted,
+                seen=tuple(sorted(state.proxy_pools)),
+            )
+        )
+    elif not set(pools.of_front(front, (app.port,))) <= state.proxy_pools:
+        steps.append(
+            EnsureProxy(
+                create=False,
+                reconfigure=True,
+                reason=f"pool the connections to {name}'s addresses (port {app.port})",
+                pools=wanted,
+                seen=tuple(sorted(state.proxy_pools)),
             )
         )
     proxy_on_front = (
@@ -142,9 +163,17 @@ def infrastructure(
     return steps, front
 
 
-def proxy_address(front: IPv4Network) -> IPv4Address:
-    """The proxy's fixed address on every front network: the first after the gateway."""
-    return next(host_addresses(front, ()))
+def wanted_pools(
+    state: HostState, mine: tuple[IPv4Network, int] | None, skip: str | None = None
+) -> tuple[str, ...]:
+    """The upstream pools for every app on the host (routed ports, else the port its
+    front network was made for) and for `mine` (the deployed app's front and port)."""
+    fronts = [
+        (st.front, pools.routed_ports(st.routed.targets) if st.routed else set())
+        for other, st in sorted(state.apps.items())
+        if st.front is not None and other != skip
+    ]
+    return pools.wanted(fronts, mine)
 
 
 def routing_known(state: HostState) -> None:
@@ -444,7 +473,15 @@ def plan_repair(cfg: Config, state: HostState, name: str) -> Plan:
 def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
     """Rebuild the proxy container from state: same settings, every routed app rejoined;
     its routing state lives in a volume and survives."""
-    steps: list[Step] = [EnsureProxy(create=True, reconfigure=False, reason="reboot requested")]
+    steps: list[Step] = [
+        EnsureProxy(
+            create=True,
+            reconfigure=False,
+            reason="reboot requested",
+            pools=wanted_pools(state, None),
+            rebuild=True,
+        )
+    ]
     for _, st in sorted(state.apps.items()):
         if st.front is None or st.routed is None:
             continue

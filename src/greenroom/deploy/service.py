@@ -195,8 +195,8 @@ class Greenroom:
 
     def proxy_reboot(self) -> Outcome:
         self.engine.ensure_image(self.proxy.plan.image)
-        with lock.locked(self.engine, lock.PROXY, self.proxy.plan.image, self.clock):
-            return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
+        # the EnsureProxy step takes the proxy's lock
+        return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
 
     def proxy_status(self) -> dict[str, Any]:
         state = self.observe()
@@ -207,7 +207,8 @@ class Greenroom:
             "exists": c is not None,
             "running": bool(c and c.running),
             "generation": state.proxy_generation,
-            "expected_generation": self.proxy.plan.generation,
+            "expected_generation": self.proxy.plan.generation(tuple(sorted(state.proxy_pools))),
+            "pools": len(state.proxy_pools),
             "published": list(c.published) if c else [],
             "networks": [a.network for a in c.attachments] if c else [],
             "routed": {},
@@ -219,7 +220,7 @@ class Greenroom:
                 "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
             )
             return out
-        if state.proxy_generation != self.proxy.plan.generation:
+        if state.proxy_generation != self.proxy.plan.generation(tuple(sorted(state.proxy_pools))):
             out["problems"].append("its nginx config is not the current one: the next deploy applies it")
         out["routed"] = {
             name: {

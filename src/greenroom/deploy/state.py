@@ -106,6 +106,7 @@ class HostState:
     apps: dict[str, AppState]
     networks: tuple[NetworkInfo, ...] = field(default=())
     routed_ok: bool = True
+    proxy_pools: frozenset[str] = frozenset()
 
     def taken_subnets(self) -> list[IPNetwork]:
         return [s for n in self.networks for s in n.subnets]
@@ -130,9 +131,10 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
     routed: dict[str, Routed] = {}
     generation = None
     routed_ok = True
+    pooled: frozenset[str] = frozenset()
     if pc is not None and pc.running:
         try:
-            routed, live = proxy.observe()
+            routed, live, pooled = proxy.observe()
             generation = live or None
         except GreenroomError:
             routed_ok = False
@@ -155,4 +157,5 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
         apps=states,
         networks=tuple(networks),
         routed_ok=routed_ok,
+        proxy_pools=pooled,
     )

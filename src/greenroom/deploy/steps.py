@@ -38,6 +38,9 @@ class EnsureProxy:
     create: bool
     reconfigure: bool
     reason: str
+    pools: tuple[str, ...] = ()  # upstream pools the config declares (app address:port)
+    seen: tuple[str, ...] = ()  # the live config's pools when planned
+    rebuild: bool = False  # recreate it even if one runs (proxy reboot)
 
     def describe(self) -> str:
         action = "create and start the proxy" if self.create else "apply the proxy's new nginx config"

@@ -74,6 +74,12 @@ function target(r) {
     return list[turn % list.length];
 }
 
+// A reload is about to replace this generation's workers: until then every response of
+// theirs closes its connection (the clients reconnect, to the new workers once they run).
+function retiring(r) {
+    return dict.get('retire') === r.variables.gr_generation ? '1' : '';
+}
+
 function writeAtomic(path, text) {
     fs.writeFileSync(path + '.tmp', text);
     fs.renameSync(path + '.tmp', path);
@@ -112,6 +118,14 @@ function admin(r) {
             drop(name);
             return r.return(200, '{}\n');
         }
+        if (kind === 'retire' && r.method === 'POST') {
+            dict.set('retire', r.requestText.trim());
+            return r.return(200, '{}\n');
+        }
+        if (kind === 'retire' && r.method === 'DELETE') {
+            dict.delete('retire');
+            return r.return(200, '{}\n');
+        }
         if (kind === 'history' && name && r.method === 'POST') {
             mkdirs();
             fs.appendFileSync(HISTORY + '/' + name + '.jsonl', JSON.stringify(JSON.parse(r.requestText)) + '\n');
@@ -128,4 +142,4 @@ function admin(r) {
     return r.return(404, 'no such admin call\n');
 }
 
-export default { target, admin };
+export default { target, retiring, admin };
