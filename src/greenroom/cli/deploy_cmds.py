@@ -16,6 +16,7 @@ from rich.text import Text
 
 from greenroom.cli.render import print_json
 from greenroom.config import Config, load_config
+from greenroom.deploy import lock
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Plan, Step
@@ -332,10 +333,13 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="app name")],
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="release it even if its holder may be alive")
+        ] = False,
     ) -> None:
         """Release an app's lock left by a greenroom process that is gone."""
         g = _greenroom(file, host, quiet=True)
-        held = g.unlock(name)
+        held = lock.release(g.engine, name, force=force)
         out.print(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
 
 

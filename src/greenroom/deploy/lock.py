@@ -1,26 +1,162 @@
 """The per-app lock: a container name on the engine (Docker reserves names atomically).
 
 The lock container is created, never started, from the proxy's image; its labels say
-who holds it and since when. A lock whose holder process is gone from this machine is
-stale and taken over; any other lock is released with `greenroom unlock APP`.
+who holds it: a random token, and the holder process as the kernel knows it (boot id,
+pid-namespace inode, pid, start time), plus user, hostname and since when for people.
+
+Whoever takes a lock remembers the ID it created and releases that ID only: a lock that
+was taken over meanwhile is never deleted by its former holder. A lock is stale, and
+taken over, only when it provably belongs to a process of this boot and this pid
+namespace that is gone (or whose pid now names another process). Anything else, a lock
+of another machine, of another pid namespace (greenroom in a container, CI agents all
+called `localhost`) or of an older greenroom that did not record these fields, is held:
+`greenroom unlock APP --force` releases it after a person made sure its holder is gone.
+
+A takeover removes the stale lock by the ID it inspected. When that ID is already gone,
+or another taker's removal of it is in progress, it creates again once; a name conflict
+then means another greenroom got there first: Locked, never a traceback. Nothing that
+greenroom did not create (its managed and role labels) is ever removed.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Protocol
 
 from greenroom import labels
 from greenroom.clock import Clock
-from greenroom.engine.client import Engine
-from greenroom.engine.model import ContainerSpec
+from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.errors import Conflict, Locked, NotFound
 
 PROXY = "-proxy"  # the proxy's own lock; app names cannot start with "-"
+
+TOKEN = f"{labels.PREFIX}holder_token"
+BOOT = f"{labels.PREFIX}holder_boot"
+PIDNS = f"{labels.PREFIX}holder_pidns"
+START = f"{labels.PREFIX}holder_start"
+
+ATTEMPTS = 4  # creates per acquire: a lock released meanwhile, a stale one removed, ...
+
+
+class LockEngine(Protocol):
+    """The part of engine.client.Engine the lock uses (a fake stands in for it in tests)."""
+
+    host: str
+
+    def create_container(self, spec: ContainerSpec) -> str: ...
+
+    def container(self, ref: str) -> ContainerInfo: ...
+
+    def remove(self, container: str) -> None: ...
+
+
+# -- who a process is ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A process as the kernel knows it; a field that could not be read is None."""
+
+    boot: str | None  # /proc/sys/kernel/random/boot_id: the same in every container of a boot
+    pidns: int | None  # inode of /proc/self/ns/pid
+    pid: int
+    start: int | None  # field 22 of /proc/PID/stat: clock ticks after boot
+    reads_own_pids: bool = True  # /proc shows this pid namespace (else pids read there are not ours)
+
+
+def start_time(stat: str) -> int | None:
+    """Field 22 (starttime) of a /proc/PID/stat line; comm (field 2) may hold spaces and ')'."""
+    try:
+        rest = stat[stat.rindex(")") + 2 :].split()
+        return int(rest[22 - 3])
+    except (ValueError, IndexError):
+        return None
+
+
+def _state(stat: str) -> str:
+    rest = stat[stat.rfind(")") + 2 :]
+    return rest[:1]
+
+
+class Procfs:
+    """This machine's processes, read from /proc and asked with kill(pid, 0)."""
+
+    def __init__(self, root: str = "/proc") -> None:
+        self.root = root
+
+    def _read(self, path: str) -> str | None:
+        try:
+            with open(f"{self.root}/{path}") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def me(self) -> Identity:
+        pid = os.getpid()
+        boot = (self._read("sys/kernel/random/boot_id") or "").strip() or None
+        try:
+            pidns: int | None = os.stat(f"{self.root}/self/ns/pid").st_ino
+        except OSError:
+            pidns = None
+        stat = self._read("self/stat")
+        try:
+            reads_own = os.readlink(f"{self.root}/self") == str(pid)
+        except OSError:
+            reads_own = False
+        return Identity(boot, pidns, pid, start_time(stat) if stat else None, reads_own)
+
+    def gone(self, pid: int, start: int) -> bool:
+        """True only when provably so: no process has that pid, it is a zombie, or the pid
+        now names a process started at another time. Unreadable means alive."""
+        if pid <= 0:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # exists, another user's
+        except OSError:
+            return False
+        stat = self._read(f"{pid}/stat")
+        if stat is None:
+            # exited between the two looks, or hidden from us (hidepid): ask again
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except OSError:
+                pass
+            return False
+        if _state(stat) in ("Z", "X"):
+            return True  # exited, not yet reaped: it cannot release anything
+        now = start_time(stat)
+        return now is not None and now != start
+
+
+class Processes(Protocol):
+    def me(self) -> Identity: ...
+
+    def gone(self, pid: int, start: int) -> bool: ...
+
+
+PROCS: Processes = Procfs()
+
+
+# -- what a lock says ----------------------------------------------------------------
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -29,91 +165,201 @@ class Holder:
     host: str
     pid: int
     since: str
+    token: str = ""
+    boot: str | None = None
+    pidns: int | None = None
+    start: int | None = None
 
     def describe(self) -> str:
         return f"{self.who} (pid {self.pid} on {self.host}) since {self.since}"
 
+    def labels(self) -> dict[str, str]:
+        out = {
+            labels.HOLDER: self.who,
+            labels.HOLDER_HOST: self.host,
+            labels.HOLDER_PID: str(self.pid),
+            labels.SINCE: self.since,
+            TOKEN: self.token,
+        }
+        if self.boot is not None:
+            out[BOOT] = self.boot
+        if self.pidns is not None:
+            out[PIDNS] = str(self.pidns)
+        if self.start is not None:
+            out[START] = str(self.start)
+        return out
 
-def me(clock: Clock) -> Holder:
+    @classmethod
+    def of(cls, lab: Mapping[str, str]) -> Holder:
+        return cls(
+            lab.get(labels.HOLDER, "?"),
+            lab.get(labels.HOLDER_HOST, "?"),
+            _int(lab.get(labels.HOLDER_PID)) or 0,
+            lab.get(labels.SINCE, "?"),
+            lab.get(TOKEN, ""),
+            lab.get(BOOT) or None,
+            _int(lab.get(PIDNS)),
+            _int(lab.get(START)),
+        )
+
+
+def me(clock: Clock, procs: Processes | None = None) -> Holder:
+    ident = (procs or PROCS).me()
+    host = socket.gethostname()
     return Holder(
-        f"{getpass.getuser()}@{socket.gethostname()}",
-        socket.gethostname(),
-        os.getpid(),
+        f"{getpass.getuser()}@{host}",
+        host,
+        ident.pid,
         clock.now().isoformat(timespec="seconds"),
+        secrets.token_hex(8),
+        ident.boot,
+        ident.pidns,
+        ident.start,
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def is_lock(c: ContainerInfo, app: str) -> bool:
+    """Whether greenroom created this container as APP's lock (else it is never removed)."""
+    lab = c.labels
+    return (
+        lab.get(labels.MANAGED) == "true"
+        and lab.get(labels.ROLE) == labels.ROLE_LOCK
+        and lab.get(labels.APP) == app
+    )
+
+
+def stale(holder: Holder, procs: Processes | None = None) -> bool:
+    """Provably abandoned: the holder is a process of this boot and this pid namespace,
+    and that pid is gone or names another process now. Unknown fields mean held."""
+    procs = procs or PROCS
+    if not holder.boot or holder.pidns is None or holder.start is None or holder.pid <= 0:
         return False
-    except PermissionError:
-        return True
-    return True
+    mine = procs.me()
+    if not mine.reads_own_pids or mine.boot is None or mine.pidns is None:
+        return False
+    if holder.boot != mine.boot or holder.pidns != mine.pidns:
+        return False
+    return procs.gone(holder.pid, holder.start)
 
 
-def holder_of(engine: Engine, app: str) -> Holder | None:
+def _inspect(engine: LockEngine, app: str) -> ContainerInfo | None:
     try:
-        c = engine.container(labels.lock_name(app))
+        return engine.container(labels.lock_name(app))
     except NotFound:
         return None
-    lab = c.labels
-    return Holder(
-        lab.get(labels.HOLDER, "?"),
-        lab.get(labels.HOLDER_HOST, "?"),
-        int(lab.get(labels.HOLDER_PID, "0") or 0),
-        lab.get(labels.SINCE, "?"),
+
+
+def holder_of(engine: LockEngine, app: str) -> Holder | None:
+    c = _inspect(engine, app)
+    return Holder.of(c.labels) if c is not None else None
+
+
+def _not_greenroom(engine: LockEngine, app: str, c: ContainerInfo) -> Locked:
+    return Locked(
+        f"{app} cannot be locked: the container {c.name} ({c.short_id}) holds the lock's name "
+        "and greenroom did not create it",
+        where=engine.host,
+        hint=f"rename or remove that container yourself (`docker rm {c.short_id}`) if it is not needed",
     )
 
 
-def stale(holder: Holder) -> bool:
-    return holder.host == socket.gethostname() and not _pid_alive(holder.pid)
+def _held(engine: LockEngine, app: str, held: Holder) -> Locked:
+    return Locked(
+        f"{app} is locked by {held.describe()}: another greenroom command is working on it",
+        where=engine.host,
+        hint=f"wait for it to finish; if that process is gone, `greenroom unlock {app} --force`",
+    )
 
 
-def acquire(engine: Engine, app: str, image: str, clock: Clock) -> Holder:
-    mine = me(clock)
+# -- taking and giving back ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A lock this process took: the container ID it created is the only one it removes."""
+
+    app: str
+    id: str
+    holder: Holder
+
+
+def acquire(engine: LockEngine, app: str, image: str, clock: Clock, procs: Processes | None = None) -> Lock:
+    mine = me(clock, procs)
     spec = ContainerSpec(
         name=labels.lock_name(app),
         image=image,
         network="none",
         command=("true",),
         restart="no",
-        labels={
-            **labels.owned(labels.ROLE_LOCK, app),
-            labels.HOLDER: mine.who,
-            labels.HOLDER_HOST: mine.host,
-            labels.HOLDER_PID: str(mine.pid),
-            labels.SINCE: mine.since,
-        },
+        labels={**labels.owned(labels.ROLE_LOCK, app), **mine.labels()},
     )
-    for _ in range(3):
+    tried: set[str] = set()  # stale locks this call removed or tried to
+    for _ in range(ATTEMPTS):
         try:
-            engine.create_container(spec)
-            return mine
+            return Lock(app, engine.create_container(spec), mine)
         except Conflict:
-            held = holder_of(engine, app)
-            if held is None:
-                continue  # released meanwhile
-            if stale(held):
-                engine.remove(labels.lock_name(app))
-                continue
+            pass
+        c = _inspect(engine, app)
+        if c is None:
+            continue  # released meanwhile
+        if not is_lock(c, app):
+            raise _not_greenroom(engine, app, c)
+        held = Holder.of(c.labels)
+        if c.id in tried:
+            # our removal of it failed (another taker's is in progress): theirs it is
             raise Locked(
-                f"{app} is locked by {held.describe()}: another greenroom command is working on it",
+                f"{app}: another greenroom is taking over the stale lock of {held.describe()}",
                 where=engine.host,
-                hint=f"wait for it to finish; if that process is gone, `greenroom unlock {app}`",
-            ) from None
+                hint="try again in a moment",
+            )
+        if not stale(held, procs):
+            raise _held(engine, app, held)
+        tried.add(c.id)
+        # that lock, by its ID: never one created after our look. Gone already, or another
+        # taker's removal of it in progress: create again all the same
+        with suppress(NotFound, Conflict):
+            engine.remove(c.id)
     raise Locked(f"could not take the lock of {app}", where=engine.host, hint="try again")
 
 
-def release(engine: Engine, app: str) -> None:
-    engine.remove(labels.lock_name(app))
+def give_back(engine: LockEngine, taken: Lock) -> None:
+    """Remove the lock this process created, by its ID; one taken over meanwhile (or
+    force-unlocked and taken by another) is not ours and stays."""
+    with suppress(Conflict):  # someone is removing it already (`unlock --force`)
+        engine.remove(taken.id)
+
+
+def release(
+    engine: LockEngine, app: str, *, force: bool = False, procs: Processes | None = None
+) -> Holder | None:
+    """Release APP's lock from outside (`greenroom unlock`): only a lock greenroom created,
+    and, unless forced, only one whose holder is provably gone. Returns the holder released
+    (None: not locked); raises Locked when refused."""
+    c = _inspect(engine, app)
+    if c is None:
+        return None
+    if not is_lock(c, app):
+        raise _not_greenroom(engine, app, c)
+    held = Holder.of(c.labels)
+    if not force and not stale(held, procs):
+        raise Locked(
+            f"{app} is locked by {held.describe()}, which may still be running "
+            "(it is not provably gone from this machine)",
+            where=engine.host,
+            hint=f"make sure {held.who}'s greenroom (pid {held.pid} on {held.host}) is gone, "
+            f"then `greenroom unlock {app} --force`",
+        )
+    with suppress(Conflict):  # being removed already
+        engine.remove(c.id)
+    return held
 
 
 @contextmanager
-def locked(engine: Engine, app: str, image: str, clock: Clock) -> Iterator[Holder]:
-    holder = acquire(engine, app, image, clock)
+def locked(
+    engine: LockEngine, app: str, image: str, clock: Clock, procs: Processes | None = None
+) -> Iterator[Holder]:
+    taken = acquire(engine, app, image, clock, procs)
     try:
-        yield holder
+        yield taken.holder
     finally:
-        release(engine, app)
+        give_back(engine, taken)
