@@ -16,7 +16,6 @@ from rich.text import Text
 
 from greenroom.cli.render import print_json
 from greenroom.config import Config, load_config
-from greenroom.deploy import lock
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Plan, Step
@@ -339,7 +338,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Release an app's lock left by a greenroom process that is gone."""
         g = _greenroom(file, host, quiet=True)
-        held = lock.release(g.engine, name, force=force)
+        held = g.unlock(name, force=force)
         out.print(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
 
 

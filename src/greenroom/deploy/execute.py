@@ -346,7 +346,7 @@ class Executor:
         deadline = self.clock.monotonic() + PROXY_LOCK_WAIT
         while True:
             try:
-                lock.acquire(self.engine, lock.PROXY, image, self.clock)
+                taken = lock.acquire(self.engine, lock.PROXY, image, self.clock)
                 break
             except Locked:
                 if self.clock.monotonic() > deadline:
@@ -355,7 +355,7 @@ class Executor:
         try:
             yield
         finally:
-            lock.release(self.engine, lock.PROXY)
+            lock.give_back(self.engine, taken)
 
 
 class DeployFailed(DeployError):

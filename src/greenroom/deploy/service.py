@@ -241,10 +241,10 @@ class Greenroom:
             out["problems"].append(f"routes unreadable: {exc.message}")
         return out
 
-    def unlock(self, app: str) -> lock.Holder | None:
-        held = lock.holder_of(self.engine, app)
-        lock.release(self.engine, app)
-        return held
+    def unlock(self, app: str, force: bool = False) -> lock.Holder | None:
+        """Release APP's lock: only one greenroom created, and unless forced only one whose
+        holder is provably gone (raises Locked otherwise)."""
+        return lock.release(self.engine, app, force=force)
 
     def _execute(self, plan: Plan) -> Outcome:
         ex = Executor(
