@@ -61,6 +61,9 @@ function appFor(host) {
 
 function target(r) {
     load();
+    // A reload is about to replace this generation's workers: until it has, every response
+    // of theirs closes its connection (the clients reconnect, to the new workers once they run).
+    if (dict.get('retire') === r.variables.gr_generation) { r.variables.gr_retiring = '1'; }
     let host = (r.headersIn.host || '').toLowerCase();
     const colon = host.lastIndexOf(':');
     if (colon > -1 && host.indexOf(']') < colon) { host = host.slice(0, colon); }
@@ -72,12 +75,6 @@ function target(r) {
     const list = t.split(' ');
     turn = (turn + 1) % 1048576;
     return list[turn % list.length];
-}
-
-// A reload is about to replace this generation's workers: until then every response of
-// theirs closes its connection (the clients reconnect, to the new workers once they run).
-function retiring(r) {
-    return dict.get('retire') === r.variables.gr_generation ? '1' : '';
 }
 
 function writeAtomic(path, text) {
@@ -142,4 +139,4 @@ function admin(r) {
     return r.return(404, 'no such admin call\n');
 }
 
-export default { target, retiring, admin };
+export default { target, admin };

@@ -72,11 +72,12 @@ def _upstreams(settings: ProxySettings, pools: tuple[str, ...]) -> str:
     return "\n".join([*blocks, pool_map])
 
 
-def _proxied(uri: str) -> str:
+def _proxied(uri: str, retire: bool = False) -> str:
     """The proxying part of a location: the same for every path in."""
+    retiring = "            if ($gr_retiring) { rewrite ^ /.greenroom-retiring last; }\n" if retire else ""
     return f"""            if ($gr_target = "none") {{ return 404 "no app for this host\\n"; }}
             if ($gr_target = "maintenance") {{ return 503; }}
-            proxy_pass http://$gr_upstream{uri};
+{retiring}            proxy_pass http://$gr_upstream{uri};
             proxy_set_header Host $host;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $gr_connection;
@@ -101,7 +102,7 @@ http {{
     js_import gr from greenroom.js;
     js_shared_dict_zone zone=greenroom:{s.dict_size_kb}k type=string;
     js_set $gr_target gr.target;
-    js_set $gr_retiring gr.retiring;
+    js_var $gr_retiring;  # set by gr.target: "1" while this generation retires
     map "" $gr_generation {{ default "{gen}"; }}
     keepalive_timeout 75s;
     keepalive_requests 1000000;
@@ -134,8 +135,7 @@ http {{
             # while this generation is being replaced by a reload, every response closes
             # its connection and the client reconnects to the new workers: the old ones
             # never close an idle keep-alive connection under a request just sent on it
-            if ($gr_retiring) {{ rewrite ^ /.greenroom-retiring last; }}
-{_proxied("")}
+{_proxied("", retire=True)}
         }}
     }}
     server {{
