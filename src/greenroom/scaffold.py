@@ -121,10 +121,11 @@ def _health_lines(facts: ImageFacts | None) -> list[str]:
             "      type: docker",
             f"      deadline: {format_duration(health.deadline())}",
         ]
+    why = "The image has no HEALTHCHECK: a" if facts else "A"
     return [
         "    healthcheck:",
-        "      # The image has no HEALTHCHECK: a new container gets traffic once it accepts",
-        "      # connections on its port. Better, when the app has one, an HTTP check:",
+        f"      # {why} new container gets traffic once it accepts connections on its port.",
+        "      # Better, when the app has one, an HTTP check:",
         "      #   type: http",
         "      #   path: /health",
         "      #   status: 200",

@@ -23,7 +23,8 @@ from greenroom.errors import GreenroomError, NotFound
 
 app = typer.Typer(
     name="greenroom",
-    help="Zero-downtime blue-green deploys that never move a container's default gateway.",
+    help="Zero-downtime blue-green deploys that never move a container's default gateway.\n\n"
+    "Secret values are shown as ****** in every output. NO_COLOR=1 turns colors off.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -47,10 +48,7 @@ def main_options(
         typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit"),
     ] = False,
 ) -> None:
-    """Zero-downtime blue-green deploys that never move a container's default gateway.
-
-    Secrets are masked (******) in every output; NO_COLOR turns colors off.
-    """
+    """Options of every command."""
     output.start(quiet=quiet)
 
 

@@ -264,9 +264,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def logs(
         name: Annotated[str, typer.Argument(help="app name")],
-        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+        follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
         tail: Annotated[int, typer.Option("--tail")] = 100,
-        file: FileOpt = DEFAULT_FILE,
+        file: Annotated[  # no -f here: it means --follow, as in docker logs
+            Path, typer.Option("--file", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
+        ] = DEFAULT_FILE,
         host: HostOpt = None,
     ) -> None:
         """Logs of the live version's containers (secrets masked)."""
@@ -275,7 +277,8 @@ def register(app: typer.Typer) -> None:
             output.stream(g.follow(name, tail=tail))
             return
         for cname, text in g.logs(name, tail=tail).items():
-            output.echo("".join(f"{cname} | {line}\n" for line in text.splitlines()), end="")
+            lines = output.mask(text).splitlines()  # before the prefix splits a multi-line secret
+            output.echo("".join(f"{cname} | {line}\n" for line in lines), end="")
 
     @app.command()
     def history(

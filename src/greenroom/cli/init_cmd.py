@@ -45,8 +45,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--host", "-H", help="engine address (default: DOCKER_HOST, Docker context)"),
         ] = None,
     ) -> None:
-        """Write a commented greenroom.yml for an app: port from the image's EXPOSE, health check
-        from its HEALTHCHECK, engine from the current Docker context. Never overwrites a file.
+        """Write a commented greenroom.yml for an app (never overwrites a file).
+
+        The port comes from the image's EXPOSE, the health check from its HEALTHCHECK, the
+        engine from the current Docker context.
 
         Exit codes: 0 written; 2 the file exists (or bad options); 1 the engine failed.
         """
@@ -87,9 +89,10 @@ def _check(text: str, file: Path) -> None:
         Config.model_validate(data, context={"base_dir": file.parent})
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"] if p != "[key]")
+        message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(
-            f"would not be a valid config: {where}: {first['msg']}",
+            f"would not be a valid config: {where}: {message}",
             where=str(file),
             hint="pass a --name of 1-31 lowercase letters, digits and -, and a valid image reference",
         ) from None

@@ -53,6 +53,8 @@ class MaskedConsole(Console):
             return renderable
         if isinstance(renderable, str):
             return masker.text(renderable)  # before markup is parsed: a secret may hold [tags]
+        if isinstance(renderable, dict | list | tuple):
+            return masker.data(renderable)  # before Rich's repr escapes the strings in it
         if isinstance(renderable, Text):
             return mask_rich(renderable, masker)
         if isinstance(renderable, JSON):
