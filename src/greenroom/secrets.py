@@ -116,8 +116,8 @@ class Masker:
                 continue
             spans = self.spans(buf)
             cut = min(cut, self.held_back(buf))
-            for start, end in spans:  # never cut through a secret
-                if start < cut < end:
+            for start, end in spans:  # never cut through (or right after) a secret
+                if start < cut <= end:
                     cut = start
             if cut:
                 yield _replace(buf[:cut], [s for s in spans if s[1] <= cut])

@@ -309,3 +309,25 @@ def test_a_library_error_is_masked_at_the_sink(capsys: pytest.CaptureFixture[str
     output.out.print(LEAK, {"k": LEAK})
     out, err = capsys.readouterr()
     assert_no_secret(out + err)
+
+
+def test_quiet_prints_only_the_result_line(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--quiet", "deploy", "web", "--file", str(config_file)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith("✓ deploy web d1 ") and out.endswith(" in 0.10s\n")
+    assert out.count("\n") == 1
+    assert run(["deploy", "web", "--file", str(config_file)]) == 0
+    out, err = capsys.readouterr()
+    assert "✓ PullImage" not in out and "make sure image" in err  # progress without --quiet
+    assert "┃ step" in out  # and the timeline
+
+
+def test_quiet_keeps_errors(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    FakeGreenroom.fail_deploy = True
+    assert run(["-q", "deploy", "web", "--file", str(config_file)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("last logs of web-blue-1:")
+    assert "error: " in err
+    assert "make sure image" not in err  # no progress

@@ -187,6 +187,8 @@ def run(args: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except SystemExit as exc:  # shell completion answers with sys.exit
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except typer.Abort:
         output.err.print("aborted")
         return 130

@@ -149,6 +149,11 @@ def _deploy_parallel(g: Greenroom, image: str | None, parallel: int, as_json: bo
         )
 
 
+def _short(text: str) -> str:
+    """The start of a long message: masked first, so that no cut leaves part of a secret."""
+    return output.mask(text)[:60]
+
+
 def _apps(g: Greenroom, app: str | None) -> list[str]:
     if app:
         g.cfg.app(app)
@@ -301,7 +306,7 @@ def register(app: typer.Typer) -> None:
                 e.get("started", ""),
                 e.get("action", ""),
                 e.get("deploy") or "",
-                "ok" if e.get("ok") else Text.assemble(("failed", "red"), f" {e.get('error', '')[:60]}"),
+                "ok" if e.get("ok") else Text.assemble(("failed", "red"), f" {_short(e.get('error', ''))}"),
                 f"{e.get('duration', 0):.2f}s",
                 e.get("by", ""),
             )
