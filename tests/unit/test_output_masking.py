@@ -160,6 +160,8 @@ class FakeGreenroom:
         return [{"started": LEAK, "action": "deploy", "deploy": LEAK, "ok": False, "error": LEAK, "by": LEAK}]
 
     def maintenance(self, app: str, on: bool) -> Outcome:
+        if not on:
+            raise RuntimeError(f"a bug {LEAK}")
         return _outcome("maintenance")
 
     def repair(self, app: str) -> Outcome:
@@ -216,6 +218,7 @@ COMMANDS = [
     ["history", "web"],
     ["history", "web", "--json"],
     ["maintenance", "on", "web"],
+    ["maintenance", "off", "web"],  # a bug: the traceback
     ["repair", "--json"],
     ["repair"],
     ["unlock", "web"],
@@ -233,7 +236,8 @@ def test_no_command_prints_a_secret(
     out, err = capsys.readouterr()
     assert_no_secret(out + err)
     assert MASK in out + err  # the fake leaked, and it was masked
-    assert code == (1 if args[0] in ("unlock",) or "--parallel" in args else 0), out + err
+    failing = args[0] == "unlock" or "--parallel" in args or "off" in args
+    assert code == (1 if failing else 0), out + err
 
 
 @pytest.mark.parametrize("args", [["deploy", "web"], ["deploy", "web", "--json"]])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from greenroom import __version__
 from greenroom.cli import deploy_cmds, init_cmd
@@ -199,6 +201,9 @@ def run(args: list[str] | None = None) -> int:
         else:
             output.err.print(f"error: {exc}", markup=False)
         return int(getattr(exc, "exit_code", 2))
+    except Exception:  # a bug: its traceback goes through the sink too, secrets masked
+        output.err.print(Text(traceback.format_exc().rstrip()))
+        return 1
 
 
 def main() -> None:

@@ -64,11 +64,11 @@ class StepReporter:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        mark = {"ok": "[green]✓[/]", "failed": "[bold red]✗[/]", "undone": "[yellow]↺[/]"}[record.status]
-        detail = f" [dim]{record.detail}[/]" if record.detail else ""
-        self.console.print(
-            f"{mark} {record.description} [dim]({record.duration:.2f}s)[/]{detail}", highlight=False
-        )
+        mark = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "undone": ("↺", "yellow")}[record.status]
+        line = Text.assemble(mark, f" {record.description} ", (f"({record.duration:.2f}s)", "dim"))
+        if record.detail:
+            line.append(f" {record.detail}", style="dim")
+        self.console.print(line)
 
 
 def _greenroom(path: Path, host: str | None, quiet: bool = False) -> Greenroom:
