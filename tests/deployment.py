@@ -97,7 +97,7 @@ class Project:
 
     def run(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         res = subprocess.run(
-            [sys.executable, "-m", "greenroom", *args, "-f", str(self.file)],
+            [sys.executable, "-m", "greenroom", *args, "--file", str(self.file)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -111,7 +111,7 @@ class Project:
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-u", "-m", "greenroom", *args, "-f", str(self.file)],
+            [sys.executable, "-u", "-m", "greenroom", *args, "--file", str(self.file)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

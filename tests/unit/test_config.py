@@ -580,10 +580,18 @@ def test_secrets_must_be_a_mapping_of_scalars(tmp_path: Path) -> None:
 
 def test_mask_text() -> None:
     assert mask_text("user=alice pass=alice123", ["alice", "alice123"]) == f"user={MASK} pass={MASK}"
-    assert mask_text("a*b", ["*", ""]) == f"a{MASK}b"
+    assert mask_text("a****b", ["****", ""]) == f"a{MASK}b"
     assert mask_text("nothing here", []) == "nothing here"
-    assert mask_text("x.y", ["."]) == f"x{MASK}y"  # secrets are literal text, not patterns
-    assert mask_text("abab", ["ab", "b"]) == MASK * 2
+    assert mask_text("x.y.z", ["....", ".y.z"]) == f"x{MASK}"  # secrets are literal text, not patterns
+    assert mask_text("abab abab", ["abab", "bab "]) == MASK  # overlapping occurrences merge
+    assert mask_text("short a b c", ["a", "b c"]) == "short a b c"  # the config refuses these
+
+
+def test_secrets_shorter_than_four_characters_are_refused(tmp_path: Path) -> None:
+    message = problem(tmp_path, APP + "    secrets: {PIN: 123, OK: '1234', EMPTY: ''}\n")
+    assert message == (
+        "apps.web.secrets.PIN: PIN is shorter than 4 characters: too short to mask in output (line 5)"
+    )
 
 
 # --- the hash ------------------------------------------------------------------------------
@@ -591,7 +599,7 @@ def test_mask_text() -> None:
 
 def test_config_hash_is_stable_and_follows_every_input(tmp_path: Path) -> None:
     write(tmp_path, "A=1\n", "web.env")
-    base = APP + "    env_file: web.env\n    secrets: {S: one}\n"
+    base = APP + "    env_file: web.env\n    secrets: {S: secret-one}\n"
     first = config_hash(load(tmp_path, base).apps["web"])
     assert len(first) == 12
     assert set(first) <= set(string.hexdigits.lower())

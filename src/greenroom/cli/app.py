@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from greenroom import __version__
-from greenroom.cli import deploy_cmds
+from greenroom.cli import deploy_cmds, init_cmd
 from greenroom.cli.config_cmd import config_app
-from greenroom.cli.render import print_connect, print_json, print_reports
+from greenroom.cli.output import output
+from greenroom.cli.render import print_connect, print_reports, to_jsonable
 from greenroom.connect import connect as do_connect
 from greenroom.doctor import Report, diagnose
 from greenroom.engine.client import Engine, default_host
@@ -23,13 +25,33 @@ from greenroom.errors import GreenroomError, NotFound
 
 app = typer.Typer(
     name="greenroom",
-    help="Zero-downtime blue-green deploys that never move a container's default gateway.",
+    help="Zero-downtime blue-green deploys that never move a container's default gateway.\n\n"
+    "Secret values are shown as ****** in every output. NO_COLOR=1 turns colors off.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        output.start()
+        output.out.print(__version__, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="print only errors and each command's final result line"),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Options of every command."""
+    output.start(quiet=quiet)
 
 
 class RoutesVia(StrEnum):
@@ -93,19 +115,20 @@ def routes(
             continue  # gone between list and inspect
         reports.append(diagnose(obs, rules, if_connect=target))
     if as_json:
-        print_json(
-            out,
-            {
-                "engine": {
-                    "host": engine.host,
-                    "version": engine.info.version,
-                    "api_version": engine.info.api_version,
-                },
-                "containers": reports,
-            },
+        output.json(
+            to_jsonable(
+                {
+                    "engine": {
+                        "host": engine.host,
+                        "version": engine.info.version,
+                        "api_version": engine.info.api_version,
+                    },
+                    "containers": reports,
+                }
+            )
         )
     else:
-        print_reports(out, reports)
+        print_reports(output.out, reports)
     if strict and any(f.severity in ("error", "warning") for r in reports for f in r.findings):
         raise typer.Exit(3)
 
@@ -139,46 +162,48 @@ def connect(
         helper_image=helper_image,
     )
     if as_json:
-        print_json(out, result)
+        output.json(to_jsonable(result))
     else:
-        print_connect(out, result)
+        print_connect(output.out, result)
 
 
 deploy_cmds.register(app)
 app.add_typer(deploy_cmds.proxy_app, name="proxy")
 app.add_typer(config_app, name="config")
+init_cmd.register(app)
 
 
 @app.command()
 def version() -> None:
-    """Print greenroom's version."""
-    out.print(__version__)
+    """Print greenroom's version (also: greenroom --version)."""
+    output.out.print(__version__, highlight=False)
 
 
-def run() -> int:
+def run(args: list[str] | None = None) -> int:
     """The CLI: parse, call the library, render. Returns the exit code."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="greenroom", standalone_mode=False)
         return code if isinstance(code, int) else 0
     except GreenroomError as exc:
-        err.print(
-            f"[bold red]error:[/] {exc.where + ': ' if exc.where else ''}{exc.message}", highlight=False
-        )
-        if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        output.error(exc)
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except SystemExit as exc:  # shell completion answers with sys.exit
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except typer.Abort:
-        err.print("aborted")
+        output.err.print("aborted")
         return 130
     except typer.TyperException as exc:  # usage errors (exit 2) and the like
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            err.print(f"error: {exc}")
+            output.err.print(f"error: {exc}", markup=False)
         return int(getattr(exc, "exit_code", 2))
+    except Exception:  # a bug: its traceback goes through the sink too, secrets masked
+        output.err.print(Text(traceback.format_exc().rstrip()))
+        return 1
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from greenroom.config import load_config, masked
+from greenroom.cli.output import output
+from greenroom.config import load_config, masked, secret_values
 from greenroom.config.reference import render_reference
 
 config_app = typer.Typer(
@@ -26,14 +27,16 @@ def check(
 
     Exit codes: 0 valid; 2 invalid (every problem is listed with its line).
     """
-    data = masked(load_config(file))
+    config = load_config(file)
+    output.add_secrets(secret_values(config))
+    data = output.masker.data(masked(config))  # and values that embed a secret, e.g. a URL
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        output.echo(json.dumps(data, indent=2))
     else:
-        typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+        output.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
 
 
 @config_app.command()
 def reference() -> None:
     """Print the reference of every greenroom.yml key (Markdown)."""
-    typer.echo(render_reference(), nl=False)
+    output.echo(render_reference(), end="")

@@ -3,26 +3,22 @@ repair, unlock, proxy. Each loads the config, calls the library, renders."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from greenroom.cli.render import print_json
-from greenroom.config import Config, load_config
+from greenroom.cli.output import MaskedConsole, output
+from greenroom.cli.render import to_jsonable
+from greenroom.config import Config, load_config, secret_values
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Plan, Step
 from greenroom.errors import DeployError, GreenroomError
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 FileOpt = Annotated[
     Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
@@ -36,13 +32,15 @@ DEFAULT_FILE = Path("greenroom.yml")
 
 
 def _config(path: Path) -> Config:
-    return load_config(path)
+    cfg = load_config(path)
+    output.add_secrets(secret_values(cfg))  # from here on, every output masks them
+    return cfg
 
 
 class StepReporter:
     """Progress on stderr: one line per finished step, a live line for the running one."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: MaskedConsole) -> None:
         self.console = console
         self.live: Live | None = None
         self.current = ""
@@ -51,28 +49,31 @@ class StepReporter:
         self.current = f"[{index}/{total}] {step.describe()}"
         if self.console.is_terminal:
             self.live = Live(
-                Text(self.current + " …"), console=self.console, transient=True, refresh_per_second=8
+                self.console.masked(Text(self.current + " …")),
+                console=self.console,
+                transient=True,
+                refresh_per_second=8,
             )
             self.live.start()
 
     def progress(self, text: str) -> None:
         if self.live is not None:
-            self.live.update(Text(f"{self.current} … {text}"))
+            self.live.update(self.console.masked(Text(f"{self.current} … {text}")))
 
     def finished(self, record: StepRecord) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        mark = {"ok": "[green]✓[/]", "failed": "[bold red]✗[/]", "undone": "[yellow]↺[/]"}[record.status]
-        detail = f" [dim]{record.detail}[/]" if record.detail else ""
-        self.console.print(
-            f"{mark} {record.description} [dim]({record.duration:.2f}s)[/]{detail}", highlight=False
-        )
+        mark = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "undone": ("↺", "yellow")}[record.status]
+        line = Text.assemble(mark, f" {record.description} ", (f"({record.duration:.2f}s)", "dim"))
+        if record.detail:
+            line.append(f" {record.detail}", style="dim")
+        self.console.print(line)
 
 
 def _greenroom(path: Path, host: str | None, quiet: bool = False) -> Greenroom:
     cfg = _config(path)
-    return Greenroom(cfg, host=host, reporter=None if quiet else StepReporter(err))
+    return Greenroom(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err))
 
 
 def print_timeline(outcome: Outcome) -> None:
@@ -90,22 +91,26 @@ def print_timeline(outcome: Outcome) -> None:
             {"ok": "ok", "failed": "[red]failed[/]", "undone": "[yellow]undone[/]"}[r.status],
         )
     table.add_row("total", "", f"{outcome.total:.2f}s", "ok" if outcome.ok else "[red]failed[/]")
-    out.print(table)
+    output.out.print(table)
 
 
 def print_plan(plan: Plan) -> None:
-    out.print(f"[bold]{plan.action} {plan.app}[/] {plan.deploy or ''}", highlight=False)
-    for note in plan.notes:
-        out.print(f"  note: {note}", highlight=False)
+    out = output.out
+    out.print(Text.assemble((f"{plan.action} {plan.app}", "bold"), f" {plan.deploy or ''}"))
+    for note in () if output.quiet else plan.notes:
+        out.print(Text(f"  note: {note}"))
     for i, step in enumerate(plan.steps, start=1):
-        out.print(f"  {i:2}. {step.describe()}", highlight=False)
+        out.print(Text(f"  {i:2}. {step.describe()}"))
     if not plan.steps:
         out.print("  nothing to do")
 
 
 def _finish(outcome: Outcome, as_json: bool) -> None:
     if as_json:
-        print_json(out, outcome.as_dict())
+        output.json(to_jsonable(outcome.as_dict()))
+    elif output.quiet:
+        what = " ".join(x for x in (outcome.plan.action, outcome.plan.app, outcome.plan.deploy) if x)
+        output.out.print(Text(f"✓ {what} in {outcome.total:.2f}s"))
     else:
         print_timeline(outcome)
 
@@ -113,10 +118,10 @@ def _finish(outcome: Outcome, as_json: bool) -> None:
 def _failed(exc: DeployFailed, as_json: bool) -> None:
     outcome = exc.outcome
     if as_json:
-        print_json(out, outcome.as_dict())
+        output.json(to_jsonable(outcome.as_dict()))
     for name, text in outcome.logs.items():
-        err.print(f"[bold]last logs of {name}:[/]", highlight=False)
-        err.print(text.rstrip() or "(none)", highlight=False, markup=False)
+        output.err.print(Text(f"last logs of {name}:", style="bold"))
+        output.err.print(Text(text.rstrip() or "(none)"))
 
 
 def _deploy_parallel(g: Greenroom, image: str | None, parallel: int, as_json: bool) -> None:
@@ -126,15 +131,15 @@ def _deploy_parallel(g: Greenroom, image: str | None, parallel: int, as_json: bo
         with lock:
             if isinstance(result, Outcome):
                 if as_json:
-                    print_json(out, result.as_dict())
+                    output.json(to_jsonable(result.as_dict()))
                 else:
-                    out.print(
-                        f"[green]✓[/] {app} {result.plan.deploy} in {result.total:.2f}s", highlight=False
+                    output.out.print(
+                        Text.assemble(("✓", "green"), f" {app} {result.plan.deploy} in {result.total:.2f}s")
                     )
             else:
                 if as_json and isinstance(result, DeployFailed):
-                    print_json(out, result.outcome.as_dict())
-                err.print(f"[bold red]✗[/] {app}: {result}", highlight=False)
+                    output.json(to_jsonable(result.outcome.as_dict()))
+                output.err.print(Text.assemble(("✗", "bold red"), f" {app}: {result}"))
 
     failed = g.deploy_many(list(g.cfg.apps), image, parallel, done)
     if failed:
@@ -142,6 +147,11 @@ def _deploy_parallel(g: Greenroom, image: str | None, parallel: int, as_json: bo
             f"{failed} of {len(g.cfg.apps)} apps failed to deploy; the others are live",
             hint="each failed app's old version is still serving; see the errors above",
         )
+
+
+def _short(text: str) -> str:
+    """The start of a long message: masked first, so that no cut leaves part of a secret."""
+    return output.mask(text)[:60]
 
 
 def _apps(g: Greenroom, app: str | None) -> list[str]:
@@ -218,14 +228,15 @@ def register(app: typer.Typer) -> None:
         g = _greenroom(file, host, quiet=True)
         state, rows = g.status()
         if as_json:
-            print_json(
-                out,
-                {
-                    "engine": g.engine.host,
-                    "proxy": state.proxy.name if state.proxy else None,
-                    "proxy_running": bool(state.proxy and state.proxy.running),
-                    "apps": rows,
-                },
+            output.json(
+                to_jsonable(
+                    {
+                        "engine": g.engine.host,
+                        "proxy": state.proxy.name if state.proxy else None,
+                        "proxy_running": bool(state.proxy and state.proxy.running),
+                        "apps": rows,
+                    }
+                )
             )
             return
         table = Table(
@@ -244,35 +255,35 @@ def register(app: typer.Typer) -> None:
                 "[yellow]on[/]" if r.maintenance else "off",
                 str(len(r.retained)),
             )
-        out.print(table)
+        output.out.print(table)
         proxy = state.proxy
-        out.print(
+        output.out.print(
             f"proxy {g.proxy.plan.name}: "
             + ("running" if proxy and proxy.running else "[red]not running[/]")
             + (f", generation {state.proxy_generation}" if state.proxy_generation else "")
         )
         for r in rows:
             for p in r.problems:
-                err.print(f"[yellow]{r.app}: {p}[/]", highlight=False)
+                output.err.print(Text(f"{r.app}: {p}", style="yellow"))
 
     @app.command()
     def logs(
         name: Annotated[str, typer.Argument(help="app name")],
-        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+        follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
         tail: Annotated[int, typer.Option("--tail")] = 100,
-        file: FileOpt = DEFAULT_FILE,
+        file: Annotated[  # no -f here: it means --follow, as in docker logs
+            Path, typer.Option("--file", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
+        ] = DEFAULT_FILE,
         host: HostOpt = None,
     ) -> None:
         """Logs of the live version's containers (secrets masked)."""
         g = _greenroom(file, host, quiet=True)
         if follow:
-            for chunk in g.follow(name, tail=tail):
-                sys.stdout.write(chunk)
-                sys.stdout.flush()
+            output.stream(g.follow(name, tail=tail))
             return
         for cname, text in g.logs(name, tail=tail).items():
-            for line in text.splitlines():
-                sys.stdout.write(f"{cname} | {line}\n")
+            lines = output.mask(text).splitlines()  # before the prefix splits a multi-line secret
+            output.echo("".join(f"{cname} | {line}\n" for line in lines), end="")
 
     @app.command()
     def history(
@@ -285,7 +296,7 @@ def register(app: typer.Typer) -> None:
         g = _greenroom(file, host, quiet=True)
         entries = g.history(name)
         if as_json:
-            print_json(out, entries)
+            output.json(entries)
             return
         table = Table(title=f"history of {name}", title_justify="left")
         for col in ("started", "action", "deploy", "result", "took", "by"):
@@ -295,11 +306,11 @@ def register(app: typer.Typer) -> None:
                 e.get("started", ""),
                 e.get("action", ""),
                 e.get("deploy") or "",
-                "ok" if e.get("ok") else f"[red]failed[/] {e.get('error', '')[:60]}",
+                "ok" if e.get("ok") else Text.assemble(("failed", "red"), f" {_short(e.get('error', ''))}"),
                 f"{e.get('duration', 0):.2f}s",
                 e.get("by", ""),
             )
-        out.print(table)
+        output.out.print(table)
 
     @app.command()
     def maintenance(
@@ -339,7 +350,9 @@ def register(app: typer.Typer) -> None:
         """Release an app's lock left by a greenroom process that is gone."""
         g = _greenroom(file, host, quiet=True)
         held = g.unlock(name, force=force)
-        out.print(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
+        output.out.print(
+            Text(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
+        )
 
 
 proxy_app = typer.Typer(help="The nginx proxy container: status, reboot.", no_args_is_help=True)
@@ -351,23 +364,28 @@ def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: Js
     g = _greenroom(file, host, quiet=True)
     st = g.proxy_status()
     if as_json:
-        print_json(out, st)
+        output.json(to_jsonable(st))
         return
-    state = "[green]running[/]" if st["running"] else "[red]not running[/]"
+    out = output.out
+    state = Text("running", style="green") if st["running"] else Text("not running", style="red")
     out.print(
-        f"proxy {st['name']} ({st['image']}): {state}, generation {st['generation']} "
-        f"(current: {st['expected_generation']}), gateway on {st['gateway']}",
-        highlight=False,
+        Text.assemble(
+            f"proxy {st['name']} ({st['image']}): ",
+            state,
+            f", generation {st['generation']} (current: {st['expected_generation']}), "
+            f"gateway on {st['gateway']}",
+        )
     )
-    out.print(f"  published: {', '.join(st['published']) or 'nothing'}", highlight=False)
+    out.print(Text(f"  published: {', '.join(st['published']) or 'nothing'}"))
     for name, r in sorted(st["routed"].items()):
-        mode = " [yellow](maintenance)[/]" if r["maintenance"] else ""
+        mode = Text(" (maintenance)", style="yellow") if r["maintenance"] else ""
         out.print(
-            f"  {name}{mode}: {', '.join(r['hosts'])} -> {' '.join(r['targets'])} ({r['deploy']})",
-            highlight=False,
+            Text.assemble(
+                f"  {name}", mode, f": {', '.join(r['hosts'])} -> {' '.join(r['targets'])} ({r['deploy']})"
+            )
         )
     for p in st["problems"]:
-        err.print(f"[yellow]{p}[/]", highlight=False)
+        output.err.print(Text(p, style="yellow"))
 
 
 @proxy_app.command("reboot")

@@ -1,9 +1,9 @@
-"""Rendering for people (Rich) and for scripts (JSON). No logic lives here."""
+"""Rendering for people (Rich) and for scripts (JSON-able data). No logic lives here; what is
+rendered is printed through greenroom.cli.output, which masks secrets."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from rich.console import Console
@@ -28,10 +28,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
-
-
-def print_json(console: Console, value: Any) -> None:
-    console.print_json(json.dumps(to_jsonable(value)))
 
 
 def _gw(g: Gateway | None) -> str:

@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from greenroom.errors import ConfigError
-from greenroom.secrets import MASK
+from greenroom.secrets import MASK, MIN_LENGTH
 
 
 @dataclass(frozen=True)
@@ -492,6 +492,10 @@ def _secrets(value: Any) -> dict[str, str]:
         text = _scalar_text(raw)
         if text is None:
             raise problem(f"{name} must be a string or a number", name)
+        if 0 < len(text) < MIN_LENGTH:
+            raise problem(
+                f"{name} is shorter than {MIN_LENGTH} characters: too short to mask in output", name
+            )
         out[name] = text
     return out
 

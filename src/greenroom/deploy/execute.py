@@ -36,7 +36,7 @@ from greenroom.deploy.steps import (
 from greenroom.engine.client import Engine
 from greenroom.errors import Conflict, DeployError, GreenroomError, Locked, NotFound, ProxyError
 from greenroom.proxy import Proxy, Routed, confirm_targets
-from greenroom.secrets import mask_text
+from greenroom.secrets import Masker
 
 PROXY_LOCK_WAIT = 60.0  # seconds to wait for another greenroom's proxy create or reload
 
@@ -110,7 +110,7 @@ class Executor:
         self.proxy = proxy
         self.clock = clock
         self.helper_image = helper_image
-        self.secrets = tuple(secrets)
+        self.masker = Masker(secrets)
         self.reporter = reporter or Quiet()
         self.prober = Prober(engine, clock, helper_image, direct=probe_direct)
         self.drainer = Drainer(engine, clock, helper_image)
@@ -123,7 +123,7 @@ class Executor:
         self._new: tuple[str, ...] = ()
 
     def mask(self, text: str) -> str:
-        return mask_text(text, self.secrets)
+        return self.masker.text(text)
 
     # -- running -------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class Executor:
                 raise
             was_live = any(isinstance(s, Switch) and s.previous is not None for s in plan.steps)
             hint = exc.hint or ("the old version is still serving" if was_live else "nothing was serving yet")
-            raise _with_outcome(exc, outcome, hint) from exc
+            raise _with_outcome(exc, outcome, hint, self.masker) from exc
         outcome.total = self.clock.monotonic() - t0
         return outcome
 
@@ -364,8 +364,9 @@ class DeployFailed(DeployError):
     outcome: Outcome
 
 
-def _with_outcome(exc: GreenroomError, outcome: Outcome, hint: str) -> DeployFailed:
-    failed = DeployFailed(exc.message, hint=hint, where=exc.where)
+def _with_outcome(exc: GreenroomError, outcome: Outcome, hint: str, masker: Masker) -> DeployFailed:
+    """The failure as the CLI shows it: message and hint (Docker's health log, say) masked."""
+    failed = DeployFailed(masker.text(exc.message), hint=masker.text(hint), where=masker.text(exc.where))
     failed.exit_code = max(exc.exit_code, 1)
     failed.outcome = outcome
     return failed

@@ -33,7 +33,7 @@ from greenroom.errors import GreenroomError
 from greenroom.nginx.render import ProxySettings
 from greenroom.proxy import Proxy, ProxyPlan, parse_port
 from greenroom.routes import IPNetwork, parse_ipv4
-from greenroom.secrets import mask_text
+from greenroom.secrets import Masker
 
 
 def proxy_plan(cfg: Config) -> ProxyPlan:
@@ -82,6 +82,7 @@ class Greenroom:
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
         self.secrets = tuple(secret_values(cfg))
+        self.masker = Masker(self.secrets)
         self._host_routes: tuple[IPNetwork, ...] | None = None
 
     # -- observing -------------------------------------------------------------------
@@ -276,7 +277,7 @@ class Greenroom:
             "started": started,
             "duration": round(outcome.total, 3),
             "by": f"{getpass.getuser()}@{socket.gethostname()}",
-            "error": mask_text(outcome.error, self.secrets),
+            "error": self.masker.text(outcome.error),
             "steps": [[r.step, round(r.duration, 3), r.status] for r in outcome.records],
         }
         try:
@@ -343,12 +344,11 @@ class Greenroom:
         live = st.live
         if live is None:
             return {}
-        return {c.name: mask_text(self.engine.logs(c.name, tail=tail), self.secrets) for c in live.containers}
+        return {c.name: self.masker.text(self.engine.logs(c.name, tail=tail)) for c in live.containers}
 
     def follow(self, app: str, *, tail: int = 10) -> Iterator[str]:
         st = self.observe().app(app)
         if st.live is None:
             return
         for c in st.live.containers[:1]:
-            for chunk in self.engine.follow_logs(c.name, tail=tail):
-                yield mask_text(chunk, self.secrets)
+            yield from self.masker.lines(self.engine.follow_logs(c.name, tail=tail))

@@ -369,6 +369,14 @@ class Engine:
         digests = doc.get("RepoDigests") or []
         return str(digests[0] if digests else doc["Id"])
 
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        """The engine's inspect document of an image, None when it is not on the engine."""
+        try:
+            with _translated(self.host, f"image {ref}"):
+                return dict(self._api.inspect_image(ref))  # type: ignore[no-untyped-call]
+        except NotFound:
+            return None
+
     def pull(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
         with _translated(self.host, f"pull {ref}"):
             for event in self._api.pull(ref, stream=True, decode=True):
