@@ -31,7 +31,10 @@ def app_images(bed: BedEngine) -> dict[str, str]:
 
 
 def config_doc(
-    bed: BedEngine, apps: dict[str, dict[str, Any]], engine: dict[str, Any] | None = None
+    bed: BedEngine,
+    apps: dict[str, dict[str, Any]],
+    engine: dict[str, Any] | None = None,
+    proxy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "engine": {"host": bed.host, "helper_image": bed.busybox_image, **(engine or {})},
@@ -41,6 +44,7 @@ def config_doc(
             "network": PROXY_NAME,
             "ports": [f"{PROXY_PORT}:80"],
             "listen": 80,
+            **(proxy or {}),
         },
         "apps": apps,
     }
@@ -75,6 +79,7 @@ class Project:
     folder: Path
     apps: dict[str, dict[str, Any]]
     engine: dict[str, Any] = field(default_factory=dict)
+    proxy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -85,7 +90,8 @@ class Project:
         return next(iter(self.apps))
 
     def write(self) -> None:
-        self.file.write_text(yaml.safe_dump(config_doc(self.bed, self.apps, self.engine), sort_keys=False))
+        doc = config_doc(self.bed, self.apps, self.engine, self.proxy)
+        self.file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     def set(self, app: str | None = None, **changes: Any) -> None:
         self.apps[app or self.name].update(changes)
@@ -139,13 +145,27 @@ class Project:
                     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                         network.remove()
             with contextlib.suppress(docker.errors.APIError):
-                urls = " ".join(f"http://127.0.0.1:8099/greenroom/app/{name}" for name in sorted(apps))
+                urls = " ".join(
+                    f"http://127.0.0.1:{port}/greenroom/app/{name}"
+                    for name in sorted(apps)
+                    for port in (8099, 8098)
+                )
                 ex = client.api.exec_create(
                     PROXY_NAME, ["sh", "-c", f"for u in {urls}; do curl -s -X DELETE $u >/dev/null; done"]
                 )
                 client.api.exec_start(ex["Id"])
         finally:
             client.close()
+
+
+def proxy_nginx(bed: BedEngine) -> str:
+    """The name of the proxy's serving nginx container (the newest running instance)."""
+    client = bed.docker()
+    try:
+        found = client.containers.list(filters={"label": f"greenroom.proxy={PROXY_NAME}"})
+        return str(max(found, key=lambda c: int(c.labels.get("greenroom.started", "0"))).name)
+    finally:
+        client.close()
 
 
 def new_project(bed: BedEngine, folder: Path, count: int = 1, **extra: Any) -> Project:

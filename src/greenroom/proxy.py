@@ -1,112 +1,44 @@
-"""The proxy adapter: one nginx container per host, with no Docker socket.
+"""The proxy adapter: the pod (a holder and one nginx instance, proxy_model.py) on one
+host, with no Docker socket in it.
 
 greenroom talks to it only through the engine: files go in with the archive API, and
-the admin API (127.0.0.1 inside the container) is called from inside the container's
-network namespace, or with `curl` by exec on a remote engine (nginx/client.py). Routing
-changes (switch, maintenance, new app) are admin calls, never reloads; the nginx config
-itself changes only with the proxy's settings, and is applied write-aside, `nginx -t`,
-swap, reload, confirm the new generation, restore on any failure.
+the admin API (127.0.0.1 in the pod's namespace, one port per instance) is called from
+inside that namespace, or with `curl` by exec on a remote engine (nginx/client.py).
+Routing changes (switch, maintenance, new app) are admin calls, never reloads. The nginx
+config changes only with the proxy's settings and pools: write aside, `nginx -t`, swap,
+retire, reload, confirm. A reboot or an upgrade starts a new instance beside the old one.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+import time
 from typing import Any
 
 from greenroom import labels
 from greenroom.clock import Clock
 from greenroom.engine.client import Engine
-from greenroom.engine.model import ContainerInfo, ContainerSpec, PortBinding
-from greenroom.errors import ConfigError, GreenroomError, NotFound, ProxyError
+from greenroom.engine.model import ContainerInfo
+from greenroom.errors import GreenroomError, NotFound, ProxyError
 from greenroom.nginx import render
 from greenroom.nginx.client import ProxyClient, Reply
+from greenroom.proxy_model import (
+    INSTANCE_STOP_TIMEOUT,
+    OF_PROXY,
+    ROLE_NGINX,
+    STARTED,
+    Instance,
+    ProxyPlan,
+    Routed,
+    confirm_targets,
+    current,
+    parse_port,
+)
 
-STATE_VOLUME_SUFFIX = "-state"
-RETIRE_WINDOW = 0.5  # seconds the old workers answer with "Connection: close" before a reload
+__all__ = ["Proxy", "ProxyPlan", "Routed", "confirm_targets", "parse_port"]
 
-
-@dataclass(frozen=True)
-class Routed:
-    """One app's routing state inside the proxy."""
-
-    app: str
-    targets: tuple[str, ...] = ()
-    hosts: tuple[str, ...] = ()
-    maintenance: bool = False
-    color: str | None = None
-    deploy: str | None = None
-    version: str | None = None
-    released: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Routed:
-        return cls(
-            app=str(doc.get("app", "")),
-            targets=tuple(doc.get("targets") or ()),
-            hosts=tuple(doc.get("hosts") or ()),
-            maintenance=bool(doc.get("maintenance")),
-            color=doc.get("color"),
-            deploy=doc.get("deploy"),
-            version=doc.get("version"),
-            released=tuple(doc.get("released") or ()),
-        )
-
-    def to_json(self) -> str:
-        doc = asdict(self)
-        doc["targets"] = list(self.targets)
-        doc["hosts"] = list(self.hosts)
-        doc["released"] = list(self.released)
-        return json.dumps(doc)
-
-
-@dataclass(frozen=True)
-class ProxyPlan:
-    """What the proxy container is made of (pure, from the config)."""
-
-    name: str
-    image: str
-    network: str
-    ports: tuple[PortBinding, ...]
-    listen: int
-    restart: str = "unless-stopped"
-    settings: render.ProxySettings = field(default_factory=render.ProxySettings)
-
-    @property
-    def volume(self) -> str:
-        return self.name + STATE_VOLUME_SUFFIX
-
-    def generation(self, pools: tuple[str, ...] = ()) -> str:
-        """The config generation this plan runs with these upstream pools."""
-        return render.generation(self.settings, pools)
-
-    def spec(self) -> ContainerSpec:
-        return ContainerSpec(
-            name=self.name,
-            image=self.image,
-            network=self.network,
-            command=tuple(render.command()),
-            labels=labels.owned(labels.ROLE_PROXY, generation=self.generation()),
-            gw_priority=10,
-            ports=self.ports,
-            volumes=(f"{self.volume}:{render.STATE_DIR}",),
-            restart=self.restart,
-            stop_timeout=10,
-        )
-
-
-def parse_port(text: str) -> PortBinding:
-    """Compose short syntax: "[HOST_IP:]HOST_PORT:CONTAINER_PORT"."""
-    parts = text.rsplit(":", 2)
-    try:
-        if len(parts) == 2:
-            return PortBinding("0.0.0.0", int(parts[0]), int(parts[1]))
-        if len(parts) == 3:
-            return PortBinding(parts[0].strip("[]"), int(parts[1]), int(parts[2]))
-    except ValueError:
-        pass
-    raise ConfigError(f"port {text!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT", where="proxy.ports")
+RETIRE_WINDOW = 0.5  # seconds an old generation answers with "Connection: close" before it goes
+MIGRATE_REQ = (5, 14)  # kernels from 5.14 move requests queued on a closed reuseport listener
 
 
 class Proxy:
@@ -115,16 +47,39 @@ class Proxy:
         self.plan = plan
         self.clock = clock
         self.client = ProxyClient(engine, plan.name, direct=direct)
+        self._instances: list[Instance] | None = None
 
     # -- observe -------------------------------------------------------------------
 
     def container(self) -> ContainerInfo | None:
+        """The holder: the pod's namespace, ports and network attachments."""
         try:
             info = self.engine.container(self.plan.name)
         except NotFound:
             return None
         self.client.seen(info)
         return info
+
+    def instances(self, *, refresh: bool = False) -> list[Instance]:
+        if self._instances is None or refresh:
+            mine = [f"{labels.ROLE}={ROLE_NGINX}", f"{OF_PROXY}={self.plan.name}"]
+            return self.note_instances(self.engine.summaries(label=mine))
+        return self._instances
+
+    def note_instances(self, listed: list[ContainerInfo]) -> list[Instance]:
+        """This proxy's nginx instances among containers just listed."""
+        self._instances = [
+            i
+            for c in listed
+            if c.labels.get(labels.ROLE) == ROLE_NGINX and c.labels.get(OF_PROXY) == self.plan.name
+            if (i := Instance.from_labels(c.name, c.running, dict(c.labels))) is not None
+        ]
+        return self._instances
+
+    def admin_port(self) -> int:
+        """The serving instance's admin port (an older proxy's: the first)."""
+        now = current(self.instances())
+        return now.admin_port if now else render.ADMIN_PORT
 
     def _admin_error(self, method: str, path: str, reply: Reply) -> ProxyError:
         return ProxyError(
@@ -134,8 +89,8 @@ class Proxy:
             hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
         )
 
-    def admin(self, method: str, path: str, body: str | None = None) -> str:
-        reply = self.client.fetch(method, self.plan.settings.admin_port, [f"/greenroom/{path}"], body=body)[0]
+    def admin(self, method: str, path: str, body: str | None = None, *, port: int | None = None) -> str:
+        reply = self.client.fetch(method, port or self.admin_port(), [f"/greenroom/{path}"], body=body)[0]
         if reply.status != 200:
             raise self._admin_error(method, path, reply)
         return reply.body
@@ -145,7 +100,7 @@ class Proxy:
         upstream pools, in one batch. A routing state that cannot be read raises ProxyError."""
         state, generation, pools = self.client.fetch(
             "GET",
-            self.plan.settings.admin_port,
+            self.admin_port(),
             ["/greenroom/state", "/greenroom/generation", "/greenroom/pools"],
         )
         if state.status != 200:
@@ -156,100 +111,38 @@ class Proxy:
         return {name: Routed.from_json(v) for name, v in doc.items()}, live, pooled
 
     def pools_live(self) -> frozenset[str]:
-        reply = self.client.fetch("GET", self.plan.settings.admin_port, ["/greenroom/pools"], timeout=5)[0]
+        reply = self.client.fetch("GET", self.admin_port(), ["/greenroom/pools"], timeout=5)[0]
         return frozenset(reply.body.split()) if reply.status == 200 else frozenset()
 
-    def generation_live(self) -> str:
+    def generation_live(self, port: int | None = None) -> str:
         try:
-            reply = self.client.fetch(
-                "GET", self.plan.settings.admin_port, ["/greenroom/generation"], timeout=5
-            )[0]
+            reply = self.client.fetch("GET", port or self.admin_port(), ["/greenroom/generation"], timeout=5)[
+                0
+            ]
         except GreenroomError:
             return ""
         return reply.body.strip() if reply.status == 200 else ""
 
-    # -- act -------------------------------------------------------------------------
+    # -- routing writes: to every running instance --------------------------------------
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = self.clock.monotonic() + timeout
-        while True:
-            c = self.container()
-            if c is not None and c.running and self.generation_live():
-                return
-            if self.clock.monotonic() > deadline:
-                logs = self.engine.logs(self.plan.name, tail=20) if c else ""
-                raise ProxyError(
-                    f"the proxy did not become ready within {timeout:.0f}s",
-                    where=f"{self.engine.host} {self.plan.name}",
-                    hint=f"its last logs:\n{logs}"
-                    if logs
-                    else "check the proxy image has nginx with njs and curl",
-                )
-            self.clock.sleep(0.1)
-
-    def create(self, pools: tuple[str, ...] = ()) -> None:
-        """Create and start the proxy container with greenroom's files in it."""
-        self.engine.ensure_volume(self.plan.volume, labels.owned(labels.ROLE_PROXY))
-        self.engine.create_container(self.plan.spec())
-        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings, pools))
-        self.engine.start(self.plan.name)
-        self.client.reset()
-        self.wait_ready()
-
-    def apply_config(self, pools: tuple[str, ...] = ()) -> str:
-        """Write aside, nginx -t, swap, retire the old workers' keep-alive connections,
-        reload, confirm the generation; restore on failure. Returns the new generation.
-
-        A reload makes the old workers close every idle keep-alive connection at once: a
-        client that sent its next request on one just then gets no answer. So first the
-        old generation *retires*: each of its responses closes its connection, and for
-        RETIRE_WINDOW every client that sends a request reconnects; those connections
-        are new, not idle, and are served to the end. Only then the reload."""
-        conf = f"{render.CONF_DIR}/nginx.conf"
-        backup = f"{render.CONF_DIR}/last-good"
-        want = self.plan.generation(pools)
-        old = self.generation_live()
-        self._sh(f"mkdir -p {backup} && cp -a {render.CONF_DIR}/*.* {backup}/")
-        self.engine.put_files(self.plan.name, render.CONF_DIR, render.files(self.plan.settings, pools))
-        code, out = self.engine.exec(self.plan.name, ["nginx", "-t", "-q", "-c", conf])
-        if code != 0:
-            self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/")
-            raise ProxyError(
-                f"nginx -t rejected the new config; the last good one is kept:\n{out.strip()}",
-                where=f"{self.engine.host} {self.plan.name}",
-            )
-        if old:
-            self.admin("POST", "retire", old)
-            self.clock.sleep(RETIRE_WINDOW)
-        try:
-            self._sh(f"nginx -c {conf} -s reload")
-            deadline = self.clock.monotonic() + 10
-            while self.generation_live() != want:
-                if self.clock.monotonic() > deadline:
-                    self._sh(f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
-                    raise ProxyError(
-                        "nginx did not pick up the new config within 10s; restored the last good one",
-                        where=f"{self.engine.host} {self.plan.name}",
-                    )
-                self.clock.sleep(0.05)
-        finally:
-            if old:
-                self.admin("DELETE", "retire")
-        return want
-
-    def _sh(self, script: str) -> str:
-        code, out = self.engine.exec(self.plan.name, ["sh", "-c", script])
-        if code != 0:
-            raise ProxyError(
-                f"`{script}` failed in the proxy: {out.strip()}", where=f"{self.engine.host} {self.plan.name}"
-            )
-        return out
+    def _to_all(self, method: str, path: str, body: str | None = None) -> None:
+        """A routing write reaches every running instance (two run during a reboot). An
+        instance that starts meanwhile loads the state files, which the first write
+        updated; one listed only afterwards gets the write too."""
+        done: set[str] = set()
+        for refresh in (False, True):
+            for inst in self.instances(refresh=refresh):
+                if inst.running and inst.name not in done:
+                    self.admin(method, path, body, port=inst.admin_port)
+                    done.add(inst.name)
+        if not done:  # an older proxy: nginx in the holder
+            self.admin(method, path, body)
 
     def set_app(self, routed: Routed) -> None:
-        self.admin("POST", f"app/{routed.app}", routed.to_json())
+        self._to_all("POST", f"app/{routed.app}", routed.to_json())
 
     def delete_app(self, app: str) -> None:
-        self.admin("DELETE", f"app/{app}")
+        self._to_all("DELETE", f"app/{app}")
 
     def record(self, app: str, entry: dict[str, Any]) -> None:
         self.admin("POST", f"history/{app}", json.dumps(entry))
@@ -270,15 +163,128 @@ class Proxy:
         )
         return [(r.status, r.upstream) for r in replies]
 
+    # -- act -------------------------------------------------------------------------
 
-def confirm_targets(
-    results: Sequence[tuple[int, str]], targets: Sequence[str], expected: int | None
-) -> str | None:
-    """Pure: None when every response came from one of `targets` (with the expected
-    status, if any); otherwise what was wrong."""
-    for status, upstream in results:
-        if upstream not in targets:
-            return f"a response came from {upstream or 'nowhere'} (status {status}), not the new version"
-        if expected is not None and status != expected:
-            return f"the new version answered {status} through the proxy, expected {expected}"
-    return None
+    def _wait_instance(self, inst: Instance, generation: str, timeout: float = 20.0) -> None:
+        deadline = self.clock.monotonic() + timeout
+        while self.generation_live(inst.admin_port) != generation:
+            if self.clock.monotonic() > deadline:
+                logs = self.engine.logs(inst.name, tail=20)
+                raise ProxyError(
+                    f"nginx ({inst.name}) did not become ready within {timeout:.0f}s",
+                    where=f"{self.engine.host} {inst.name}",
+                    hint=f"its last logs:\n{logs}"
+                    if logs
+                    else "check the proxy image has nginx with njs and curl",
+                )
+            self.clock.sleep(0.05)
+
+    def _holder_sysctls(self) -> dict[str, str]:
+        """Second lines of defence for the data path, and request migration on a reboot."""
+        out = {"net.ipv4.tcp_tw_reuse": "1", "net.ipv4.ip_local_port_range": "15000 64999"}
+        if self.engine.kernel() >= MIGRATE_REQ:
+            out["net.ipv4.tcp_migrate_req"] = "1"
+        return out
+
+    def create(self, pools: tuple[str, ...] = ()) -> None:
+        """Create the holder, then its first nginx instance."""
+        self.engine.ensure_volume(self.plan.volume, labels.owned(labels.ROLE_PROXY))
+        self.engine.create_container(self.plan.spec(self._holder_sysctls()))
+        self.engine.start(self.plan.name)
+        self.client.reset()
+        for inst in self.instances(
+            refresh=True
+        ):  # an older pod's instances: they joined a namespace now gone
+            self.engine.remove(inst.name)
+        self._start_instance(1, pools)
+
+    def _start_instance(self, slot: int, pools: tuple[str, ...]) -> Instance:
+        spec = self.plan.instance_spec(slot, time.time_ns())
+        leftover = next((i for i in self.instances(refresh=True) if i.name == spec.name), None)
+        if leftover is not None:
+            self.engine.remove(leftover.name)  # greenroom's own (listed by its labels), not serving
+        self.engine.create_container(spec)
+        inst = Instance(spec.name, slot, True, int(spec.labels[STARTED]), spec.image)
+        self.engine.put_files(
+            spec.name, render.CONF_DIR, render.files(self.plan.settings, pools, inst.admin_port)
+        )
+        self.engine.start(spec.name)
+        self._wait_instance(inst, self.plan.generation(pools))
+        self._instances = None
+        return inst
+
+    def reboot(self, pools: tuple[str, ...] = ()) -> str:
+        """A new nginx instance (this plan's image and config) beside the serving one, on
+        the same port; then the old one retires and stops gracefully. Nothing closes the
+        port: no request fails. Returns what was done."""
+        old = current(self.instances(refresh=True))
+        new = self._start_instance(2 if old is not None and old.slot == 1 else 1, pools)
+        if old is None:
+            return f"started {new.name}"
+        self._retire(old)
+        self.engine.stop(old.name, timeout=INSTANCE_STOP_TIMEOUT)
+        self.engine.remove(old.name)
+        self._instances = None
+        return f"{new.name} took over from {old.name}"
+
+    def _retire(self, inst: Instance) -> None:
+        """From now on the instance's responses close their connections: its clients
+        reconnect (to the new one) instead of being cut while idle when it stops."""
+        gen = self.generation_live(inst.admin_port)
+        if gen:
+            self.admin("POST", "retire", gen, port=inst.admin_port)
+            self.clock.sleep(RETIRE_WINDOW)
+
+    def apply_config(self, pools: tuple[str, ...] = ()) -> str:
+        """Write aside, nginx -t, swap, retire the old workers' keep-alive connections,
+        reload, confirm the generation; restore on failure. Returns the new generation.
+
+        A reload makes the old workers close every idle keep-alive connection at once: a
+        client that sent its next request on one just then gets no answer. So first the
+        old generation *retires*: each of its responses closes its connection, and for
+        RETIRE_WINDOW every client that sends a request reconnects; those connections
+        are new, not idle, and are served to the end. Only then the reload."""
+        inst = current(self.instances(refresh=True))
+        if inst is None:
+            raise ProxyError(
+                "the proxy has no running nginx",
+                where=f"{self.engine.host} {self.plan.name}",
+                hint="`greenroom proxy reboot` starts one",
+            )
+        conf = f"{render.CONF_DIR}/nginx.conf"
+        backup = f"{render.CONF_DIR}/last-good"
+        want = self.plan.generation(pools)
+        self._sh(inst.name, f"mkdir -p {backup} && cp -a {render.CONF_DIR}/*.* {backup}/")
+        self.engine.put_files(
+            inst.name, render.CONF_DIR, render.files(self.plan.settings, pools, inst.admin_port)
+        )
+        code, out = self.engine.exec(inst.name, ["nginx", "-t", "-q", "-c", conf])
+        if code != 0:
+            self._sh(inst.name, f"cp -a {backup}/*.* {render.CONF_DIR}/")
+            raise ProxyError(
+                f"nginx -t rejected the new config; the last good one is kept:\n{out.strip()}",
+                where=f"{self.engine.host} {inst.name}",
+            )
+        self._retire(inst)
+        try:
+            self._sh(inst.name, f"nginx -c {conf} -s reload")
+            deadline = self.clock.monotonic() + 10
+            while self.generation_live(inst.admin_port) != want:
+                if self.clock.monotonic() > deadline:
+                    self._sh(inst.name, f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
+                    raise ProxyError(
+                        "nginx did not pick up the new config within 10s; restored the last good one",
+                        where=f"{self.engine.host} {inst.name}",
+                    )
+                self.clock.sleep(0.05)
+        finally:
+            self.admin("DELETE", "retire", port=inst.admin_port)
+        return want
+
+    def _sh(self, container: str, script: str) -> str:
+        code, out = self.engine.exec(container, ["sh", "-c", script])
+        if code != 0:
+            raise ProxyError(
+                f"`{script}` failed in the proxy: {out.strip()}", where=f"{self.engine.host} {container}"
+            )
+        return out

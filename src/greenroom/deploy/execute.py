@@ -36,6 +36,7 @@ from greenroom.deploy.steps import (
 from greenroom.engine.client import Engine
 from greenroom.errors import Conflict, DeployError, GreenroomError, Locked, NotFound, ProxyError
 from greenroom.proxy import Proxy, Routed, confirm_targets
+from greenroom.proxy_model import current, is_pod
 from greenroom.secrets import Masker
 
 PROXY_LOCK_WAIT = 60.0  # seconds to wait for another greenroom's proxy create or reload
@@ -325,20 +326,27 @@ class Executor:
         if step.create:
             self.engine.ensure_image(self.proxy.plan.image)
         with self._proxy_lock():
-            existing = self.proxy.container()
-            if step.create and (step.rebuild or existing is None or not existing.running):
-                if existing is not None:
-                    self.engine.remove(existing.id)
+            holder = self.proxy.container()
+            if holder is None or not holder.running or not is_pod(holder):
+                if holder is not None:
+                    if holder.labels.get(labels.MANAGED) != "true":
+                        raise ProxyError(
+                            f"a container named {holder.name} exists and greenroom did not create it",
+                            where=self.engine.host,
+                            hint="rename or remove it, or give greenroom's proxy another name (proxy.name)",
+                        )
+                    self.engine.remove(holder.id)  # stopped, or an older greenroom's layout
                 self.proxy.create(step.pools)
                 return f"generation {self.proxy.plan.generation(step.pools)}"
+            if step.rebuild or current(self.proxy.instances(refresh=True)) is None:
+                return self.proxy.reboot(step.pools)
             live = self.proxy.pools_live()
             want = pools.merged(step.pools, step.seen, live)
-            generation = self.proxy.plan.generation(want)
             if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.plan.generation(
                 tuple(sorted(live))
             ):
                 return "already current (applied by another greenroom)"
-            return f"generation {self.proxy.apply_config(want) or generation}"
+            return f"generation {self.proxy.apply_config(want)}"
 
     @contextlib.contextmanager
     def _proxy_lock(self) -> Iterator[None]:

@@ -31,7 +31,7 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import ConfigError, DeployError
-from greenroom.proxy import ProxyPlan, Routed
+from greenroom.proxy_model import ProxyPlan, Routed, current, is_pod
 from greenroom.routes import IPNetwork
 from greenroom.subnets import allocate, front_prefix, host_addresses, spread
 
@@ -125,6 +125,20 @@ def infrastructure(
                 reconfigure=False,
                 reason="none running" if state.proxy is None else "it is stopped",
                 pools=wanted,
+            )
+        )
+    elif (
+        (serving := current(state.proxy_instances)) is not None
+        and serving.image
+        and serving.image != proxy.image
+    ):
+        steps.append(
+            EnsureProxy(
+                create=True,
+                reconfigure=False,
+                reason=f"proxy image {serving.image} -> {proxy.image}",
+                pools=wanted,
+                rebuild=True,
             )
         )
     elif state.proxy_generation != proxy.generation(tuple(sorted(state.proxy_pools))):
@@ -482,8 +496,12 @@ def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
             rebuild=True,
         )
     ]
+    # the holder (namespace, ports, attachments) stays when it runs: only a new one rejoins
+    kept = state.proxy is not None and state.proxy.running and is_pod(state.proxy)
     for _, st in sorted(state.apps.items()):
         if st.front is None or st.routed is None:
+            continue
+        if kept and state.proxy is not None and state.proxy.attachment(st.front.name) is not None:
             continue
         subnets = [s for s in st.front.subnets if isinstance(s, IPv4Network)]
         if subnets:

@@ -32,6 +32,7 @@ from greenroom.engine.route_reader import read_routes
 from greenroom.errors import GreenroomError
 from greenroom.nginx.render import ProxySettings
 from greenroom.proxy import Proxy, ProxyPlan, parse_port
+from greenroom.proxy_model import current, is_pod
 from greenroom.routes import IPNetwork, parse_ipv4
 from greenroom.secrets import Masker
 
@@ -90,6 +91,17 @@ class Greenroom:
     def observe(self) -> HostState:
         return observe_host(self.engine, self.proxy, list(self.cfg.apps))
 
+    def observe_healed(self) -> HostState:
+        """For commands that change things: when the proxy's holder runs but no nginx
+        answers in its namespace (the holder was restarted alone, leaving the instance in
+        the old namespace, or the instance is gone), start a new instance first. The
+        routing state lives in the proxy's volume: the new instance serves it as it was."""
+        state = self.observe()
+        if state.proxy is not None and state.proxy.running and is_pod(state.proxy) and not state.routed_ok:
+            self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, state))
+            state = self.observe()
+        return state
+
     def host_routes(self) -> tuple[IPNetwork, ...]:
         """The engine host's own routes, so greenroom's subnets never shadow them."""
         if self._host_routes is None:
@@ -114,8 +126,8 @@ class Greenroom:
 
     # -- commands --------------------------------------------------------------------
 
-    def plan(self, app: str, image: str | None = None) -> Plan:
-        state = self.observe()
+    def plan(self, app: str, image: str | None = None, *, heal: bool = False) -> Plan:
+        state = self.observe_healed() if heal else self.observe()
         ctx = self.context(self._needs_networks(state, app))
         return plan_deploy(
             self.cfg, self.proxy.plan, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
@@ -126,7 +138,7 @@ class Greenroom:
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             for attempt in range(1, ATTEMPTS + 1):
-                plan = self.plan(app, image)
+                plan = self.plan(app, image, heal=True)
                 try:
                     return self._execute(plan)
                 except DeployFailed as exc:
@@ -178,7 +190,7 @@ class Greenroom:
         self.cfg.app(app)
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
-            state = self.observe()
+            state = self.observe_healed()
             plan = plan_rollback(
                 self.cfg, self.proxy.plan, state, app, to, self.context(self._needs_networks(state, app))
             )
@@ -187,12 +199,12 @@ class Greenroom:
     def maintenance(self, app: str, on: bool) -> Outcome:
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
-            return self._execute(plan_maintenance(self.cfg, self.observe(), app, on))
+            return self._execute(plan_maintenance(self.cfg, self.observe_healed(), app, on))
 
     def repair(self, app: str) -> Outcome:
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
-            return self._execute(plan_repair(self.cfg, self.observe(), app))
+            return self._execute(plan_repair(self.cfg, self.observe_healed(), app))
 
     def proxy_reboot(self) -> Outcome:
         self.engine.ensure_image(self.proxy.plan.image)
@@ -210,6 +222,11 @@ class Greenroom:
             "generation": state.proxy_generation,
             "expected_generation": self.proxy.plan.generation(tuple(sorted(state.proxy_pools))),
             "pools": len(state.proxy_pools),
+            "layout": "pod" if c is not None and is_pod(c) else "single container (older greenroom)",
+            "nginx": [
+                {"name": i.name, "running": i.running, "admin_port": i.admin_port}
+                for i in self.proxy.instances()
+            ],
             "published": list(c.published) if c else [],
             "networks": [a.network for a in c.attachments] if c else [],
             "routed": {},
@@ -221,7 +238,20 @@ class Greenroom:
                 "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
             )
             return out
-        if state.proxy_generation != self.proxy.plan.generation(tuple(sorted(state.proxy_pools))):
+        if is_pod(c) and current(self.proxy.instances()) is None:
+            out["problems"].append(
+                "no nginx runs in the proxy: the next deploy (or `greenroom proxy reboot`) starts one"
+            )
+        elif not state.routed_ok:
+            out["problems"].append(
+                "its routing state could not be read: the next deploy (or `greenroom proxy reboot`) "
+                "starts a new nginx"
+            )
+        if not is_pod(c):
+            out["problems"].append(
+                "made by an older greenroom: the next deploy recreates it as a pod (its port closes once)"
+            )
+        elif state.proxy_generation != self.proxy.plan.generation(tuple(sorted(state.proxy_pools))):
             out["problems"].append("its nginx config is not the current one: the next deploy applies it")
         out["routed"] = {
             name: {

@@ -8,7 +8,8 @@ from greenroom import labels
 from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo, NetworkInfo
 from greenroom.errors import GreenroomError
-from greenroom.proxy import Proxy, Routed
+from greenroom.proxy import Proxy
+from greenroom.proxy_model import Instance, Routed
 from greenroom.routes import IPNetwork
 
 
@@ -107,6 +108,7 @@ class HostState:
     networks: tuple[NetworkInfo, ...] = field(default=())
     routed_ok: bool = True
     proxy_pools: frozenset[str] = frozenset()
+    proxy_instances: tuple[Instance, ...] = ()
 
     def taken_subnets(self) -> list[IPNetwork]:
         return [s for n in self.networks for s in n.subnets]
@@ -128,6 +130,8 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
     networks = engine.networks()
     by_name = {n.name: n for n in networks}
     pc = proxy.container()
+    managed = engine.summaries(label=[f"{labels.MANAGED}=true"])  # apps and proxy instances, one list
+    instances = proxy.note_instances(managed)
     routed: dict[str, Routed] = {}
     generation = None
     routed_ok = True
@@ -138,7 +142,7 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
             generation = live or None
         except GreenroomError:
             routed_ok = False
-    app_containers = engine.summaries(label=[f"{labels.ROLE}={labels.ROLE_APP}"])
+    app_containers = [c for c in managed if c.labels.get(labels.ROLE) == labels.ROLE_APP]
     states: dict[str, AppState] = {}
     for name in sorted(set(apps) | {c.labels.get(labels.APP, "") for c in app_containers} - {""}):
         mine = [c for c in app_containers if c.labels.get(labels.APP) == name]
@@ -158,4 +162,5 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
         networks=tuple(networks),
         routed_ok=routed_ok,
         proxy_pools=pooled,
+        proxy_instances=tuple(instances),
     )

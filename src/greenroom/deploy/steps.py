@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from greenroom.engine.model import ContainerSpec
-from greenroom.proxy import Routed
+from greenroom.proxy_model import Routed
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,12 @@ class EnsureProxy:
     rebuild: bool = False  # recreate it even if one runs (proxy reboot)
 
     def describe(self) -> str:
-        action = "create and start the proxy" if self.create else "apply the proxy's new nginx config"
+        if self.rebuild:
+            action = "start a new nginx beside the proxy's, then retire the old one (no port closes)"
+        elif self.create:
+            action = "create and start the proxy"
+        else:
+            action = "apply the proxy's new nginx config (retire the old workers' connections, reload)"
         return f"{action} ({self.reason})"
 
 

@@ -106,6 +106,16 @@ class Engine:
             api_version=str(version.get("ApiVersion", "1.41")),
         )
 
+    def kernel(self) -> tuple[int, int]:
+        """The engine host's kernel version (major, minor); (0, 0) when unknown."""
+        with _translated(self.host, "engine info"):
+            text = str(self._api.info().get("KernelVersion", ""))
+        parts = text.split(".")
+        try:
+            return int(parts[0]), int(parts[1].split("-")[0])
+        except (IndexError, ValueError):
+            return 0, 0
+
     @property
     def is_local(self) -> bool:
         return self.host.startswith("unix://") or self.host.startswith("/")
@@ -246,6 +256,8 @@ class Engine:
                 for p in spec.ports
             },
         }
+        if spec.sysctls:
+            host_config["Sysctls"] = dict(spec.sysctls)
         if spec.memory:
             host_config["Memory"] = spec.memory
         if spec.nano_cpus:
@@ -256,8 +268,9 @@ class Engine:
             "Labels": dict(spec.labels),
             "ExposedPorts": {f"{p.container_port}/tcp": {} for p in spec.ports},
             "HostConfig": host_config,
-            "NetworkingConfig": {"EndpointsConfig": {spec.network: endpoint}},
         }
+        if not spec.network.startswith("container:"):  # joining another's namespace: no endpoint
+            body["NetworkingConfig"] = {"EndpointsConfig": {spec.network: endpoint}}
         if spec.command is not None:
             body["Cmd"] = list(spec.command)
         if spec.stop_timeout is not None:

@@ -206,3 +206,4 @@ class ContainerSpec:
     nano_cpus: int | None = None
     stop_timeout: int | None = None
     stop_signal: str | None = None
+    sysctls: Mapping[str, str] = field(default_factory=dict)

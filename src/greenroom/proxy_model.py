@@ -1,0 +1,190 @@
+"""Pure: what the proxy is made of, and the routing state it keeps (no engine here).
+
+The proxy is a *pod* of containers sharing one network namespace:
+- the holder (the proxy's own name): a process that only sleeps; it owns the namespace,
+  the published ports, the home network (the default gateway) and an attachment to every
+  app's front network. It is never replaced to change nginx, so the ports never close.
+- one nginx *instance* (NAME-nginx-1 or -2), joined to the holder's namespace
+  (`--network container:NAME`), listening with `reuseport`. A reboot or an upgrade starts
+  the other slot's instance beside it on the same port, waits until it answers, retires
+  the old one's keep-alive connections, and stops it gracefully (SIGQUIT): with
+  `net.ipv4.tcp_migrate_req=1` even connections queued on its listener move over.
+Each slot has its own admin port (127.0.0.1), so greenroom always knows which instance
+it talks to; the public listener is shared.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from greenroom import labels
+from greenroom.engine.model import ContainerInfo, ContainerSpec, PortBinding
+from greenroom.errors import ConfigError
+from greenroom.nginx import render
+
+STATE_VOLUME_SUFFIX = "-state"
+ROLE_NGINX = "proxy-nginx"
+LAYOUT = labels.PREFIX + "proxy_layout"  # on the holder: "pod"
+OF_PROXY = labels.PREFIX + "proxy"  # on an instance: its holder's name
+SLOT = labels.PREFIX + "slot"
+STARTED = labels.PREFIX + "started"  # on an instance: ns since the epoch, orders instances
+HOLDER_COMMAND = ("sh", "-c", 'trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done')
+INSTANCE_STOP_TIMEOUT = 30  # seconds an old instance may finish its requests and streams
+
+
+@dataclass(frozen=True)
+class Routed:
+    """One app's routing state inside the proxy."""
+
+    app: str
+    targets: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    maintenance: bool = False
+    color: str | None = None
+    deploy: str | None = None
+    version: str | None = None
+    released: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Routed:
+        return cls(
+            app=str(doc.get("app", "")),
+            targets=tuple(doc.get("targets") or ()),
+            hosts=tuple(doc.get("hosts") or ()),
+            maintenance=bool(doc.get("maintenance")),
+            color=doc.get("color"),
+            deploy=doc.get("deploy"),
+            version=doc.get("version"),
+            released=tuple(doc.get("released") or ()),
+        )
+
+    def to_json(self) -> str:
+        doc = asdict(self)
+        doc["targets"] = list(self.targets)
+        doc["hosts"] = list(self.hosts)
+        doc["released"] = list(self.released)
+        return json.dumps(doc)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One nginx instance of the pod, as listed by the engine."""
+
+    name: str
+    slot: int
+    running: bool
+    started: int
+    image: str = ""
+
+    @property
+    def admin_port(self) -> int:
+        return render.ADMIN_PORTS[self.slot - 1]
+
+    @classmethod
+    def from_labels(cls, name: str, running: bool, lab: dict[str, str]) -> Instance | None:
+        try:
+            slot = int(lab.get(SLOT, ""))
+            started = int(lab.get(STARTED, "0"))
+        except ValueError:
+            return None
+        if slot not in (1, 2):
+            return None
+        return cls(name, slot, running, started, lab.get(labels.IMAGE, ""))
+
+
+def is_pod(holder: ContainerInfo) -> bool:
+    """False for a proxy made by an older greenroom (nginx in the named container itself)."""
+    return holder.labels.get(LAYOUT) == "pod"
+
+
+def current(instances: Sequence[Instance]) -> Instance | None:
+    """The instance that serves: the newest running one."""
+    running = [i for i in instances if i.running]
+    return max(running, key=lambda i: i.started) if running else None
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    """What the proxy's containers are made of (pure, from the config)."""
+
+    name: str
+    image: str
+    network: str
+    ports: tuple[PortBinding, ...]
+    listen: int
+    restart: str = "unless-stopped"
+    settings: render.ProxySettings = field(default_factory=render.ProxySettings)
+
+    @property
+    def volume(self) -> str:
+        return self.name + STATE_VOLUME_SUFFIX
+
+    def generation(self, pools: tuple[str, ...] = ()) -> str:
+        """The config generation this plan runs with these upstream pools."""
+        return render.generation(self.settings, pools)
+
+    def instance_name(self, slot: int) -> str:
+        return f"{self.name}-nginx-{slot}"
+
+    def spec(self, sysctls: dict[str, str] | None = None) -> ContainerSpec:
+        """The holder: namespace, ports, gateway; nothing that changes with nginx."""
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            network=self.network,
+            command=HOLDER_COMMAND,
+            labels={**labels.owned(labels.ROLE_PROXY), LAYOUT: "pod"},
+            gw_priority=10,
+            ports=self.ports,
+            restart=self.restart,
+            stop_timeout=2,
+            sysctls=dict(sysctls or {}),
+        )
+
+    def instance_spec(self, slot: int, started: int) -> ContainerSpec:
+        return ContainerSpec(
+            name=self.instance_name(slot),
+            image=self.image,
+            network=f"container:{self.name}",
+            command=tuple(render.command()),
+            labels={
+                **labels.owned(ROLE_NGINX),
+                OF_PROXY: self.name,
+                SLOT: str(slot),
+                STARTED: str(started),
+                labels.IMAGE: self.image,
+            },
+            volumes=(f"{self.volume}:{render.STATE_DIR}",),
+            restart=self.restart,
+            stop_timeout=INSTANCE_STOP_TIMEOUT,
+            stop_signal="SIGQUIT",
+        )
+
+
+def parse_port(text: str) -> PortBinding:
+    """Compose short syntax: "[HOST_IP:]HOST_PORT:CONTAINER_PORT"."""
+    parts = text.rsplit(":", 2)
+    try:
+        if len(parts) == 2:
+            return PortBinding("0.0.0.0", int(parts[0]), int(parts[1]))
+        if len(parts) == 3:
+            return PortBinding(parts[0].strip("[]"), int(parts[1]), int(parts[2]))
+    except ValueError:
+        pass
+    raise ConfigError(f"port {text!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT", where="proxy.ports")
+
+
+def confirm_targets(
+    results: Sequence[tuple[int, str]], targets: Sequence[str], expected: int | None
+) -> str | None:
+    """Pure: None when every response came from one of `targets` (with the expected
+    status, if any); otherwise what was wrong."""
+    for status, upstream in results:
+        if upstream not in targets:
+            return f"a response came from {upstream or 'nowhere'} (status {status}), not the new version"
+        if expected is not None and status != expected:
+            return f"the new version answered {status} through the proxy, expected {expected}"
+    return None
