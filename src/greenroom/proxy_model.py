@@ -31,7 +31,9 @@ LAYOUT = labels.PREFIX + "proxy_layout"  # on the holder: "pod"
 OF_PROXY = labels.PREFIX + "proxy"  # on an instance: its holder's name
 SLOT = labels.PREFIX + "slot"
 STARTED = labels.PREFIX + "started"  # on an instance: ns since the epoch, orders instances
-HOLDER_COMMAND = ("sh", "-c", 'trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done')
+# pid 1 ignores signals it has no handler for: trap them (the official nginx image's
+# STOPSIGNAL is SIGQUIT; the holder's spec asks for SIGTERM, this covers both)
+HOLDER_COMMAND = ("sh", "-c", 'trap "exit 0" TERM INT QUIT; while :; do sleep 86400 & wait $!; done')
 INSTANCE_STOP_TIMEOUT = 30  # seconds an old instance may finish its requests and streams
 
 
@@ -141,6 +143,7 @@ class ProxyPlan:
             ports=self.ports,
             restart=self.restart,
             stop_timeout=2,
+            stop_signal="SIGTERM",
             sysctls=dict(sysctls or {}),
         )
 

@@ -78,7 +78,10 @@ def test_killed_at_each_step_then_converges(bed: BedEngine, project: Project) ->
 def test_status_names_an_interrupted_deploy_and_repair_fixes_it(bed: BedEngine, project: Project) -> None:
     images = app_images(bed)
     project.run("deploy")
-    kill_after(project, images["v2"], 4)  # after AttachFront: new version up, never switched to
+    # killed in the health gate (the new version takes 3 s to get healthy): it is up, never
+    # switched to (a kill right after a fast step races the next one, the switch: ~1 ms)
+    project.set(environment={"START_DELAY": "3"})
+    kill_after(project, images["v2"], 2)
     res = project.run("status")
     assert f"greenroom repair {project.name}" in res.stderr
     res = project.run("repair")

@@ -20,7 +20,7 @@ from tests import wrk
 from tests.bed import BedEngine, uid
 from tests.deployment import PROXY_NAME, PROXY_PORT, Load, Project, app_doc, app_images, wait_for
 
-SUSTAIN = float(os.environ.get("GREENROOM_SUSTAIN_SECONDS", "90"))
+SUSTAIN = float(os.environ.get("GREENROOM_SUSTAIN_SECONDS", "120"))
 WINDOW = 15.0
 DEPLOYS = int(os.environ.get("GREENROOM_SUSTAIN_DEPLOYS", "8"))
 

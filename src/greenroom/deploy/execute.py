@@ -341,11 +341,16 @@ class Executor:
             if step.rebuild or current(self.proxy.instances(refresh=True)) is None:
                 return self.proxy.reboot(step.pools)
             live = self.proxy.pools_live()
-            want = pools.merged(step.pools, step.seen, live)
             if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.plan.generation(
                 tuple(sorted(live))
             ):
                 return "already current (applied by another greenroom)"
+            # one reload for every app whose front network exists by now (apps deployed in
+            # parallel): theirs then find their pools live and skip their own
+            fronts = [
+                (n, ()) for n in self.engine.networks() if n.labels.get(labels.ROLE) == labels.ROLE_FRONT
+            ]
+            want = pools.merged(step.pools, step.seen, live | set(pools.wanted(fronts, None)))
             return f"generation {self.proxy.apply_config(want)}"
 
     @contextlib.contextmanager
