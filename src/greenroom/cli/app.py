@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from greenroom import __version__
 from greenroom.cli import deploy_cmds
@@ -161,11 +162,11 @@ def run() -> int:
         code = app(standalone_mode=False)
         return code if isinstance(code, int) else 0
     except GreenroomError as exc:
-        err.print(
-            f"[bold red]error:[/] {exc.where + ': ' if exc.where else ''}{exc.message}", highlight=False
-        )
+        # Text, not markup: paths, names and values in the message are the user's ("[/]", ":x:").
+        where = f"{exc.where}: " if exc.where else ""
+        err.print(Text.assemble(("error:", "bold red"), " ", where, exc.message), highlight=False)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(Text.assemble(("hint:", "dim"), " ", exc.hint), highlight=False)
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -1,7 +1,9 @@
 """Reading greenroom.yml: YAML with line numbers, ${VAR} interpolation, one error listing every problem.
 
-Scalars follow YAML 1.2's core schema rather than PyYAML's 1.1: only true/false are booleans
-and only plain decimals are integers, so `restart: no`, `- 80:80` and dates stay strings.
+Scalars follow YAML 1.2's core schema rather than PyYAML's 1.1 (see yaml_loader): only
+true/false are booleans and only plain decimals are integers, so `restart: no`, `- 80:80` and
+dates stay strings. Every cost is bounded (see limits): any file ends in a Config or a
+ConfigError within about a second.
 """
 
 from __future__ import annotations
@@ -20,26 +22,21 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from greenroom.config.limits import (
+    MAX_DEPTH,
+    MAX_INTERPOLATION_DEPTH,
+    MAX_PROBLEMS,
+    MAX_VALUES,
+    bad_character,
+    blank_bad_characters,
+    read_text,
+)
 from greenroom.config.schema import Config, parse_env_text
+from greenroom.config.yaml_loader import MERGE, TAG, TAGS, Loader, TooLarge, source_text
 from greenroom.errors import ConfigError
 from greenroom.secrets import mask_text
 
 HINT = "see docs/configuration.md or `greenroom config reference`"
-_MAX_NODES = 100_000  # aliases can expand a small file exponentially
-_BOOL, _INT, _TIMESTAMP = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "timestamp"))
-_MERGE = "tag:yaml.org,2002:merge"
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag not in (_BOOL, _INT, _TIMESTAMP)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
 
 
 class Problem(NamedTuple):
@@ -60,39 +57,56 @@ def _join(path: str, key: str | int) -> str:
 
 
 class _Index:
-    """Lines of every key and list item by dotted path; duplicate keys; a node budget."""
+    """Lines of every key and list item by dotted path; duplicate keys and unknown tags; a budget
+    of values that counts every expansion of an alias or a merge key (`<<`), and of nesting."""
 
-    def __init__(self) -> None:
+    def __init__(self, where: str) -> None:
+        self.where = where
         self.lines: dict[str, int] = {}
         self.problems: list[Problem] = []
         self.nodes = 0
         self._stack: list[Node] = []
 
-    def walk(self, node: Node, path: str) -> None:
+    def walk(self, node: Node, path: str, *, merged: bool = False) -> None:
+        """Index `node`; `merged` nodes (the contents of a merge key) are only counted and checked."""
         self.nodes += 1
-        if self.nodes > _MAX_NODES:
-            raise ConfigError(f"more than {_MAX_NODES} values (after expanding aliases)", hint=HINT)
+        line = node.start_mark.line + 1
+        if self.nodes > MAX_VALUES:
+            message = f"more than {MAX_VALUES} values after expanding aliases and merge keys (line {line})"
+            raise ConfigError(message, where=self.where, hint=HINT)
+        if len(self._stack) >= MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep, aliases and merge keys included"
+            raise ConfigError(str(Problem(path, message, line)), where=self.where, hint=HINT)
         if any(node is seen for seen in self._stack):
             self.problems.append(Problem(path, "a YAML alias refers to itself", self.lines.get(path)))
             return
+        if node.tag not in TAGS:
+            tag = node.tag.replace(TAG, "!!")
+            message = f"invalid YAML: {path or '(top level)'}: the tag {tag} is not supported (line {line})"
+            raise ConfigError(message, where=self.where, hint="write the value without a tag")
         self._stack.append(node)
         if isinstance(node, MappingNode):
-            self._mapping(node, path)
+            self._mapping(node, path, merged)
         elif isinstance(node, SequenceNode):
             for i, item in enumerate(node.value):
                 sub = _join(path, i)
-                self.lines[sub] = item.start_mark.line + 1
-                self.walk(item, sub)
+                if not merged:
+                    self.lines[sub] = item.start_mark.line + 1
+                self.walk(item, sub, merged=merged)
         self._stack.pop()
 
-    def _mapping(self, node: MappingNode, path: str) -> None:
+    def _mapping(self, node: MappingNode, path: str, merged: bool) -> None:
         first: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if key_node.tag == _MERGE:
-                continue  # merged keys are reported at the mapping that merges them
-            if not isinstance(key_node, ScalarNode):
+            if key_node.tag == MERGE:
+                self.walk(value_node, path, merged=True)  # PyYAML copies these in: count them
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in TAGS:
                 self.problems.append(Problem(path, "keys must be plain strings", line))
+                continue
+            if merged:
+                self.walk(value_node, _join(path, key_node.value), merged=True)
                 continue
             sub = _join(path, key_node.value)
             if key_node.value in first:
@@ -106,7 +120,10 @@ class _Index:
 
 def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     """The document as data, and the line of each dotted path in it."""
-    loader = _Loader(text)
+    bad = bad_character(text)
+    if bad is not None:
+        raise _bad_character_error(text, bad.line, bad.describe(), where)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -118,11 +135,14 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
                 where=where,
                 hint=HINT,
             )
-        index = _Index()
+        index = _Index(where)
         index.walk(node, "")
         if index.problems:
             raise _config_error(index.problems, where, set())
         data = loader.construct_document(node)
+    except TooLarge as exc:
+        at = f" (line {exc.mark.line + 1})" if exc.mark else ""
+        raise ConfigError(f"{exc.message}{at}", where=where, hint=HINT) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" (line {mark.line + 1})" if mark else ""
@@ -133,6 +153,21 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     finally:
         loader.dispose()
     return data, index.lines
+
+
+def _bad_character_error(text: str, line: int, what: str, where: str) -> ConfigError:
+    """Name the path on the character's line, if the file parses with such characters blanked."""
+    try:
+        _, lines = parse_yaml(blank_bad_characters(text), where)
+    except ConfigError:
+        lines = {}
+    on_line = [p for p, n in lines.items() if n == line]
+    path = max(on_line, key=lambda p: p.count(".")) if on_line else ""
+    message = (
+        f"{what}; YAML allows only printable characters, tabs and newlines "
+        "(in a double-quoted string, write it as an escape like \\e or \\x00)"
+    )
+    return ConfigError(str(Problem(path, message)), where=where, hint=HINT)
 
 
 # --- interpolation -------------------------------------------------------------------------
@@ -168,6 +203,8 @@ def _closing_brace(text: str, start: int) -> int:
             continue
         if text.startswith("${", k):
             depth, k = depth + 1, k + 2
+            if depth > MAX_INTERPOLATION_DEPTH:
+                raise ValueError(f"${{...}} nested more than {MAX_INTERPOLATION_DEPTH} deep")
             continue
         if text[k] == "}":
             depth -= 1
@@ -225,10 +262,12 @@ def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path
     from_file: dict[str, str] = {}
     if env_file is not None:
         try:
-            from_file = parse_env_text(env_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            text = read_text(env_file)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise ConfigError(f"cannot read env file: {reason}", where=str(env_file), hint=HINT) from None
+        try:
+            from_file = parse_env_text(text)
         except ValueError as exc:
             raise ConfigError(str(exc), where=str(env_file), hint=HINT) from None
     return {**from_file, **environ}
@@ -292,7 +331,9 @@ def _line(path: str, lines: Mapping[str, int]) -> int | None:
 
 def _config_error(problems: list[Problem], where: str, secrets: set[str]) -> ConfigError:
     listed = sorted(problems, key=lambda p: p.line or 0)
-    text = "\n".join(mask_text(str(p), secrets) for p in listed)
+    text = "\n".join(mask_text(str(p), secrets) for p in listed[:MAX_PROBLEMS])
+    if len(listed) > MAX_PROBLEMS:
+        text += f"\n... and {len(listed) - MAX_PROBLEMS} more"
     if len(listed) > 1:
         text = f"{len(listed)} problems:\n{text}"
     return ConfigError(text, where=where, hint=HINT)
@@ -305,7 +346,7 @@ def _raw_secrets(data: Any) -> set[str]:
         secrets = app.get("secrets") if isinstance(app, dict) else None
         if isinstance(secrets, dict):
             found.update(
-                str(v)
+                v if isinstance(v, str) else source_text(v)
                 for v in secrets.values()
                 if isinstance(v, str | int | float) and not isinstance(v, bool)
             )
@@ -319,12 +360,11 @@ def load_config(
     path = Path(path)
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(
-            f"cannot read the config file: {reason}", where=where, hint="pass the file with -f FILE"
-        ) from None
+        text = read_text(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        hint = "pass the file with -f FILE" if isinstance(exc, OSError) else HINT
+        raise ConfigError(f"cannot read the config file: {reason}", where=where, hint=hint) from None
     variables = read_variables(path, os.environ if environ is None else environ, env_file)
     raw, lines = parse_yaml(text, where)
     problems: list[Problem] = []
