@@ -123,7 +123,7 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     bad = bad_character(text)
     if bad is not None:
         raise _bad_character_error(text, bad.line, bad.describe(), where)
-    loader = Loader(text)
+    loader, index = Loader(text), _Index(where)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -135,7 +135,6 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
                 where=where,
                 hint=HINT,
             )
-        index = _Index(where)
         index.walk(node, "")
         if index.problems:
             raise _config_error(index.problems, where, set())
@@ -146,7 +145,8 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" (line {mark.line + 1})" if mark else ""
-        detail = " ".join(str(s) for s in (exc.context, exc.problem) if s)
+        path = _path_on_line(index.lines, mark.line + 1) if mark else ""  # once the file parsed
+        detail = " ".join(str(s) for s in (path and f"{path}:", exc.context, exc.problem) if s)
         raise ConfigError(f"invalid YAML: {detail}{at}", where=where, hint=HINT) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", where=where, hint=HINT) from None
@@ -155,14 +155,19 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     return data, index.lines
 
 
+def _path_on_line(lines: Mapping[str, int], line: int) -> str:
+    """The deepest path that starts on a line ("" if none does)."""
+    on_line = [p for p, n in lines.items() if n == line]
+    return max(on_line, key=lambda p: p.count(".")) if on_line else ""
+
+
 def _bad_character_error(text: str, line: int, what: str, where: str) -> ConfigError:
     """Name the path on the character's line, if the file parses with such characters blanked."""
     try:
         _, lines = parse_yaml(blank_bad_characters(text), where)
     except ConfigError:
         lines = {}
-    on_line = [p for p, n in lines.items() if n == line]
-    path = max(on_line, key=lambda p: p.count(".")) if on_line else ""
+    path = _path_on_line(lines, line)
     message = (
         f"{what}; YAML allows only printable characters, tabs and newlines "
         "(in a double-quoted string, write it as an escape like \\e or \\x00)"

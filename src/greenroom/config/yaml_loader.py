@@ -15,11 +15,24 @@ import re
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.error import Mark
+from yaml.events import Event
 from yaml.nodes import Node, ScalarNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from greenroom.config.limits import MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES
+
+try:
+    from yaml._yaml import CParser
+
+    _CParser: type[CParser] | None = CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
 
 TAG = "tag:yaml.org,2002:"
 BOOL, INT, FLOAT, NULL, STR, SEQ, MAP, MERGE = (
@@ -71,11 +84,38 @@ class TooLarge(yaml.YAMLError):
         self.mark = node_mark
 
 
-class Loader(yaml.SafeLoader):
+class _PyParser(Reader, Scanner, Parser):
+    """PyYAML's pure-Python parser, for a PyYAML built without libyaml (about 50 times slower)."""
+
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+class Loader(Composer, SafeConstructor, Resolver):
+    """Events from libyaml's parser when there is one (a 1 MiB scalar takes milliseconds, not a
+    second), composed here in Python, where the limits are kept, into nodes with safe tags."""
+
+    def __init__(self, stream: str) -> None:
+        self._events: Any = _CParser(stream) if _CParser else _PyParser(stream)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
         self._path: list[str] = []  # where composing is, for the messages
         self._composed = 0
+
+    def check_event(self, *choices: type[Event]) -> bool:
+        return bool(self._events.check_event(*choices))
+
+    def peek_event(self) -> Any:
+        return self._events.peek_event()
+
+    def get_event(self) -> Any:
+        return self._events.get_event()
+
+    def dispose(self) -> None:
+        self._events.dispose()
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         # PyYAML passes a list item's position, a mapping value's key node, or None for a key.
@@ -98,8 +138,7 @@ class Loader(yaml.SafeLoader):
 
     def _too_large(self, step: str, message: str) -> None:
         path = ".".join(p for p in (*self._path, step) if p) or "(top level)"
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        raise TooLarge(f"{path}: {message}", event.start_mark)
+        raise TooLarge(f"{path}: {message}", self.peek_event().start_mark)
 
     def construct_verbatim_int(self, node: ScalarNode) -> int:
         text = self.construct_scalar(node)
@@ -132,7 +171,10 @@ Loader.yaml_implicit_resolvers = {
 Loader.add_implicit_resolver(BOOL, re.compile(f"^(?:{'|'.join(_BOOL_TEXT)})$"), list("tTfF"))
 Loader.add_implicit_resolver(INT, re.compile(f"^{_INT_TEXT.pattern}$"), list("-+0123456789"))
 Loader.add_implicit_resolver(FLOAT, re.compile(f"^(?:{_FLOAT_TEXT.pattern})$"), list("-+0123456789."))
-Loader.add_constructor(INT, Loader.construct_verbatim_int)
-Loader.add_constructor(FLOAT, Loader.construct_verbatim_float)
-Loader.add_constructor(BOOL, Loader.construct_strict_bool)
-Loader.add_constructor(MERGE, Loader.construct_any_str)
+Loader.yaml_constructors = {
+    **SafeConstructor.yaml_constructors,
+    INT: Loader.construct_verbatim_int,
+    FLOAT: Loader.construct_verbatim_float,
+    BOOL: Loader.construct_strict_bool,
+    MERGE: Loader.construct_any_str,
+}
