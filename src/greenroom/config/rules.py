@@ -63,7 +63,7 @@ _RESERVED_NETWORK = re.compile(r"gr-.+-(?:back|front)")  # labels.back_network /
 
 def network_name(name: str) -> str:
     """A user network: neither Docker's predefined ones nor greenroom's per-app ones."""
-    if name.lower() in PREDEFINED_NETWORKS:
+    if name in PREDEFINED_NETWORKS:
         raise ValueError(
             f"{name!r} is one of Docker's predefined networks ({', '.join(sorted(PREDEFINED_NETWORKS))}), "
             "which cannot be created or joined like this; name a user-defined network"
