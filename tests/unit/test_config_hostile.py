@@ -520,6 +520,14 @@ def test_special_files(target: str, expected: str) -> None:
     assert expected in result.output
 
 
+def test_a_named_pipe_without_a_writer_reads_as_empty(tmp_path: Path) -> None:
+    fifo = tmp_path / "greenroom.yml"
+    os.mkfifo(fifo)
+    result = check(fifo)
+    assert_clean(result, 2)
+    assert f"error: {fifo}: the file is empty" in result.output
+
+
 def test_markup_in_the_file_name_is_printed_as_is(tmp_path: Path) -> None:
     path = tmp_path / "x[bold red]y.yml"
     path.write_text(APP + "    port: 1\n")

@@ -7,6 +7,7 @@ A real config is far below every one of them.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -32,10 +33,13 @@ def size_text(size: int) -> str:
 def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of a file of at most `limit` bytes.
 
-    Reads at most limit + 1 bytes, so /dev/zero or a growing pipe cannot exhaust memory.
+    Reads at most limit + 1 bytes, so /dev/zero or a growing pipe cannot exhaust memory, and
+    opens without blocking, so a named pipe nobody writes to reads as empty instead of hanging.
     OSError is the caller's; ValueError says what is wrong with the bytes.
     """
-    with path.open("rb") as file:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as file:
         data = file.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"larger than {size_text(limit)}; greenroom reads at most that much")

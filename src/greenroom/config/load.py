@@ -72,8 +72,8 @@ class _Index:
         self.nodes += 1
         line = node.start_mark.line + 1
         if self.nodes > MAX_VALUES:
-            message = f"more than {MAX_VALUES} values after expanding aliases and merge keys (line {line})"
-            raise ConfigError(message, where=self.where, hint=HINT)
+            message = f"more than {MAX_VALUES} values after expanding aliases and merge keys"
+            raise ConfigError(str(Problem(path, message, line)), where=self.where, hint=HINT)
         if len(self._stack) >= MAX_DEPTH:
             message = f"nested more than {MAX_DEPTH} levels deep, aliases and merge keys included"
             raise ConfigError(str(Problem(path, message, line)), where=self.where, hint=HINT)
@@ -99,8 +99,10 @@ class _Index:
         first: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if key_node.tag == MERGE:
-                self.walk(value_node, path, merged=True)  # PyYAML copies these in: count them
+            if key_node.tag == MERGE:  # PyYAML copies the merged mappings in: count them here
+                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for source in sources:
+                    self.walk(source, path, merged=True)
                 continue
             if not isinstance(key_node, ScalarNode) or key_node.tag not in TAGS:
                 self.problems.append(Problem(path, "keys must be plain strings", line))
