@@ -549,6 +549,54 @@ def test_env_files_are_capped_too(tmp_path: Path) -> None:
     assert f"error: {tmp_path / '.env'}: cannot read env file: larger than 1 MiB" in result.output
 
 
+BIG = "x" * 900_000  # a value as long as an env file allows
+
+
+@pytest.mark.parametrize(
+    ("env", "content", "expected"),
+    [
+        (
+            f"A={BIG}\n",
+            app("    labels: {a: '" + "${A}" * 100 + "'}\n"),
+            "apps.web.labels.a: interpolation makes more than",
+        ),
+        (
+            f"A={BIG}\n",
+            app("    labels:\n" + "".join(f"      a{i}: '${{A}}{i}'\n" for i in range(1000))),
+            "apps.web.labels.a9: interpolation makes more than 8388608 characters",
+        ),
+        (
+            "",
+            app("    env_file: [/dev/zero, /dev//zero, /dev/./zero, //dev/zero, /dev/../dev/zero]\n"),
+            "apps.web.env_file.4: cannot read env file /dev/../dev/zero: the env files come to more than",
+        ),
+        (f"A={BIG}\n", app("    env_file: [" + ", ".join([".env"] * 5000) + "]\n"), "image: web:1"),
+        (
+            f"A={BIG}\n",
+            app("    env_file: [" + ", ".join(f"'{'../@DIR@/' * i}.env'" for i in range(1, 6)) + "]\n"),
+            "/.env: the env files come to more than 2 MiB in all",
+        ),
+    ],
+    ids=[
+        "one-string",
+        "many-strings",
+        "dev-zero-spellings",
+        "same-env-file-5000-times",
+        "env-file-spellings",
+    ],
+)
+def test_interpolation_and_env_files_are_bounded(
+    tmp_path: Path, env: str, content: str, expected: str
+) -> None:
+    if env:
+        (tmp_path / ".env").write_text(env)
+    path = tmp_path / "greenroom.yml"
+    path.write_text(content.replace("@DIR@", tmp_path.name))
+    result = check(path)
+    assert_clean(result)
+    assert expected in result.output, result.output[-3000:]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 MAX_FILE_BYTES = 1024 * 1024  # the config file, and each env file it reads
+MAX_ENV_FILE_BYTES = 2 * MAX_FILE_BYTES  # the apps' env files, in all
+MAX_TEXT = 8 * MAX_FILE_BYTES  # characters that interpolation produces, in all
 MAX_NODES = 20_000  # YAML nodes written in the file (parsing costs ~20 µs each)
 MAX_VALUES = 100_000  # values after expanding aliases and merge keys
 MAX_DEPTH = 64  # nesting of mappings and lists, aliases and merge keys included
@@ -48,6 +50,28 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ValueError(f"not UTF-8 text (byte {exc.start + 1}, line {line})") from None
+
+
+class ReadBudget:
+    """The files one load reads (the apps' env files): `total` bytes in all, and each file's
+    outcome kept for its next mention, so naming /dev/zero or a big file thousands of times
+    stays cheap."""
+
+    def __init__(self, total: int = MAX_ENV_FILE_BYTES) -> None:
+        self.left = total
+        self.total = total
+        self.outcomes: dict[Path, dict[str, str] | ValueError] = {}  # the caller's, by path
+
+    def read(self, path: Path) -> str:
+        if self.left <= 0:
+            raise ValueError(f"the env files come to more than {size_text(self.total)} in all")
+        try:
+            text = read_text(path)
+        except ValueError:
+            self.left -= MAX_FILE_BYTES
+            raise
+        self.left -= len(text)
+        return text
 
 
 # What YAML forbids anywhere in a stream (PyYAML's Reader.NON_PRINTABLE).

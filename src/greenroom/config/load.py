@@ -26,7 +26,9 @@ from greenroom.config.limits import (
     MAX_DEPTH,
     MAX_INTERPOLATION_DEPTH,
     MAX_PROBLEMS,
+    MAX_TEXT,
     MAX_VALUES,
+    ReadBudget,
     bad_character,
     blank_bad_characters,
     read_text,
@@ -182,10 +184,13 @@ def _bad_character_error(text: str, line: int, what: str, where: str) -> ConfigE
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def interpolate(text: str, variables: Mapping[str, str]) -> str:
-    """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $."""
+def interpolate(text: str, variables: Mapping[str, str], limit: int = MAX_TEXT) -> str:
+    """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $.
+
+    ValueError past `limit` characters, before building them: ${A}${A}... cannot exhaust memory.
+    """
     out: list[str] = []
-    i = 0
+    i = size = 0
     while (j := text.find("$", i)) >= 0:
         out.append(text[i:j])
         following = text[j + 1 : j + 2]
@@ -194,10 +199,13 @@ def interpolate(text: str, variables: Mapping[str, str]) -> str:
             i = j + 2
         elif following == "{":
             end = _closing_brace(text, j + 2)
-            out.append(_substitute(text[j + 2 : end], variables))
+            out.append(_substitute(text[j + 2 : end], variables, limit - size))
             i = end + 1
         else:
             raise ValueError("a lone $: write $$ for a literal $, or ${NAME} for a variable")
+        size += len(out[-1]) + len(out[-2])
+        if size > limit:
+            raise ValueError(f"interpolation makes more than {MAX_TEXT} characters of text in all")
     out.append(text[i:])
     return "".join(out)
 
@@ -221,7 +229,7 @@ def _closing_brace(text: str, start: int) -> int:
     raise ValueError("unterminated ${: a variable reference needs its closing }")
 
 
-def _substitute(expr: str, variables: Mapping[str, str]) -> str:
+def _substitute(expr: str, variables: Mapping[str, str], limit: int) -> str:
     match = _NAME.match(expr)
     if not match:
         raise ValueError("invalid variable name after ${")
@@ -243,23 +251,36 @@ def _substitute(expr: str, variables: Mapping[str, str]) -> str:
         assert value is not None
         return value
     if op in (":-", "-"):
-        return interpolate(arg, variables)
+        return interpolate(arg, variables, limit)
     state = "is not set or empty" if op == ":?" else "is not set"
     raise ValueError(f"variable {name} {state}" + (f": {arg}" if arg else ""))
 
 
-def _interpolate_tree(value: Any, path: str, variables: Mapping[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, str):
-        try:
-            return interpolate(value, variables)
-        except ValueError as exc:
-            problems.append(Problem(path, str(exc)))
-            return value
-    if isinstance(value, dict):
-        return {k: _interpolate_tree(v, _join(path, k), variables, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate_tree(v, _join(path, i), variables, problems) for i, v in enumerate(value)]
-    return value
+class _Interpolation:
+    """Interpolates every string of a document: each distinct one once, MAX_TEXT characters in all."""
+
+    def __init__(self, variables: Mapping[str, str], problems: list[Problem]) -> None:
+        self.variables, self.problems = variables, problems
+        self.left = MAX_TEXT
+        self.done: dict[str, str] = {}
+
+    def tree(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            if "$" not in value:
+                return value
+            if value not in self.done:
+                try:
+                    self.done[value] = interpolate(value, self.variables, self.left)
+                except ValueError as exc:
+                    self.problems.append(Problem(path, str(exc)))
+                    return value
+                self.left -= len(self.done[value])
+            return self.done[value]
+        if isinstance(value, dict):
+            return {k: self.tree(v, _join(path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v, _join(path, i)) for i, v in enumerate(value)]
+        return value
 
 
 def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
@@ -375,10 +396,11 @@ def load_config(
     variables = read_variables(path, os.environ if environ is None else environ, env_file)
     raw, lines = parse_yaml(text, where)
     problems: list[Problem] = []
-    data = _interpolate_tree(raw, "", variables, problems)
+    data = _Interpolation(variables, problems).tree(raw, "")
     secrets = _raw_secrets(data) | _raw_secrets(raw)
     try:
-        config = Config.model_validate(data, context={"base_dir": path.parent})
+        context = {"base_dir": path.parent, "budget": ReadBudget()}
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
         failed = [p.path for p in problems]
         problems += [

@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from greenroom.config import rules
-from greenroom.config.limits import read_text
+from greenroom.config.limits import ReadBudget, read_text
 from greenroom.config.yaml_loader import source_text
 from greenroom.errors import ConfigError
 from greenroom.nginx.render import ADMIN_PORT
@@ -431,28 +431,44 @@ def parse_env_text(text: str) -> dict[str, str]:
     return values
 
 
-def read_env_file(path: str, base_dir: Path) -> dict[str, str]:
+def read_env_file(path: str, base_dir: Path, budget: ReadBudget | None = None) -> dict[str, str]:
     """The variables of an env file named relative to base_dir; ValueError names the file."""
     full = base_dir / path
+    outcome = budget.outcomes.get(full) if budget else None
+    if outcome is None:
+        outcome = _env_file_outcome(full, budget)
+        if budget:
+            budget.outcomes[full] = outcome
+    if isinstance(outcome, ValueError):
+        raise ValueError(str(outcome))
+    return outcome
+
+
+def _env_file_outcome(full: Path, budget: ReadBudget | None) -> dict[str, str] | ValueError:
     try:
-        text = read_text(full)
+        text = budget.read(full) if budget else read_text(full)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ValueError(f"cannot read env file {full}: {reason}") from None
+        return ValueError(f"cannot read env file {full}: {reason}")
     try:
         return parse_env_text(text)
     except ValueError as exc:
-        raise ValueError(f"{full} {exc}") from None
+        return ValueError(f"{full} {exc}")
 
 
 def _base_dir(info: ValidationInfo) -> Path:
     return Path((info.context or {}).get("base_dir", "."))
 
 
+def _budget(info: ValidationInfo) -> ReadBudget | None:
+    budget = (info.context or {}).get("budget")
+    return budget if isinstance(budget, ReadBudget) else None
+
+
 def _env_file(value: str, info: ValidationInfo) -> str:
     if not value:
         raise ValueError("expected a file path")
-    read_env_file(value, _base_dir(info))
+    read_env_file(value, _base_dir(info), _budget(info))
     return value
 
 
@@ -759,7 +775,7 @@ class AppConfig(_Model):
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> Self:
         for path in self.env_file:
-            self._env_file_values.update(read_env_file(path, _base_dir(info)))
+            self._env_file_values.update(read_env_file(path, _base_dir(info), _budget(info)))
         for name in self.secrets:
             if name in self.environment:
                 raise problem(
