@@ -297,6 +297,35 @@ CASES_TABLE = [
         "proxy.ports.1: host port 80 is published twice",
     ),
     Case("9000-duplicate-keys", APP + "    port: 1\n" * 9000, 2, "9000 problems:"),
+    Case(
+        "1-MB-command-string",
+        app('    command: "' + "a" * 1_000_000 + '"\n'),
+        2,
+        "apps.web.command: is longer than 64 KiB; write it as a list of words",
+    ),
+    Case("64-KiB-command-string", app('    command: "' + "a b " * 16_000 + '"\n'), 0, "command:"),
+    Case(
+        "9000-secrets-and-an-error",
+        app(
+            "    secrets:\n"
+            + "".join(f"      S{i}: {'s' * 70}{i}\n" for i in range(9000))
+            + "    hosts: [A]\n"
+        ),
+        2,
+        "apps.web.hosts.0: host name 'A' must be lowercase",
+    ),
+    Case(
+        "1-MB-secret-and-an-error",
+        app("    secrets: {S: " + "s" * 1_000_000 + "}\n    hosts: [A]\n"),
+        2,
+        "apps.web.hosts.0: host name 'A' must be lowercase",
+    ),
+    Case(
+        "verbatim-secret-masked",
+        APP.replace("web:1", "'v 1.10'") + "    secrets: {S: 1.10}\n",
+        2,
+        "apps.web.image: image reference 'v ******' must not contain whitespace",
+    ),
     # --- YAML syntax ------------------------------------------------------------------------
     Case("syntax-error", "apps:\n  web: [\n", 2, "invalid YAML:"),
     Case("two-documents", APP + "---\n" + APP, 2, "invalid YAML:"),

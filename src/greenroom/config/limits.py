@@ -16,6 +16,7 @@ from typing import NamedTuple
 MAX_FILE_BYTES = 1024 * 1024  # the config file, and each env file it reads
 MAX_ENV_FILE_BYTES = 2 * MAX_FILE_BYTES  # the apps' env files, in all
 MAX_TEXT = 8 * MAX_FILE_BYTES  # characters that interpolation produces, in all
+MAX_COMMAND_TEXT = 64 * 1024  # a command given as one string (shlex splits it in quadratic time)
 MAX_NODES = 20_000  # YAML nodes written in the file (parsing costs ~20 µs each)
 MAX_VALUES = 100_000  # values after expanding aliases and merge keys
 MAX_DEPTH = 64  # nesting of mappings and lists, aliases and merge keys included

@@ -359,7 +359,9 @@ def _line(path: str, lines: Mapping[str, int]) -> int | None:
 
 def _config_error(problems: list[Problem], where: str, secrets: set[str]) -> ConfigError:
     listed = sorted(problems, key=lambda p: p.line or 0)
-    text = "\n".join(mask_text(str(p), secrets) for p in listed[:MAX_PROBLEMS])
+    shown = [str(p) for p in listed[:MAX_PROBLEMS]]
+    present = {s for s in secrets if s and any(s in line for line in shown)}  # a cheap regex to build
+    text = "\n".join(mask_text(line, present) for line in shown)
     if len(listed) > MAX_PROBLEMS:
         text += f"\n... and {len(listed) - MAX_PROBLEMS} more"
     if len(listed) > 1:

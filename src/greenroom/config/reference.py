@@ -17,11 +17,14 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from greenroom.config.limits import (
+    MAX_COMMAND_TEXT,
     MAX_DEPTH,
+    MAX_ENV_FILE_BYTES,
     MAX_FILE_BYTES,
     MAX_INT_DIGITS,
     MAX_INTERPOLATION_DEPTH,
     MAX_NODES,
+    MAX_TEXT,
     MAX_VALUES,
     size_text,
 )
@@ -48,10 +51,12 @@ an example is in `examples/greenroom.yml`. Unknown keys are errors everywhere.
   defaults.
 """
 INTRO += f"""\
-- **Limits**: a config or env file of at most {size_text(MAX_FILE_BYTES)}; at most {MAX_NODES:,}
-  YAML values in the file and {MAX_VALUES:,} after expanding aliases and merge keys (`<<`);
-  nesting at most {MAX_DEPTH} levels deep; more than {MAX_INT_DIGITS} digits make a string, not an integer;
-  `${{...}}` nested at most {MAX_INTERPOLATION_DEPTH} deep.
+- **Limits**: a config or env file of at most {size_text(MAX_FILE_BYTES)}, and
+  {size_text(MAX_ENV_FILE_BYTES)} of env files in all; at most {MAX_NODES:,} YAML values in the file
+  and {MAX_VALUES:,} after expanding aliases and merge keys (`<<`); nesting at most {MAX_DEPTH}
+  levels deep; more than {MAX_INT_DIGITS} digits make a string, not an integer; `${{...}}` nested
+  at most {MAX_INTERPOLATION_DEPTH} deep, and at most {MAX_TEXT:,} characters made by interpolation
+  in all; a `command` string of at most {size_text(MAX_COMMAND_TEXT)} (a list has no such limit).
 """
 INTRO += """\
 - **Durations**: `250ms`, `2s`, `1.5s`, `1m`, `1h`, or a number of seconds.

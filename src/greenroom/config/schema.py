@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from greenroom.config import rules
-from greenroom.config.limits import ReadBudget, read_text
+from greenroom.config.limits import MAX_COMMAND_TEXT, ReadBudget, read_text, size_text
 from greenroom.config.yaml_loader import source_text
 from greenroom.errors import ConfigError
 from greenroom.nginx.render import ADMIN_PORT
@@ -545,6 +545,8 @@ def _command(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) > MAX_COMMAND_TEXT:
+            raise ValueError(f"is longer than {size_text(MAX_COMMAND_TEXT)}; write it as a list of words")
         try:
             words = shlex.split(value)
         except ValueError as exc:
