@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from greenroom.config.envfile import parse_env_text
 from greenroom.config.limits import (
     MAX_DEPTH,
     MAX_INTERPOLATION_DEPTH,
@@ -33,7 +34,7 @@ from greenroom.config.limits import (
     blank_bad_characters,
     read_text,
 )
-from greenroom.config.schema import Config, parse_env_text
+from greenroom.config.schema import Config
 from greenroom.config.yaml_loader import MERGE, TAG, TAGS, Loader, TooLarge, source_text
 from greenroom.errors import ConfigError
 from greenroom.secrets import mask_text
