@@ -1,7 +1,9 @@
 """Reading greenroom.yml: YAML with line numbers, ${VAR} interpolation, one error listing every problem.
 
-Scalars follow YAML 1.2's core schema rather than PyYAML's 1.1: only true/false are booleans
-and only plain decimals are integers, so `restart: no`, `- 80:80` and dates stay strings.
+Scalars follow YAML 1.2's core schema rather than PyYAML's 1.1 (see yaml_loader): only
+true/false are booleans and only plain decimals are integers, so `restart: no`, `- 80:80` and
+dates stay strings. Every cost is bounded (see limits): any file ends in a Config or a
+ConfigError within about a second.
 """
 
 from __future__ import annotations
@@ -20,26 +22,24 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from greenroom.config.schema import Config, parse_env_text
+from greenroom.config.envfile import parse_env_text
+from greenroom.config.limits import (
+    MAX_DEPTH,
+    MAX_INTERPOLATION_DEPTH,
+    MAX_PROBLEMS,
+    MAX_TEXT,
+    MAX_VALUES,
+    ReadBudget,
+    bad_character,
+    blank_bad_characters,
+    read_text,
+)
+from greenroom.config.schema import Config
+from greenroom.config.yaml_loader import MERGE, TAG, TAGS, Loader, TooLarge, source_text
 from greenroom.errors import ConfigError
 from greenroom.secrets import mask_text
 
 HINT = "see docs/configuration.md or `greenroom config reference`"
-_MAX_NODES = 100_000  # aliases can expand a small file exponentially
-_BOOL, _INT, _TIMESTAMP = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "timestamp"))
-_MERGE = "tag:yaml.org,2002:merge"
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag not in (_BOOL, _INT, _TIMESTAMP)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
 
 
 class Problem(NamedTuple):
@@ -60,39 +60,58 @@ def _join(path: str, key: str | int) -> str:
 
 
 class _Index:
-    """Lines of every key and list item by dotted path; duplicate keys; a node budget."""
+    """Lines of every key and list item by dotted path; duplicate keys and unknown tags; a budget
+    of values that counts every expansion of an alias or a merge key (`<<`), and of nesting."""
 
-    def __init__(self) -> None:
+    def __init__(self, where: str) -> None:
+        self.where = where
         self.lines: dict[str, int] = {}
         self.problems: list[Problem] = []
         self.nodes = 0
         self._stack: list[Node] = []
 
-    def walk(self, node: Node, path: str) -> None:
+    def walk(self, node: Node, path: str, *, merged: bool = False) -> None:
+        """Index `node`; `merged` nodes (the contents of a merge key) are only counted and checked."""
         self.nodes += 1
-        if self.nodes > _MAX_NODES:
-            raise ConfigError(f"more than {_MAX_NODES} values (after expanding aliases)", hint=HINT)
+        line = node.start_mark.line + 1
+        if self.nodes > MAX_VALUES:
+            message = f"more than {MAX_VALUES} values after expanding aliases and merge keys"
+            raise ConfigError(str(Problem(path, message, line)), where=self.where, hint=HINT)
+        if len(self._stack) >= MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep, aliases and merge keys included"
+            raise ConfigError(str(Problem(path, message, line)), where=self.where, hint=HINT)
         if any(node is seen for seen in self._stack):
             self.problems.append(Problem(path, "a YAML alias refers to itself", self.lines.get(path)))
             return
+        if node.tag not in TAGS:
+            tag = node.tag.replace(TAG, "!!")
+            message = f"invalid YAML: {path or '(top level)'}: the tag {tag} is not supported (line {line})"
+            raise ConfigError(message, where=self.where, hint="write the value without a tag")
         self._stack.append(node)
         if isinstance(node, MappingNode):
-            self._mapping(node, path)
+            self._mapping(node, path, merged)
         elif isinstance(node, SequenceNode):
             for i, item in enumerate(node.value):
                 sub = _join(path, i)
-                self.lines[sub] = item.start_mark.line + 1
-                self.walk(item, sub)
+                if not merged:
+                    self.lines[sub] = item.start_mark.line + 1
+                self.walk(item, sub, merged=merged)
         self._stack.pop()
 
-    def _mapping(self, node: MappingNode, path: str) -> None:
+    def _mapping(self, node: MappingNode, path: str, merged: bool) -> None:
         first: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if key_node.tag == _MERGE:
-                continue  # merged keys are reported at the mapping that merges them
-            if not isinstance(key_node, ScalarNode):
+            if key_node.tag == MERGE:  # PyYAML copies the merged mappings in: count them here
+                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for source in sources:
+                    self.walk(source, path, merged=True)
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in TAGS:
                 self.problems.append(Problem(path, "keys must be plain strings", line))
+                continue
+            if merged:
+                self.walk(value_node, _join(path, key_node.value), merged=True)
                 continue
             sub = _join(path, key_node.value)
             if key_node.value in first:
@@ -106,7 +125,10 @@ class _Index:
 
 def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     """The document as data, and the line of each dotted path in it."""
-    loader = _Loader(text)
+    bad = bad_character(text)
+    if bad is not None:
+        raise _bad_character_error(text, bad.line, bad.describe(), where)
+    loader, index = Loader(text), _Index(where)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -118,15 +140,18 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
                 where=where,
                 hint=HINT,
             )
-        index = _Index()
         index.walk(node, "")
         if index.problems:
             raise _config_error(index.problems, where, set())
         data = loader.construct_document(node)
+    except TooLarge as exc:
+        at = f" (line {exc.mark.line + 1})" if exc.mark else ""
+        raise ConfigError(f"{exc.message}{at}", where=where, hint=HINT) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" (line {mark.line + 1})" if mark else ""
-        detail = " ".join(str(s) for s in (exc.context, exc.problem) if s)
+        path = _path_on_line(index.lines, mark.line + 1) if mark else ""  # once the file parsed
+        detail = " ".join(str(s) for s in (path and f"{path}:", exc.context, exc.problem) if s)
         raise ConfigError(f"invalid YAML: {detail}{at}", where=where, hint=HINT) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", where=where, hint=HINT) from None
@@ -135,15 +160,38 @@ def parse_yaml(text: str, where: str) -> tuple[dict[str, Any], dict[str, int]]:
     return data, index.lines
 
 
+def _path_on_line(lines: Mapping[str, int], line: int) -> str:
+    """The deepest path that starts on a line ("" if none does)."""
+    on_line = [p for p, n in lines.items() if n == line]
+    return max(on_line, key=lambda p: p.count(".")) if on_line else ""
+
+
+def _bad_character_error(text: str, line: int, what: str, where: str) -> ConfigError:
+    """Name the path on the character's line, if the file parses with such characters blanked."""
+    try:
+        _, lines = parse_yaml(blank_bad_characters(text), where)
+    except ConfigError:
+        lines = {}
+    path = _path_on_line(lines, line)
+    message = (
+        f"{what}; YAML allows only printable characters, tabs and newlines "
+        "(in a double-quoted string, write it as an escape like \\e or \\x00)"
+    )
+    return ConfigError(str(Problem(path, message)), where=where, hint=HINT)
+
+
 # --- interpolation -------------------------------------------------------------------------
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def interpolate(text: str, variables: Mapping[str, str]) -> str:
-    """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $."""
+def interpolate(text: str, variables: Mapping[str, str], limit: int = MAX_TEXT) -> str:
+    """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $.
+
+    ValueError past `limit` characters, before building them: ${A}${A}... cannot exhaust memory.
+    """
     out: list[str] = []
-    i = 0
+    i = size = 0
     while (j := text.find("$", i)) >= 0:
         out.append(text[i:j])
         following = text[j + 1 : j + 2]
@@ -152,10 +200,13 @@ def interpolate(text: str, variables: Mapping[str, str]) -> str:
             i = j + 2
         elif following == "{":
             end = _closing_brace(text, j + 2)
-            out.append(_substitute(text[j + 2 : end], variables))
+            out.append(_substitute(text[j + 2 : end], variables, limit - size))
             i = end + 1
         else:
             raise ValueError("a lone $: write $$ for a literal $, or ${NAME} for a variable")
+        size += len(out[-1]) + len(out[-2])
+        if size > limit:
+            raise ValueError(f"interpolation makes more than {MAX_TEXT} characters of text in all")
     out.append(text[i:])
     return "".join(out)
 
@@ -168,6 +219,8 @@ def _closing_brace(text: str, start: int) -> int:
             continue
         if text.startswith("${", k):
             depth, k = depth + 1, k + 2
+            if depth > MAX_INTERPOLATION_DEPTH:
+                raise ValueError(f"${{...}} nested more than {MAX_INTERPOLATION_DEPTH} deep")
             continue
         if text[k] == "}":
             depth -= 1
@@ -177,7 +230,7 @@ def _closing_brace(text: str, start: int) -> int:
     raise ValueError("unterminated ${: a variable reference needs its closing }")
 
 
-def _substitute(expr: str, variables: Mapping[str, str]) -> str:
+def _substitute(expr: str, variables: Mapping[str, str], limit: int) -> str:
     match = _NAME.match(expr)
     if not match:
         raise ValueError("invalid variable name after ${")
@@ -199,23 +252,36 @@ def _substitute(expr: str, variables: Mapping[str, str]) -> str:
         assert value is not None
         return value
     if op in (":-", "-"):
-        return interpolate(arg, variables)
+        return interpolate(arg, variables, limit)
     state = "is not set or empty" if op == ":?" else "is not set"
     raise ValueError(f"variable {name} {state}" + (f": {arg}" if arg else ""))
 
 
-def _interpolate_tree(value: Any, path: str, variables: Mapping[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, str):
-        try:
-            return interpolate(value, variables)
-        except ValueError as exc:
-            problems.append(Problem(path, str(exc)))
-            return value
-    if isinstance(value, dict):
-        return {k: _interpolate_tree(v, _join(path, k), variables, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate_tree(v, _join(path, i), variables, problems) for i, v in enumerate(value)]
-    return value
+class _Interpolation:
+    """Interpolates every string of a document: each distinct one once, MAX_TEXT characters in all."""
+
+    def __init__(self, variables: Mapping[str, str], problems: list[Problem]) -> None:
+        self.variables, self.problems = variables, problems
+        self.left = MAX_TEXT
+        self.done: dict[str, str] = {}
+
+    def tree(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            if "$" not in value:
+                return value
+            if value not in self.done:
+                try:
+                    self.done[value] = interpolate(value, self.variables, self.left)
+                except ValueError as exc:
+                    self.problems.append(Problem(path, str(exc)))
+                    return value
+                self.left -= len(self.done[value])
+            return self.done[value]
+        if isinstance(value, dict):
+            return {k: self.tree(v, _join(path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v, _join(path, i)) for i, v in enumerate(value)]
+        return value
 
 
 def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
@@ -225,10 +291,12 @@ def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path
     from_file: dict[str, str] = {}
     if env_file is not None:
         try:
-            from_file = parse_env_text(env_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            text = read_text(env_file)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise ConfigError(f"cannot read env file: {reason}", where=str(env_file), hint=HINT) from None
+        try:
+            from_file = parse_env_text(text)
         except ValueError as exc:
             raise ConfigError(str(exc), where=str(env_file), hint=HINT) from None
     return {**from_file, **environ}
@@ -292,7 +360,11 @@ def _line(path: str, lines: Mapping[str, int]) -> int | None:
 
 def _config_error(problems: list[Problem], where: str, secrets: set[str]) -> ConfigError:
     listed = sorted(problems, key=lambda p: p.line or 0)
-    text = "\n".join(mask_text(str(p), secrets) for p in listed)
+    shown = [str(p) for p in listed[:MAX_PROBLEMS]]
+    present = {s for s in secrets if s and any(s in line for line in shown)}  # a cheap regex to build
+    text = "\n".join(mask_text(line, present) for line in shown)
+    if len(listed) > MAX_PROBLEMS:
+        text += f"\n... and {len(listed) - MAX_PROBLEMS} more"
     if len(listed) > 1:
         text = f"{len(listed)} problems:\n{text}"
     return ConfigError(text, where=where, hint=HINT)
@@ -305,7 +377,7 @@ def _raw_secrets(data: Any) -> set[str]:
         secrets = app.get("secrets") if isinstance(app, dict) else None
         if isinstance(secrets, dict):
             found.update(
-                str(v)
+                v if isinstance(v, str) else source_text(v)
                 for v in secrets.values()
                 if isinstance(v, str | int | float) and not isinstance(v, bool)
             )
@@ -319,19 +391,19 @@ def load_config(
     path = Path(path)
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(
-            f"cannot read the config file: {reason}", where=where, hint="pass the file with -f FILE"
-        ) from None
+        text = read_text(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        hint = "pass the file with -f FILE" if isinstance(exc, OSError) else HINT
+        raise ConfigError(f"cannot read the config file: {reason}", where=where, hint=hint) from None
     variables = read_variables(path, os.environ if environ is None else environ, env_file)
     raw, lines = parse_yaml(text, where)
     problems: list[Problem] = []
-    data = _interpolate_tree(raw, "", variables, problems)
+    data = _Interpolation(variables, problems).tree(raw, "")
     secrets = _raw_secrets(data) | _raw_secrets(raw)
     try:
-        config = Config.model_validate(data, context={"base_dir": path.parent})
+        context = {"base_dir": path.parent, "budget": ReadBudget()}
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
         failed = [p.path for p in problems]
         problems += [

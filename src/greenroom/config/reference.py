@@ -16,6 +16,18 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
+from greenroom.config.limits import (
+    MAX_COMMAND_TEXT,
+    MAX_DEPTH,
+    MAX_ENV_FILE_BYTES,
+    MAX_FILE_BYTES,
+    MAX_INT_DIGITS,
+    MAX_INTERPOLATION_DEPTH,
+    MAX_NODES,
+    MAX_TEXT,
+    MAX_VALUES,
+    size_text,
+)
 from greenroom.config.schema import Config, Kind, format_duration
 
 INTRO = """\
@@ -31,11 +43,24 @@ an example is in `examples/greenroom.yml`. Unknown keys are errors everywhere.
   `${VAR-default}` (unset), `${VAR:?message}` (error if unset or empty), `${VAR?message}`
   (error if unset); `$$` is a literal `$`, and any other `$` is an error. Variables come from
   the environment, then from a `.env` file beside the config file (the environment wins).
-- **YAML**: only `true`/`false` are booleans and only plain decimals are integers, so `no`,
-  `80:80` and `2024-01-01` are strings. Duplicate keys are errors. A section whose keys are
-  all commented out takes its defaults.
+- **YAML**: only `true`/`false` are booleans, only plain decimals are integers and floats
+  need a dot or an exponent, so `no`, `80:80`, `1_000` and `2024-01-01` are strings. Where a
+  string is wanted (environment, labels, command words), a number is taken exactly as written:
+  `1.10` stays `1.10`. Duplicate keys and tags other than `!!str`, `!!int`, `!!float`, `!!bool`,
+  `!!null`, `!!seq` and `!!map` are errors. A section whose keys are all commented out takes its
+  defaults.
+"""
+INTRO += f"""\
+- **Limits**: a config or env file of at most {size_text(MAX_FILE_BYTES)}, and
+  {size_text(MAX_ENV_FILE_BYTES)} of env files in all; at most {MAX_NODES:,} YAML values in the file
+  and {MAX_VALUES:,} after expanding aliases and merge keys (`<<`); nesting at most {MAX_DEPTH}
+  levels deep; more than {MAX_INT_DIGITS} digits make a string, not an integer; `${{...}}` nested
+  at most {MAX_INTERPOLATION_DEPTH} deep, and at most {MAX_TEXT:,} characters made by interpolation
+  in all; a `command` string of at most {size_text(MAX_COMMAND_TEXT)} (a list has no such limit).
+"""
+INTRO += """\
 - **Durations**: `250ms`, `2s`, `1.5s`, `1m`, `1h`, or a number of seconds.
-- **Sizes**: a number of bytes, or a number with `k`, `m` or `g` (powers of 1024): `256m`, `1g`.
+- **Sizes**: a number of bytes, or a number with `k`, `m`, `g` or `t` (powers of 1024): `256m`, `1g`.
 """
 
 _NAMES = {int: "integer", float: "number", str: "string", bool: "boolean", SecretStr: "string"}

@@ -35,7 +35,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from greenroom.config import rules
+from greenroom.config.envfile import ENV_NAME, read_env_file
+from greenroom.config.envfile import parse_env_text as parse_env_text  # where it used to be
+from greenroom.config.limits import MAX_COMMAND_TEXT, ReadBudget, size_text
+from greenroom.config.yaml_loader import source_text
 from greenroom.errors import ConfigError
+from greenroom.nginx.render import ADMIN_PORTS
 from greenroom.secrets import MASK, MIN_LENGTH
 
 
@@ -55,10 +61,13 @@ def problem(message: str, *at: str | int) -> PydanticCustomError:
 
 
 def _scalar_text(value: Any) -> str | None:
+    """A scalar as a string for a container; numbers exactly as the file wrote them."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return source_text(value)
     return None
 
 
@@ -139,7 +148,7 @@ def _memory(value: Any) -> int | None:
     size = parse_size(value)
     if size < _MIN_MEMORY:
         raise ValueError("must be at least 6m (Docker's minimum)")
-    return size
+    return rules.memory(size)
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -165,6 +174,8 @@ DockerName = Annotated[
     ),
     Kind("docker name"),
 ]
+ContainerName = Annotated[str, AfterValidator(rules.container_name), Kind("container name")]
+NetworkName = Annotated[DockerName, AfterValidator(rules.network_name), Kind("network name")]
 AppName = Annotated[
     str,
     _matching(
@@ -172,11 +183,10 @@ AppName = Annotated[
     ),
     Kind("app name"),
 ]
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _env_name(name: Any, *at: str | int) -> str:
-    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+    if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
         raise problem(
             f"invalid variable name {name!r}: use letters, digits and _, not starting with a digit", *at
         )
@@ -209,7 +219,7 @@ def _host(value: str) -> str:
             f"invalid host name {value!r}: dot-separated labels of 1-63 characters a-z, 0-9 "
             "and -, not starting or ending with -, optionally after a leading *."
         )
-    return value
+    return rules.host_name(value)
 
 
 HostName = Annotated[str, AfterValidator(_host), Kind("host name")]
@@ -255,7 +265,7 @@ def _pool(value: Any) -> IPv4Network:
             raise ValueError(f"invalid IPv4 network {value!r}: {exc}") from None
     if not 8 <= net.prefixlen <= 24:
         raise ValueError(f"{net} is a /{net.prefixlen}; the pool must be between a /8 and a /24")
-    return net
+    return rules.subnet_pool(net)
 
 
 Pool = Annotated[
@@ -306,13 +316,13 @@ def parse_port_mapping(value: Any) -> PortMapping:
 
 
 def _unique_host_ports(ports: tuple[str, ...]) -> tuple[str, ...]:
-    parsed = [parse_port_mapping(p) for p in ports]
-    for i, port in enumerate(parsed):
-        for earlier in parsed[:i]:
-            ips = {earlier.host_ip or "0.0.0.0", port.host_ip or "0.0.0.0"}
-            # a wildcard address binds the port on every address of its family
-            if earlier.host_port == port.host_port and (len(ips) == 1 or ips & {"0.0.0.0", "::"}):
-                raise problem(f"host port {port.host_port} is published twice", i)
+    bound: dict[int, set[str]] = {}  # host port -> the addresses it is published on so far
+    for i, port in enumerate(map(parse_port_mapping, ports)):
+        ip, earlier = port.host_ip or "0.0.0.0", bound.setdefault(port.host_port, set())
+        # a wildcard address binds the port on every address of its family
+        if ip in earlier or (earlier and ip in ("0.0.0.0", "::")) or earlier & {"0.0.0.0", "::"}:
+            raise problem(f"host port {port.host_port} is published twice", i)
+        earlier.add(ip)
     return ports
 
 
@@ -371,77 +381,32 @@ def _unique_targets(mounts: tuple[str, ...]) -> tuple[str, ...]:
 
 def _unique(what: str) -> AfterValidator:
     def check(items: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
         for i, item in enumerate(items):
-            if item in items[:i]:
+            if item in seen:
                 raise problem(f"{what} {item} is listed twice", i)
+            seen.add(item)
         return items
 
     return AfterValidator(check)
 
 
-# --- env files -----------------------------------------------------------------------------
-
-
-def _env_value(text: str, line: int) -> str:
-    if not text or text[0] not in "'\"":
-        return re.split(r"\s#", text, maxsplit=1)[0].strip()
-    quote, chars, i = text[0], [], 1
-    while i < len(text) and text[i] != quote:
-        if quote == '"' and text[i] == "\\" and i + 1 < len(text):
-            i += 1
-            chars.append({"n": "\n", "t": "\t"}.get(text[i], text[i]))
-        else:
-            chars.append(text[i])
-        i += 1
-    if i == len(text):
-        raise ValueError(f"line {line}: unterminated quoted value")
-    rest = text[i + 1 :].strip()
-    if rest and not rest.startswith("#"):
-        raise ValueError(f"line {line}: unexpected text after the closing quote")
-    return "".join(chars)
-
-
-def parse_env_text(text: str) -> dict[str, str]:
-    """NAME=value lines; blank lines, # comments, quotes and an `export ` prefix allowed."""
-    values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line.removeprefix("export ").lstrip()
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep:
-            raise ValueError(f"line {number}: expected NAME=value")
-        if not _ENV_NAME.fullmatch(name):
-            raise ValueError(f"line {number}: invalid variable name {name!r}")
-        values[name] = _env_value(value.strip(), number)
-    return values
-
-
-def read_env_file(path: str, base_dir: Path) -> dict[str, str]:
-    """The variables of an env file named relative to base_dir; ValueError names the file."""
-    full = base_dir / path
-    try:
-        text = full.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ValueError(f"cannot read env file {full}: {reason}") from None
-    try:
-        return parse_env_text(text)
-    except ValueError as exc:
-        raise ValueError(f"{full} {exc}") from None
+# --- env files (read in envfile.py) ------------------------------------------------------
 
 
 def _base_dir(info: ValidationInfo) -> Path:
     return Path((info.context or {}).get("base_dir", "."))
 
 
+def _budget(info: ValidationInfo) -> ReadBudget | None:
+    budget = (info.context or {}).get("budget")
+    return budget if isinstance(budget, ReadBudget) else None
+
+
 def _env_file(value: str, info: ValidationInfo) -> str:
     if not value:
         raise ValueError("expected a file path")
-    read_env_file(value, _base_dir(info))
+    read_env_file(value, _base_dir(info), _budget(info))
     return value
 
 
@@ -522,6 +487,8 @@ def _command(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) > MAX_COMMAND_TEXT:
+            raise ValueError(f"is longer than {size_text(MAX_COMMAND_TEXT)}; write it as a list of words")
         try:
             words = shlex.split(value)
         except ValueError as exc:
@@ -529,9 +496,10 @@ def _command(value: Any) -> tuple[str, ...] | None:
     elif isinstance(value, list | tuple):
         words = []
         for i, word in enumerate(value):
-            if isinstance(word, bool) or not isinstance(word, str | int | float):
+            text = None if isinstance(word, bool) else _scalar_text(word)
+            if text is None:
                 raise problem("command words must be strings (quote them)", i)
-            words.append(str(word))
+            words.append(text)
     else:
         raise ValueError("expected a list of words or a string")
     if not words:
@@ -574,28 +542,36 @@ class EngineConfig(_Model):
 class ProxyConfig(_Model):
     """The nginx proxy container in front of every app, and the networks greenroom creates."""
 
-    name: DockerName = Field(default="greenroom-proxy", description="Container name of the proxy.")
+    name: ContainerName = Field(
+        default="greenroom-proxy",
+        description="Container name of the proxy: 2-63 letters, digits, _ . and -, not shaped like "
+        "greenroom's own containers (greenroom-lock-*, greenroom-probe-*, APP-COLOR-DEPLOY-REPLICA).",
+    )
     image: Image = Field(
         default="greenroom/proxy:latest", description="Proxy image: nginx with njs 0.8 or later, curl and sh."
     )
-    network: DockerName = Field(
-        default="greenroom-proxy", description="The proxy's home network (not internal): its default route."
+    network: NetworkName = Field(
+        default="greenroom-proxy",
+        description="The proxy's home network (not internal): its default route. Not one of Docker's "
+        "predefined networks (bridge, host, none, default) nor shaped like gr-APP-back or gr-APP-front.",
     )
     ports: Annotated[tuple[Port, ...], AfterValidator(_unique_host_ports)] = Field(
         default=("80:80",),
         description='Published ports, Compose short syntax "[HOST_IP:]HOST_PORT:CONTAINER_PORT", tcp only; '
         "IPv6 host IPs in brackets.",
     )
-    listen: Int = Field(
+    listen: Annotated[Int, AfterValidator(rules.listen_port)] = Field(
         default=80,
         ge=1,
         le=65535,
-        description="Port nginx listens on inside the proxy; one of the CONTAINER_PORTs of ports.",
+        description="Port nginx listens on inside the proxy; one of the CONTAINER_PORTs of ports. Not "
+        f"{' or '.join(str(p) for p in ADMIN_PORTS)}, the proxy's admin ports.",
     )
     subnet_pool: Pool = Field(
         default=IPv4Network("10.213.0.0/16"),
         description="IPv4 pool (a /8 to a /24) that the subnets of greenroom's own networks are taken from; "
-        "must not overlap networks in use elsewhere.",
+        "private or global unicast (not loopback, link-local, multicast, reserved, 0.0.0.0/8 or "
+        "100.64.0.0/10); must not overlap networks in use elsewhere.",
     )
     back_prefix: Int = Field(
         default=26, ge=16, le=29, description="Prefix length of each app's back network, 16 to 29."
@@ -625,8 +601,8 @@ class Resources(_Model):
 
     memory: Annotated[int | None, BeforeValidator(_memory), Kind("size or null")] = Field(
         default=None,
-        description="Memory limit: bytes or a number with k, m or g (powers of 1024), at least 6m. "
-        "null: no limit.",
+        description="Memory limit: bytes or a number with k, m, g or t (powers of 1024), at least 6m and "
+        "at most 1t. null: no limit.",
     )
     cpus: Annotated[Float | None, Field(ge=0.01, le=64)] = Field(
         default=None, description="CPU limit in cores, 0.01 to 64. null: no limit."
@@ -709,8 +685,10 @@ class AppConfig(_Model):
     labels: Annotated[dict[str, str], BeforeValidator(_labels), Kind("mapping")] = Field(
         default={}, description="Container labels; keys starting with greenroom. are reserved."
     )
-    networks: Annotated[tuple[DockerName, ...], _unique("network")] = Field(
-        default=(), description="Extra Docker networks to attach the app's containers to (created elsewhere)."
+    networks: Annotated[tuple[NetworkName, ...], _unique("network")] = Field(
+        default=(),
+        description="Extra Docker networks to attach the app's containers to (created elsewhere); not "
+        "bridge, host, none or default, nor greenroom's gr-APP-back and gr-APP-front.",
     )
     resources: Annotated[Resources, BeforeValidator(_section)] = Field(
         default=Resources(), description="Memory and CPU limits per container."
@@ -720,8 +698,9 @@ class AppConfig(_Model):
     )
     hosts: Annotated[tuple[HostName, ...], _unique("host")] = Field(
         default=(),
-        description="Virtual host names routed to this app: lowercase DNS names, optionally a `*.` wildcard; "
-        "each belongs to one app only.",
+        description="Virtual host names routed to this app: lowercase DNS names, optionally a `*.` wildcard "
+        "with at least two labels after it (*.example.com); each belongs to one app only. Names ending in "
+        ".greenroom.internal are greenroom's own (every app is APP.greenroom.internal).",
     )
     drain_timeout: Annotated[Duration, _within(0, 3600)] = Field(
         default=30.0,
@@ -740,7 +719,7 @@ class AppConfig(_Model):
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> Self:
         for path in self.env_file:
-            self._env_file_values.update(read_env_file(path, _base_dir(info)))
+            self._env_file_values.update(read_env_file(path, _base_dir(info), _budget(info)))
         for name in self.secrets:
             if name in self.environment:
                 raise problem(
