@@ -29,7 +29,7 @@ from greenroom import labels
 from greenroom.cli.app import run
 from greenroom.config import load_config, rules
 from greenroom.config import yaml_loader as yaml_loader_module
-from greenroom.deploy.plan import INTERNAL_HOST_SUFFIX
+from greenroom.deploy.plan import app_hosts
 from greenroom.errors import ConfigError
 from greenroom.nginx.render import ADMIN_PORT
 
@@ -659,8 +659,11 @@ def test_the_real_command_in_a_process(tmp_path: Path, name: str, content: str, 
 # --- the rules agree with the names and ports greenroom really uses ----------------------
 
 
-def test_rules_follow_greenrooms_own_names() -> None:
-    assert rules.INTERNAL_HOST_SUFFIX == INTERNAL_HOST_SUFFIX
+def test_rules_follow_greenrooms_own_names(tmp_path: Path) -> None:
+    path = tmp_path / "greenroom.yml"
+    path.write_text("apps:\n  web:\n    image: x\n    port: 80\n")
+    app = load_config(path, environ={}).apps["web"]
+    assert app_hosts("web", app)[-1] == "web" + rules.INTERNAL_HOST_SUFFIX
     deploy_id = "2401011200001a2b"  # deploy/service.py: %y%m%d%H%M%S + 4 hex digits
     for name in (labels.lock_name("web"), labels.container_name("web", "green", deploy_id, 3)):
         with pytest.raises(ValueError, match="shaped like one of greenroom's own containers"):

@@ -101,7 +101,7 @@ def subnet_pool(net: IPv4Network) -> IPv4Network:
 
 # --- apps ----------------------------------------------------------------------------------
 
-# Every app is also reachable as APP.greenroom.internal (deploy/plan.py INTERNAL_HOST_SUFFIX).
+# Every app is also reachable as APP.greenroom.internal (deploy/plan.py app_hosts).
 INTERNAL_HOST_SUFFIX = ".greenroom.internal"
 
 

@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from greenroom import labels
 from greenroom.config import AppConfig, Config
+from greenroom.config.rules import INTERNAL_HOST_SUFFIX
 from greenroom.deploy import pools
 from greenroom.deploy.pools import proxy_address
 from greenroom.deploy.state import AppState, HostState, Release
@@ -35,7 +36,6 @@ from greenroom.proxy_model import ProxyPlan, Routed, current, is_pod
 from greenroom.routes import IPNetwork
 from greenroom.subnets import allocate, front_prefix, host_addresses, spread
 
-INTERNAL_HOST_SUFFIX = ".greenroom.internal"
 HOME_PREFIX = 26
 
 
