@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -20,8 +21,9 @@ import yaml
 
 from tests.bed import BedEngine, load_description, uid
 
-PROXY_PORT = 18000
-PROXY_NAME = "gr-test-proxy"
+# another checkout's tests can run beside these on the same engines with their own proxy
+PROXY_PORT = int(os.environ.get("GREENROOM_TEST_PROXY_PORT", "18000"))
+PROXY_NAME = os.environ.get("GREENROOM_TEST_PROXY", "gr-test-proxy")
 
 
 def app_images(bed: BedEngine) -> dict[str, str]:
