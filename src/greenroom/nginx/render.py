@@ -96,6 +96,8 @@ events {{ worker_connections {s.worker_connections}; }}
 http {{
     access_log off;
     server_tokens off;
+    map_hash_max_size 65536;  # before any map: one entry per pool, hundreds of apps
+    map_hash_bucket_size 128;
     js_path {CONF_DIR};
     js_import gr from greenroom.js;
     js_shared_dict_zone zone=greenroom:{s.dict_size_kb}k type=string;
@@ -139,7 +141,7 @@ http {{
     server {{
         listen 127.0.0.1:{admin_port};
         location = /greenroom/generation {{ return 200 "$gr_generation\\n"; }}
-        location = /greenroom/pools {{ return 200 "{" ".join(pools)}\\n"; }}
+        location = /greenroom/pools {{ default_type text/plain; alias {CONF_DIR}/pools.txt; }}
         location /greenroom/ {{ js_content gr.admin; }}
     }}
 }}
@@ -160,6 +162,8 @@ def files(
     """Everything that goes into an nginx instance's CONF_DIR."""
     return {
         "nginx.conf": render(settings, tuple(sorted(pools)), admin_port).encode(),
+        # what /greenroom/pools serves: too long for a `return` in nginx.conf (4 KiB a token)
+        "pools.txt": (" ".join(sorted(pools)) + "\n").encode(),
         "greenroom.js": asset("greenroom.js"),
         "greenroom-maintenance.html": asset("maintenance.html"),
     }
