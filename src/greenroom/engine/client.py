@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 MIN_API = "1.41"  # what the client speaks until the engine says what it speaks (Engine 20.10)
 SSH_BASE_URL = "http+docker://greenroom-ssh"  # not http+docker://ssh: the SDK special-cases that
+LOCAL_SOCKET_PLACEHOLDER = "unix:///nonexistent/greenroom-ssh-placeholder.sock"  # never connected
 
 
 def _api_client(endpoint: Endpoint, timeout: int, environ: Mapping[str, str]) -> docker.APIClient:
@@ -57,11 +59,12 @@ def _api_client(endpoint: Endpoint, timeout: int, environ: Mapping[str, str]) ->
         cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert and endpoint.tls.key else None
         verify: bool | str = (endpoint.tls.ca or True) if endpoint.tls.verify else False
         tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=endpoint.tls.ca, verify=verify)
-        return docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout, tls=tls)
+        api = docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout, tls=tls)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA (its
+        # verify=True-or-None merge): the engine's CA would be ignored whenever they are set.
+        api.trust_env = False
+        return api
     return docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout)
-
-
-LOCAL_SOCKET_PLACEHOLDER = "unix:///nonexistent/greenroom-ssh-placeholder.sock"
 
 
 @contextmanager
@@ -78,32 +81,30 @@ def _tls_errors(endpoint: Endpoint) -> Iterator[None]:
         tls_words = ("SSL", "TLS", "certificate", "alert", "handshake", "reset by peer", "EOF")
         if not isinstance(exc, requests.exceptions.SSLError) and not any(w in text for w in tls_words):
             raise
-        reason = _ssl_reason(text)
         raise EngineUnreachable(
-            f"TLS with {endpoint.address} failed: {reason}",
+            f"TLS with {endpoint.address} failed: {tls_reason(text, endpoint.tls)}",
             where=endpoint.host,
-            hint=f"the certificates come from {endpoint.tls.source}: the CA must be the one that signed "
-            "the engine's certificate (whose subjectAltName must name this host), and the engine must "
-            "trust the CA of the client certificate",
+            hint=f"the TLS files come from {endpoint.tls.source}; the CA must have signed the engine's "
+            "certificate (whose subjectAltName names this host), and the engine (dockerd --tlsverify "
+            "--tlscacert) must trust the CA of the client certificate",
         ) from exc
 
 
-def _ssl_reason(text: str) -> str:
-    for marker in (
-        "CERTIFICATE_VERIFY_FAILED",
-        "certificate verify failed",
-        "alert",
-        "Hostname mismatch",
-        "doesn't match",
-        "WRONG_VERSION_NUMBER",
-        "reset by peer",
-        "EOF",
-    ):
-        i = text.find(marker)
-        if i >= 0:
-            end = text.find(")", i)
-            return text[i : end if end > 0 else None].strip(" ('\"")
-    return text
+def tls_reason(text: str, tls: TlsMaterial) -> str:
+    """What an ssl/requests error text means, in words (the raw reason in parentheses)."""
+    found = re.search(r"\] ([^(]*?)(?: \(_ssl\.c:\d+\))", text)
+    raw = found.group(1).strip() if found else text
+    if "certificate verify failed" in text:
+        if "IP address mismatch" in text or "Hostname mismatch" in text:
+            return f"the engine's certificate does not name this host ({raw})"
+        return f"the engine's certificate is not signed by the CA {tls.ca or '(system CAs)'} ({raw})"
+    if "certificate required" in text:
+        return f"the engine requires a client certificate and none was given ({raw})"
+    if "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text:
+        return f"the engine does not accept the client certificate {tls.cert} ({raw})"
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return f"the engine does not speak TLS on this port ({raw})"
+    return raw
 
 
 def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

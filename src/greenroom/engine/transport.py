@@ -159,12 +159,19 @@ def explain_ssh_failure(target: SshTarget, returncode: int | None, stderr: str) 
             f"`ssh-keygen -R {target.host}` and add the new one after checking its fingerprint",
         )
     if _HOST_KEY_UNKNOWN.search(text):
+        # ssh names the address it looked up ("[10.77.0.13]:2222"): ssh-keyscan reads no ssh_config
+        named = re.search(r"host key is known for (\[([^\]]+)\]:(\d+)|\S+) ", text)
+        scan = f"{port}{target.host}"
+        if named and named.group(2):
+            scan = f"-p {named.group(3)} {named.group(2)}"
+        elif named:
+            scan = named.group(1)
         return EngineUnreachable(
             f"the SSH host key of {target.host} is not in known_hosts; ssh refused the connection "
             "(greenroom never accepts an unknown host key)",
             where=where,
-            hint=f"check the key's fingerprint, then add it: `ssh-keyscan {port}{target.host} >> "
-            f"~/.ssh/known_hosts` (or connect once with `ssh {port}{target.host}` and answer yes)",
+            hint=f"check the key's fingerprint, then add it to your known_hosts file: `ssh-keyscan {scan} "
+            f">> ~/.ssh/known_hosts` (or connect once with `ssh {port}{target.host}` and answer yes)",
         )
     if "Permission denied" in text:
         return EngineUnreachable(
