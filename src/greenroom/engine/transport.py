@@ -144,8 +144,11 @@ _HOST_KEY_UNKNOWN = re.compile(
 )
 
 
-def explain_ssh_failure(target: SshTarget, returncode: int | None, stderr: str) -> EngineUnreachable:
-    """A greenroom error for an ssh process that ended (or never answered), from its stderr."""
+def explain_ssh_failure(
+    target: SshTarget, returncode: int | None, stderr: str, resolved: tuple[str, int | None] | None = None
+) -> EngineUnreachable:
+    """A greenroom error for an ssh process that ended (or never answered), from its stderr;
+    `resolved` is the host name and port ssh's config turned the target into (ssh -G)."""
     where = target.display
     text = stderr.strip()
     last = text.splitlines()[-1].strip() if text else ""
@@ -159,13 +162,9 @@ def explain_ssh_failure(target: SshTarget, returncode: int | None, stderr: str) 
             f"`ssh-keygen -R {target.host}` and add the new one after checking its fingerprint",
         )
     if _HOST_KEY_UNKNOWN.search(text):
-        # ssh names the address it looked up ("[10.77.0.13]:2222"): ssh-keyscan reads no ssh_config
-        named = re.search(r"host key is known for (\[([^\]]+)\]:(\d+)|\S+) ", text)
-        scan = f"{port}{target.host}"
-        if named and named.group(2):
-            scan = f"-p {named.group(3)} {named.group(2)}"
-        elif named:
-            scan = named.group(1)
+        # ssh-keyscan reads no ssh_config: name the address and port ssh really dialled
+        host, real_port = resolved or (target.host, target.port)
+        scan = f"-p {real_port} {host}" if real_port and real_port != 22 else host
         return EngineUnreachable(
             f"the SSH host key of {target.host} is not in known_hosts; ssh refused the connection "
             "(greenroom never accepts an unknown host key)",
@@ -198,6 +197,24 @@ def explain_ssh_failure(target: SshTarget, returncode: int | None, stderr: str) 
         where=where,
         hint=f"try `ssh {port}{target.host} docker version`; is dockerd running there?",
     )
+
+
+def resolve_with_ssh_g(argv: Sequence[str]) -> tuple[str, int | None] | None:
+    """(hostname, port) as ssh's configuration resolves the target of `argv` (`ssh -G`)."""
+    if "--" not in argv:
+        return None
+    cut = list(argv).index("--")
+    try:
+        out = subprocess.run(
+            [*argv[:cut], "-G", "--", argv[cut + 1]], capture_output=True, text=True, timeout=5, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+    values = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    try:
+        return values["hostname"], int(values.get("port", "22"))
+    except (KeyError, ValueError):
+        return None
 
 
 # -- one pooled connection: one ssh process ---------------------------------------------------
@@ -316,7 +333,8 @@ class SshConnection(urllib3.connection.HTTPConnection):
                 where=self.target.display,
                 hint=f"try `{shlex.join(self.argv)}` by hand",
             )
-        return explain_ssh_failure(self.target, code, stderr)
+        resolved = resolve_with_ssh_g(self.argv) if _HOST_KEY_UNKNOWN.search(stderr) else None
+        return explain_ssh_failure(self.target, code, stderr, resolved)
 
     def close(self) -> None:
         sock = self.sock
