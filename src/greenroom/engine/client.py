@@ -384,8 +384,16 @@ class Engine:
 
     def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]:
         with _translated(self.host, f"logs of {container}"):
-            for chunk in self._api.logs(container, tail=tail, stream=True, follow=True):
-                yield chunk.decode(errors="replace")
+            stream = self._api.logs(container, tail=tail, stream=True, follow=True)
+            try:
+                for chunk in stream:
+                    yield chunk.decode(errors="replace")
+            finally:
+                # A reader that stops early must not leave the connection (over ssh: an ssh
+                # process) checked out until the garbage collector finds it.
+                response = getattr(stream, "_response", None)
+                if response is not None:
+                    response.close()
 
     def put_files(self, container: str, directory: str, files: dict[str, bytes]) -> None:
         """Copy files into a container (created or running) through the engine; the

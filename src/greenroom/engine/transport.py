@@ -357,6 +357,23 @@ class SshConnection(urllib3.connection.HTTPConnection):
 class SshConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
     ConnectionCls = SshConnection
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made: weakref.WeakSet[SshConnection] = weakref.WeakSet()
+
+    def _new_conn(self) -> SshConnection:
+        conn = super()._new_conn()
+        assert isinstance(conn, SshConnection)
+        self.made.add(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close idle connections and those still checked out (a stream nobody finished):
+        no ssh process outlives the client."""
+        super().close()
+        for conn in list(self.made):
+            conn.close()
+
 
 class SshAdapter(BaseHTTPAdapter):
     """requests adapter: every URL under its prefix goes through one pool of ssh connections."""
