@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import greenroom
 from greenroom.config import load_config
 from greenroom.engine.client import Engine
 from greenroom.engine.endpoint import TlsMaterial
@@ -76,6 +77,7 @@ def ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def clean_env(**extra: str) -> dict[str, str]:
     drop = {"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_TLS", "DOCKER_CERT_PATH"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = str(Path(greenroom.__file__).resolve().parents[1])  # the greenroom under test
     env.update(extra)
     return env
 
