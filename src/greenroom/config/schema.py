@@ -596,7 +596,8 @@ class EngineConfig(_Model):
     host: Annotated[str | None, BeforeValidator(_engine_host), Kind("engine address or null")] = Field(
         default=None,
         description="Engine address: unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376. "
-        "null (or empty) uses DOCKER_HOST, else the local default socket.",
+        "null (or empty) uses DOCKER_HOST, else the Docker context (DOCKER_CONTEXT, else the current one), "
+        "else the local default socket. ssh:// runs your own OpenSSH client.",
     )
     helper_image: Image = Field(
         default="busybox:stable",
