@@ -366,6 +366,9 @@ while True:
         if name.lower() == "content-length":
             length = int(value)
     body = inp.read(length) if length else b""
+    if mode == "dies" and path.endswith("/json"):
+        sys.stderr.write("Connection to box closed by remote host.\r\n")
+        sys.exit(255)
     if path == "/_ping":
         send(200, b"OK", "text/plain")
     elif path.endswith("/version"):
@@ -441,3 +444,15 @@ def test_a_missing_ssh_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("GREENROOM_SSH", str(tmp_path / "no-such-ssh"))
     with pytest.raises(EngineUnreachable, match="cannot run ssh"):
         Engine("ssh://box")
+
+
+def test_ssh_dying_mid_request_is_told_in_its_words(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_SSH_MODE", "dies")
+    engine = Engine("ssh://box")
+    try:
+        with pytest.raises(
+            EngineUnreachable, match=r"over SSH \(Connection to box closed by remote host\.\)"
+        ):
+            engine.container("x")
+    finally:
+        engine.close()

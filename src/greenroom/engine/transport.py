@@ -255,6 +255,7 @@ class SshConnection(urllib3.connection.HTTPConnection):
         self.proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        self.last_exit: tuple[int | None, str] = (None, "")  # of the last ssh process: code, stderr
 
     def connect(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -311,6 +312,21 @@ class SshConnection(urllib3.connection.HTTPConnection):
         except (OSError, http.client.HTTPException):
             raise self.failure() from None
 
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        """As HTTPConnection's; when ssh itself failed mid-request (the connection dropped,
+        a session killed), say so in ssh's words instead of "connection aborted"."""
+        try:
+            return super().getresponse(*args, **kwargs)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if self.proc is not None:  # still open: let ssh finish, then look
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=2)
+                self.close()
+            code, text = self.last_exit
+            if code not in (None, 0) and text.strip():
+                raise explain_ssh_failure(self.target, code, text) from None
+            raise
+
     def ssh_stderr(self) -> str:
         if self._stderr is None or self._stderr.closed:
             return ""
@@ -337,7 +353,8 @@ class SshConnection(urllib3.connection.HTTPConnection):
         return explain_ssh_failure(self.target, code, stderr, resolved)
 
     def close(self) -> None:
-        sock = self.sock
+        sock, proc = self.sock, self.proc
+        text = self.ssh_stderr() if proc is not None else ""
         try:
             super().close()
         finally:
@@ -346,6 +363,8 @@ class SshConnection(urllib3.connection.HTTPConnection):
                 self._finalizer = None
             elif sock is not None:
                 sock.close()
+            if proc is not None:
+                self.last_exit = (proc.returncode, text)
             self.proc = None
             self._stderr = None
 
