@@ -163,6 +163,12 @@ def test_ssh_engine_through_an_ssh_config_alias(ssh_config: Path) -> None:
         assert not engine.is_local
         assert engine.info.version == remote()["version"]
         exercise(engine)
+        # a pull streams its progress through the same transport; the "registry" is a closed
+        # port on the test bed's outside host, so the engine's error comes back as an event
+        registry = f"{load_description()['ext']['address']}:5999"
+        with pytest.raises(EngineError, match=registry.replace(".", r"\.")):
+            engine.pull(f"{registry}/nothing/here:1")
+        assert engine.info.version == engine._api.version()["Version"]  # still usable
         # pooled: many calls, few ssh processes (one per pooled connection)
         for _ in range(30):
             engine._api.version()
