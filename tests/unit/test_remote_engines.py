@@ -340,8 +340,11 @@ if mode == "hostkey":
 if mode == "silent":
     time.sleep(30)
     sys.exit(0)
-def send(status, body, ctype="application/json", chunks=None):
+time.sleep(float(os.environ.get("FAKE_SSH_LOGIN", "0")))  # what an ssh login costs
+def send(status, body, ctype="application/json", chunks=None, close=False):
     head = f"HTTP/1.1 {status} OK\r\nContent-Type: {ctype}\r\nApi-Version: 1.51\r\n"
+    if close:
+        head += "Connection: close\r\n"
     if chunks is not None:
         out.write((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
         for c in chunks:
@@ -369,6 +372,9 @@ while True:
     if mode == "dies" and path.endswith("/json"):
         sys.stderr.write("Connection to box closed by remote host.\r\n")
         sys.exit(255)
+    if path.endswith("/takeover"):  # as an exec's upgraded stream: the connection ends with it
+        send(200, b"{}", close=True)
+        break
     if path == "/_ping":
         send(200, b"OK", "text/plain")
     elif path.endswith("/version"):
@@ -456,3 +462,28 @@ def test_ssh_dying_mid_request_is_told_in_its_words(fake_ssh: Path, monkeypatch:
             engine.container("x")
     finally:
         engine.close()
+
+
+def test_a_spare_login_is_ready_when_connections_get_used_up(
+    fake_ssh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_SSH_LOGIN", "0.4")
+    engine = Engine("ssh://box")
+    api = engine._api
+    takeover = f"{api.base_url}/takeover"
+    try:
+        api.get(takeover)  # uses up the first connection
+        t = time.perf_counter()
+        api.version()  # second login: from now on the pool keeps a spare
+        assert time.perf_counter() - t >= 0.4
+        time.sleep(0.8)  # the spare logs in meanwhile
+        api.get(takeover)
+        t = time.perf_counter()
+        api.version()
+        assert time.perf_counter() - t < 0.3  # the spare, already logged in
+    finally:
+        engine.close()
+    time.sleep(0.2)
+    for entry in _spawned(fake_ssh):
+        with pytest.raises(ProcessLookupError):
+            os.kill(entry["pid"], 0)

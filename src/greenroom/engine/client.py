@@ -385,14 +385,16 @@ class Engine:
     def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]:
         with _translated(self.host, f"logs of {container}"):
             stream = self._api.logs(container, tail=tail, stream=True, follow=True)
+            finished = False
             try:
                 for chunk in stream:
                     yield chunk.decode(errors="replace")
+                finished = True
             finally:
                 # A reader that stops early must not leave the connection (over ssh: an ssh
                 # process) checked out until the garbage collector finds it.
                 response = getattr(stream, "_response", None)
-                if response is not None:
+                if response is not None and not finished:
                     response.close()
 
     def put_files(self, container: str, directory: str, files: dict[str, bytes]) -> None:

@@ -374,21 +374,80 @@ class SshConnection(urllib3.connection.HTTPConnection):
 
 
 class SshConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+    """urllib3's pool of SshConnections, plus one spare connection made in the background.
+
+    Requests that take over their connection (exec and attach upgrade it to a raw stream,
+    which ends with the connection) leave nothing to reuse, so each would wait for an ssh
+    login (~0.3 s). Once a second connection has been needed, the pool keeps one spare
+    logged in ahead of time, and a new connection is usually ready at once."""
+
     ConnectionCls = SshConnection
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.made: weakref.WeakSet[SshConnection] = weakref.WeakSet()
+        self._spare_lock = threading.Lock()
+        self._spare: SshConnection | None = None
+        self._spare_wanted = False  # set once a second login has been needed
+        self._spare_busy = False
+        self._logins = 0
+        self._closed = False
 
-    def _new_conn(self) -> SshConnection:
+    def _make(self) -> SshConnection:
         conn = super()._new_conn()
         assert isinstance(conn, SshConnection)
         self.made.add(conn)
         return conn
 
+    def _new_conn(self) -> SshConnection:
+        return self._make()
+
+    def _get_conn(self, timeout: float | None = None) -> SshConnection:
+        """A pooled connection; when it would have to log in first (new, or dropped after
+        an exec took it over), the spare instead if one is ready."""
+        conn = super()._get_conn(timeout)
+        assert isinstance(conn, SshConnection)
+        if conn.sock is not None:
+            return conn
+        with self._spare_lock:
+            self._logins += 1
+            self._spare_wanted = self._spare_wanted or self._logins >= 2
+            spare, self._spare = self._spare, None
+        if spare is not None and not spare.is_connected:
+            spare.close()  # went away while waiting
+            spare = None
+        self._refill()
+        return spare if spare is not None else conn
+
+    def _refill(self) -> None:
+        with self._spare_lock:
+            if not self._spare_wanted or self._spare is not None or self._spare_busy or self._closed:
+                return
+            self._spare_busy = True
+        threading.Thread(target=self._login_spare, name="greenroom ssh spare", daemon=True).start()
+
+    def _login_spare(self) -> None:
+        conn: SshConnection | None = self._make()
+        try:
+            assert conn is not None
+            conn.connect()
+        except Exception:  # the next real request reports the failure itself
+            assert conn is not None
+            conn.close()
+            conn = None
+        with self._spare_lock:
+            self._spare_busy = False
+            if conn is not None and not self._closed and self._spare is None:
+                self._spare, conn = conn, None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
-        """Close idle connections and those still checked out (a stream nobody finished):
-        no ssh process outlives the client."""
+        """Close idle connections, the spare, and those still checked out (a stream nobody
+        finished): no ssh process outlives the client."""
+        with self._spare_lock:
+            self._closed = True
+            self._spare = None
         super().close()
         for conn in list(self.made):
             conn.close()
