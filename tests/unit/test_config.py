@@ -1252,6 +1252,7 @@ def test_every_field_is_documented() -> None:
     assert {m.__name__ for m in models} == {
         "Config",
         "EngineConfig",
+        "EngineTls",
         "ProxyConfig",
         "AppConfig",
         "Resources",

@@ -75,11 +75,18 @@ def test_rendered_config_has_no_routing_and_a_generation() -> None:
     conf = render(ProxySettings(listen=8080))
     assert "listen 8080 default_server" in conf
     assert "js_shared_dict_zone zone=greenroom" in conf
-    assert not re.search(r"^\s*upstream\s", conf, re.M)  # no upstream blocks: routing is in the dict
+    # no routing: it is in the dict; without pools no upstream block either
+    assert not re.search(r"^\s*upstream\s", conf, re.M)
     assert generation(ProxySettings(listen=80)) != generation(ProxySettings(listen=8080))
-    assert set(files(ProxySettings())) == {"nginx.conf", "greenroom.js", "greenroom-maintenance.html"}
-    with pytest.raises(ValueError, match="collides"):
-        ProxySettings(listen=8099)
+    assert set(files(ProxySettings())) == {
+        "nginx.conf",
+        "greenroom.js",
+        "greenroom-maintenance.html",
+        "pools.txt",
+    }
+    for admin in (8099, 8098):  # the two instance slots' admin ports
+        with pytest.raises(ValueError, match="collides"):
+            ProxySettings(listen=admin)
     with pytest.raises(ValueError, match="port number"):
         ProxySettings(listen=0)
 

@@ -78,7 +78,7 @@ class Greenroom:
     ) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.engine = Engine(host or cfg.engine.host)
+        self.engine = Engine.from_config(cfg.engine, host)
         self.proxy = Proxy(self.engine, proxy_plan(cfg), self.clock, direct=cfg.engine.direct)
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image

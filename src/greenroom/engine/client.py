@@ -5,22 +5,23 @@ Everything above it sees typed values (engine/model.py) and greenroom errors.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import docker
 import docker.errors
+import docker.tls
 import requests.exceptions
 
+from greenroom.engine.endpoint import Endpoint, TlsMaterial, refuse_plain_tcp, resolve_endpoint
 from greenroom.engine.model import (
     ContainerInfo,
     ContainerSpec,
@@ -30,7 +31,80 @@ from greenroom.engine.model import (
     parse_container_summary,
     parse_network,
 )
-from greenroom.errors import Conflict, EngineError, EngineUnreachable, NotFound
+from greenroom.engine.transport import SshAdapter, ssh_command_for
+from greenroom.errors import Conflict, EngineError, EngineUnreachable, GreenroomError, NotFound
+
+if TYPE_CHECKING:
+    from greenroom.config.schema import EngineConfig
+
+MIN_API = "1.41"  # what the client speaks until the engine says what it speaks (Engine 20.10)
+SSH_BASE_URL = "http+docker://greenroom-ssh"  # not http+docker://ssh: the SDK special-cases that
+LOCAL_SOCKET_PLACEHOLDER = "unix:///nonexistent/greenroom-ssh-placeholder.sock"  # never connected
+
+
+def _api_client(endpoint: Endpoint, timeout: int, environ: Mapping[str, str]) -> docker.APIClient:
+    """An APIClient for the endpoint, the API version not yet negotiated."""
+    if endpoint.scheme == "ssh":
+        # The SDK's own ssh transport needs paramiko and ignores most of ~/.ssh/config:
+        # mount greenroom's OpenSSH transport (engine/transport.py) in its place.
+        adapter = SshAdapter(endpoint.host, argv=ssh_command_for(endpoint.host, environ), timeout=timeout)
+        api = docker.APIClient(base_url=LOCAL_SOCKET_PLACEHOLDER, version=MIN_API, timeout=timeout)
+        api.close()  # drops the unix adapter the constructor mounted; nothing was connected
+        api.mount("http+docker://", adapter)
+        setattr(api, "_custom_adapter", adapter)  # noqa: B010 (what the SDK names it)
+        api.base_url = SSH_BASE_URL
+        return api
+    if endpoint.tls is not None and endpoint.is_tcp:
+        endpoint.tls.check()
+        cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert and endpoint.tls.key else None
+        verify: bool | str = (endpoint.tls.ca or True) if endpoint.tls.verify else False
+        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=endpoint.tls.ca, verify=verify)
+        api = docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout, tls=tls)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA (its
+        # verify=True-or-None merge): the engine's CA would be ignored whenever they are set.
+        api.trust_env = False
+        return api
+    return docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout)
+
+
+@contextmanager
+def _tls_errors(endpoint: Endpoint) -> Iterator[None]:
+    """TLS failures of a tcp:// engine, in words that name the host and the files."""
+    try:
+        yield
+    except GreenroomError:
+        raise
+    except (requests.exceptions.SSLError, requests.exceptions.ConnectionError) as exc:
+        if endpoint.tls is None or not endpoint.is_tcp:
+            raise
+        text = str(exc)
+        tls_words = ("SSL", "TLS", "certificate", "alert", "handshake", "reset by peer", "EOF")
+        if not isinstance(exc, requests.exceptions.SSLError) and not any(w in text for w in tls_words):
+            raise
+        raise EngineUnreachable(
+            f"TLS with {endpoint.address} failed: {tls_reason(text, endpoint.tls)}",
+            where=endpoint.host,
+            hint=f"the TLS files come from {endpoint.tls.source}; the CA must have signed the engine's "
+            "certificate (whose subjectAltName names this host), and the engine (dockerd --tlsverify "
+            "--tlscacert) must trust the CA of the client certificate",
+        ) from exc
+
+
+def tls_reason(text: str, tls: TlsMaterial) -> str:
+    """What an ssl/requests error text means, in words (the raw reason in parentheses)."""
+    found = re.search(r"\] ([^(]*?)(?: \(_ssl\.c:\d+\))", text)
+    raw = found.group(1).strip() if found else text
+    if "certificate verify failed" in text:
+        if "IP address mismatch" in text or "Hostname mismatch" in text:
+            return f"the engine's certificate does not name this host ({raw})"
+        return f"the engine's certificate is not signed by the CA {tls.ca or '(system CAs)'} ({raw})"
+    if "certificate required" in text:
+        return f"the engine requires a client certificate and none was given ({raw})"
+    if "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text:
+        return f"the engine does not accept the client certificate {tls.cert} ({raw})"
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return f"the engine does not speak TLS on this port ({raw})"
+    return raw
 
 
 def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -46,27 +120,7 @@ def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[st
 
 def default_host(environ: Mapping[str, str] | None = None) -> str:
     """DOCKER_HOST, else the current Docker context's endpoint, else the local socket."""
-    env = os.environ if environ is None else environ
-    if env.get("DOCKER_HOST"):
-        return env["DOCKER_HOST"]
-    folder = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME", "/root")) / ".docker")
-    context = env.get("DOCKER_CONTEXT")
-    if not context:
-        try:
-            context = json.loads((folder / "config.json").read_text()).get("currentContext")
-        except (OSError, ValueError):
-            context = None
-    if context and context != "default":
-        meta = folder / "contexts" / "meta" / hashlib.sha256(context.encode()).hexdigest() / "meta.json"
-        try:
-            host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise EngineUnreachable(
-                f"Docker context {context!r} has no readable endpoint ({meta})",
-                hint="`docker context ls` lists contexts; set DOCKER_HOST or pass --host",
-            ) from exc
-        return str(host)
-    return "unix:///var/run/docker.sock"
+    return resolve_endpoint(None, environ=environ).host
 
 
 @contextmanager
@@ -92,14 +146,29 @@ def _translated(host: str, what: str) -> Iterator[None]:
 
 
 class Engine:
-    """One Docker engine, reached over unix, ssh or TLS."""
+    """One Docker engine, reached over a unix socket, ssh (the user's OpenSSH client) or TLS."""
 
-    def __init__(self, host: str | None = None, *, timeout: int = 60) -> None:
-        self.host = host or default_host()
-        with _translated(self.host, "connect"):
-            self._client = docker.DockerClient(base_url=self.host, version="auto", timeout=timeout)
-            self._api = self._client.api
-            version = self._client.version()
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: int = 60,
+        tls: TlsMaterial | None = None,
+        insecure_plain_tcp: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.endpoint = resolve_endpoint(host, tls=tls, environ=env)
+        self.host = self.endpoint.host
+        refuse_plain_tcp(self.endpoint, allowed=insecure_plain_tcp, environ=env)
+        with _translated(self.host, "connect"), _tls_errors(self.endpoint):
+            self._api = _api_client(self.endpoint, timeout, env)
+            try:
+                version = self._api.version(api_version=False)
+                setattr(self._api, "_version", str(version.get("ApiVersion", MIN_API)))  # noqa: B010
+            except BaseException:
+                self._api.close()
+                raise
         self.info = EngineInfo(
             host=self.host,
             version=str(version.get("Version", "0")),
@@ -116,12 +185,28 @@ class Engine:
         except (IndexError, ValueError):
             return 0, 0
 
+    @classmethod
+    def from_config(cls, engine: EngineConfig, host: str | None = None) -> Engine:
+        """The engine of a config's `engine:` section (host overrides engine.host)."""
+        tls = None
+        if engine.tls.given:
+            tls = TlsMaterial(
+                ca=engine.tls.ca,
+                cert=engine.tls.cert,
+                key=engine.tls.key,
+                verify=engine.tls.verify,
+                source="engine.tls",
+            )
+        return cls(host or engine.host, tls=tls, insecure_plain_tcp=engine.insecure_plain_tcp)
+
     @property
     def is_local(self) -> bool:
-        return self.host.startswith("unix://") or self.host.startswith("/")
+        """The engine's socket is on this machine (unix://): /proc and netns are usable.
+        False for ssh:// and tcp:// engines, even when they happen to run here."""
+        return self.endpoint.is_local
 
     def close(self) -> None:
-        self._client.close()
+        self._api.close()
 
     # -- observe ---------------------------------------------------------------------
 
@@ -312,8 +397,18 @@ class Engine:
 
     def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]:
         with _translated(self.host, f"logs of {container}"):
-            for chunk in self._api.logs(container, tail=tail, stream=True, follow=True):
-                yield chunk.decode(errors="replace")
+            stream = self._api.logs(container, tail=tail, stream=True, follow=True)
+            finished = False
+            try:
+                for chunk in stream:
+                    yield chunk.decode(errors="replace")
+                finished = True
+            finally:
+                # A reader that stops early must not leave the connection (over ssh: an ssh
+                # process) checked out until the garbage collector finds it.
+                response = getattr(stream, "_response", None)
+                if response is not None and not finished:
+                    response.close()
 
     def put_files(self, container: str, directory: str, files: dict[str, bytes]) -> None:
         """Copy files into a container (created or running) through the engine; the
