@@ -101,7 +101,8 @@ def subnet_pool(net: IPv4Network) -> IPv4Network:
 
 # --- apps ----------------------------------------------------------------------------------
 
-# Every app is also reachable as APP.greenroom.internal (deploy/plan.py app_hosts).
+# Every app is also reachable as APP.greenroom.internal (deploy/plan.py app_hosts), from
+# 127.0.0.1 inside the proxy only (greenroom.js target()): the confirm probe's name.
 INTERNAL_HOST_SUFFIX = ".greenroom.internal"
 
 
@@ -110,7 +111,7 @@ def host_name(host: str) -> str:
     if host == INTERNAL_HOST_SUFFIX[1:] or host.endswith(INTERNAL_HOST_SUFFIX):
         raise ValueError(
             f"host name {host!r} is reserved: names ending in {INTERNAL_HOST_SUFFIX} are greenroom's "
-            "(every app is reachable as APP.greenroom.internal already); route another name"
+            "(every app is APP.greenroom.internal inside the proxy already); route another name"
         )
     if host.startswith("*.") and host.count(".") < 2:
         raise ValueError(

@@ -700,7 +700,9 @@ class AppConfig(_Model):
         default=(),
         description="Virtual host names routed to this app: lowercase DNS names, optionally a `*.` wildcard "
         "with at least two labels after it (*.example.com); each belongs to one app only. Names ending in "
-        ".greenroom.internal are greenroom's own (every app is APP.greenroom.internal).",
+        ".greenroom.internal are greenroom's own: every app is also APP.greenroom.internal, for "
+        "greenroom's confirm probe, and that name is served only to requests from inside the proxy "
+        "(a request from anywhere else gets 404). An app with no hosts serves nobody outside.",
     )
     drain_timeout: Annotated[Duration, _within(0, 3600)] = Field(
         default=30.0,
