@@ -223,6 +223,7 @@ def _host(value: str) -> str:
 
 
 HostName = Annotated[str, AfterValidator(_host), Kind("host name")]
+TrustedNetwork = Annotated[str, BeforeValidator(rules.trusted_network), Kind("IP network")]
 
 # RFC 3986 path and query characters, minus those that could leave an nginx or shell string.
 _PATH_CHARS = frozenset(string.ascii_letters + string.digits + "._~!&()*+,=:@/%?-")
@@ -579,6 +580,14 @@ class ProxyConfig(_Model):
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = Field(
         default="unless-stopped",
         description="Docker restart policy of the proxy: no, always, unless-stopped or on-failure.",
+    )
+    trusted_proxies: Annotated[tuple[TrustedNetwork, ...], _unique("network")] = Field(
+        default=(),
+        description="Addresses or networks (IPv4 or IPv6, e.g. 10.0.0.0/8, 192.0.2.7) of the proxies in "
+        "front of this one, such as a load balancer or TLS terminator: only their X-Forwarded-Proto "
+        "(http or https) and X-Forwarded-For reach the apps. From any other peer both are replaced: "
+        "X-Forwarded-Proto by the scheme the request came in with, X-Forwarded-For by the peer's address. "
+        "Not 0.0.0.0/0 or ::/0.",
     )
 
     @model_validator(mode="after")

@@ -46,7 +46,7 @@ def proxy_plan(cfg: Config) -> ProxyPlan:
         ports=tuple(parse_port(x) for x in p.ports),
         listen=p.listen,
         restart=p.restart,
-        settings=ProxySettings(listen=p.listen),
+        settings=ProxySettings(listen=p.listen, trusted_proxies=tuple(p.trusted_proxies)),
     )
 
 
