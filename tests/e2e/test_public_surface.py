@@ -34,9 +34,20 @@ def from_inside(bed: BedEngine, host: str) -> str:
     client = bed.docker()
     try:
         res = client.containers.get(PROXY_NAME).exec_run(
-            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: {host}", "http://127.0.0.1:80/"]
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                f"Host: {host}",
+                "http://127.0.0.1:80/",
+            ]
         )
-        return str(res.output.decode())
+        assert isinstance(res.output, bytes)
+        return res.output.decode()
     finally:
         client.close()
 
