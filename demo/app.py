@@ -10,6 +10,7 @@ Environment:
   STOP_GRACE      seconds to keep serving in-flight requests after SIGTERM (default 5)
 
 Endpoints: /  /health  /upstream  /stream?seconds=N (one chunk every 100 ms)  /slow?ms=N
+           /headers (the request's headers as the app got them, as JSON)
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class Handler(BaseHTTPRequestHandler):
                 n += 1
                 time.sleep(0.1)
             self.wfile.write(b"0\r\n\r\n")
+        elif url.path == "/headers":
+            self._send(200, {"version": VERSION, "headers": {k.lower(): v for k, v in self.headers.items()}})
         elif url.path == "/slow":
             time.sleep(float(query.get("ms", ["500"])[0]) / 1000)
             self._send(200, {"version": VERSION})

@@ -26,6 +26,17 @@ PROXY_PORT = int(os.environ.get("GREENROOM_TEST_PROXY_PORT", "18000"))
 PROXY_NAME = os.environ.get("GREENROOM_TEST_PROXY", "gr-test-proxy")
 
 
+def cli_env() -> dict[str, str]:
+    """The environment of a greenroom process under test: a clean one, but for PYTHONPATH
+    when set (so a checkout's tests run its own sources, e.g. PYTHONPATH=src)."""
+    env = {"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(
+            str(Path(p).resolve()) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+        )
+    return env
+
+
 def app_images(bed: BedEngine) -> dict[str, str]:
     base = load_description()["images"]["app"]
     tag = base.rsplit(":", 1)[1]
@@ -109,7 +120,7 @@ class Project:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            env=cli_env(),
         )
         if check and res.returncode != 0:
             raise AssertionError(
@@ -123,7 +134,7 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            env=cli_env(),
         )
 
     def cleanup(self) -> None:

@@ -1,5 +1,11 @@
 """The deploy-side commands: deploy, plan, rollback, status, logs, history, maintenance,
-repair, unlock, proxy. Each loads the config, calls the library, renders."""
+repair, unlock, proxy. Each loads the config, calls the library, renders.
+
+Commands that change things (deploy, rollback, maintenance, repair, proxy reboot) and
+`plan` (which shows exactly what a deploy would do, so it needs the deploy's values) load
+the config strictly: a ${VAR} that is not set is an error (exit 2). Commands that only look
+(status, logs, history, proxy status, and unlock, which needs only the app's name) load it
+leniently: such a variable reads as empty, with a warning on stderr naming it and the field."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from rich.text import Text
 
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.cli.render import to_jsonable
-from greenroom.config import Config, load_config, secret_values
+from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Plan, Step
@@ -31,9 +37,14 @@ AppArg = Annotated[str | None, typer.Argument(help="app name (default: every app
 DEFAULT_FILE = Path("greenroom.yml")
 
 
-def _config(path: Path) -> Config:
-    cfg = load_config(path)
+def _config(path: Path, *, lenient: bool = False) -> Config:
+    if lenient:
+        cfg, warnings = load_config_lenient(path)
+    else:
+        cfg, warnings = load_config(path), []
     output.add_secrets(secret_values(cfg))  # from here on, every output masks them
+    for warning in warnings:
+        output.err.print(Text(f"warning: {path}: {warning} (this command does not need it)", style="yellow"))
     return cfg
 
 
@@ -71,8 +82,8 @@ class StepReporter:
         self.console.print(line)
 
 
-def _greenroom(path: Path, host: str | None, quiet: bool = False) -> Greenroom:
-    cfg = _config(path)
+def _greenroom(path: Path, host: str | None, quiet: bool = False, *, lenient: bool = False) -> Greenroom:
+    cfg = _config(path, lenient=lenient)
     return Greenroom(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err))
 
 
@@ -225,7 +236,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
         """Apps, the live color and version, since when, health of the gateway, problems."""
-        g = _greenroom(file, host, quiet=True)
+        g = _greenroom(file, host, quiet=True, lenient=True)
         state, rows = g.status()
         if as_json:
             output.json(
@@ -277,7 +288,7 @@ def register(app: typer.Typer) -> None:
         host: HostOpt = None,
     ) -> None:
         """Logs of the live version's containers (secrets masked)."""
-        g = _greenroom(file, host, quiet=True)
+        g = _greenroom(file, host, quiet=True, lenient=True)
         if follow:
             output.stream(g.follow(name, tail=tail))
             return
@@ -293,7 +304,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Past deploys, rollbacks and maintenance switches of an app on this host."""
-        g = _greenroom(file, host, quiet=True)
+        g = _greenroom(file, host, quiet=True, lenient=True)
         entries = g.history(name)
         if as_json:
             output.json(entries)
@@ -348,7 +359,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Release an app's lock left by a greenroom process that is gone."""
-        g = _greenroom(file, host, quiet=True)
+        g = _greenroom(file, host, quiet=True, lenient=True)
         held = g.unlock(name, force=force)
         output.out.print(
             Text(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
@@ -361,7 +372,7 @@ proxy_app = typer.Typer(help="The nginx proxy container: status, reboot.", no_ar
 @proxy_app.command("status")
 def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
     """The proxy container, its config generation, its gateway and what it routes."""
-    g = _greenroom(file, host, quiet=True)
+    g = _greenroom(file, host, quiet=True, lenient=True)
     st = g.proxy_status()
     if as_json:
         output.json(to_jsonable(st))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greenroom.config.load import load_config
+from greenroom.config.load import load_config, load_config_lenient
 from greenroom.config.schema import (
     AppConfig,
     Config,
@@ -23,6 +23,7 @@ __all__ = [
     "ProxyConfig",
     "config_hash",
     "load_config",
+    "load_config_lenient",
     "masked",
     "parse_duration",
     "secret_values",

@@ -13,7 +13,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -185,7 +185,14 @@ def _bad_character_error(text: str, line: int, what: str, where: str) -> ConfigE
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def interpolate(text: str, variables: Mapping[str, str], limit: int = MAX_TEXT) -> str:
+# given a variable that is not set and why it is needed ("is not set: message"), the text to
+# read instead (lenient loading); without one, a variable that is not set is an error
+Missing = Callable[[str, str], str]
+
+
+def interpolate(
+    text: str, variables: Mapping[str, str], limit: int = MAX_TEXT, missing: Missing | None = None
+) -> str:
     """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $.
 
     ValueError past `limit` characters, before building them: ${A}${A}... cannot exhaust memory.
@@ -200,7 +207,7 @@ def interpolate(text: str, variables: Mapping[str, str], limit: int = MAX_TEXT) 
             i = j + 2
         elif following == "{":
             end = _closing_brace(text, j + 2)
-            out.append(_substitute(text[j + 2 : end], variables, limit - size))
+            out.append(_substitute(text[j + 2 : end], variables, limit - size, missing))
             i = end + 1
         else:
             raise ValueError("a lone $: write $$ for a literal $, or ${NAME} for a variable")
@@ -230,7 +237,7 @@ def _closing_brace(text: str, start: int) -> int:
     raise ValueError("unterminated ${: a variable reference needs its closing }")
 
 
-def _substitute(expr: str, variables: Mapping[str, str], limit: int) -> str:
+def _substitute(expr: str, variables: Mapping[str, str], limit: int, on_missing: Missing | None) -> str:
     match = _NAME.match(expr)
     if not match:
         raise ValueError("invalid variable name after ${")
@@ -252,36 +259,77 @@ def _substitute(expr: str, variables: Mapping[str, str], limit: int) -> str:
         assert value is not None
         return value
     if op in (":-", "-"):
-        return interpolate(arg, variables, limit)
-    state = "is not set or empty" if op == ":?" else "is not set"
-    raise ValueError(f"variable {name} {state}" + (f": {arg}" if arg else ""))
+        return interpolate(arg, variables, limit, on_missing)
+    state = ("is not set or empty" if op == ":?" else "is not set") + (f": {arg}" if arg else "")
+    if on_missing is not None:
+        return on_missing(name, state)
+    raise ValueError(f"variable {name} {state}")
+
+
+# what a variable that is not set reads as when a value does not validate empty (lenient
+# loading only): a word that is a valid image tag, secret, name or path segment
+PLACEHOLDER = "unset"
 
 
 class _Interpolation:
-    """Interpolates every string of a document: each distinct one once, MAX_TEXT characters in all."""
+    """Interpolates every string of a document: each distinct one once, MAX_TEXT characters in all.
 
-    def __init__(self, variables: Mapping[str, str], problems: list[Problem]) -> None:
+    Lenient (for commands that only read): a variable that is not set reads as empty, or as
+    PLACEHOLDER in the strings at `placeholder_at`; `unset` says which paths had which."""
+
+    def __init__(
+        self,
+        variables: Mapping[str, str],
+        problems: list[Problem],
+        *,
+        lenient: bool = False,
+        placeholder_at: frozenset[str] = frozenset(),
+    ) -> None:
         self.variables, self.problems = variables, problems
+        self.lenient, self.placeholder_at = lenient, placeholder_at
         self.left = MAX_TEXT
-        self.done: dict[str, str] = {}
+        self.done: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
+        self.unset: dict[str, tuple[str, ...]] = {}  # path -> "NAME is not set[: message]"
+
+    def _string(self, value: str, path: str) -> str:
+        key = (value, path in self.placeholder_at)
+        if key not in self.done:
+            found: list[str] = []
+
+            def missing(name: str, state: str) -> str:
+                found.append(f"{name} {state}")
+                return PLACEHOLDER if key[1] else ""
+
+            text = interpolate(value, self.variables, self.left, missing if self.lenient else None)
+            self.done[key] = (text, tuple(found))
+            self.left -= len(text)
+        text, found_here = self.done[key]
+        if found_here:
+            self.unset[path] = found_here
+        return text
 
     def tree(self, value: Any, path: str) -> Any:
         if isinstance(value, str):
             if "$" not in value:
                 return value
-            if value not in self.done:
-                try:
-                    self.done[value] = interpolate(value, self.variables, self.left)
-                except ValueError as exc:
-                    self.problems.append(Problem(path, str(exc)))
-                    return value
-                self.left -= len(self.done[value])
-            return self.done[value]
+            try:
+                return self._string(value, path)
+            except ValueError as exc:
+                self.problems.append(Problem(path, str(exc)))
+                return value
         if isinstance(value, dict):
             return {k: self.tree(v, _join(path, k)) for k, v in value.items()}
         if isinstance(value, list):
             return [self.tree(v, _join(path, i)) for i, v in enumerate(value)]
         return value
+
+    def warnings(self) -> list[str]:
+        shown = {False: "empty", True: repr(PLACEHOLDER)}
+        return [
+            f"{path}: variable {state}; read as {shown[path in self.placeholder_at]}"
+            for path, states in self.unset.items()
+            for state in states
+        ]
 
 
 def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
@@ -388,7 +436,26 @@ def load_config(
     path: Path, *, environ: Mapping[str, str] | None = None, env_file: Path | None = None
 ) -> Config:
     """Read, interpolate and validate a config file; every problem is reported in one ConfigError."""
-    path = Path(path)
+    return _load(Path(path), environ, env_file, lenient=False)[0]
+
+
+def load_config_lenient(
+    path: Path, *, environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> tuple[Config, list[str]]:
+    """For commands that only read (status, logs, history, ...): like load_config, but a
+    variable that is not set (${VAR}, ${VAR:?msg}) reads as empty, or as PLACEHOLDER where a
+    value does not validate empty (an image tag, a secret); returns the config and one
+    warning per variable and field. Deploy-time values are then not needed to look."""
+    return _load(Path(path), environ, env_file, lenient=True)
+
+
+def _touches(problem: str, path: str) -> bool:
+    return problem == path or problem.startswith(path + ".") or path.startswith(problem + ".")
+
+
+def _load(
+    path: Path, environ: Mapping[str, str] | None, env_file: Path | None, *, lenient: bool
+) -> tuple[Config, list[str]]:
     where = str(path)
     try:
         text = read_text(path)
@@ -399,19 +466,32 @@ def load_config(
     variables = read_variables(path, os.environ if environ is None else environ, env_file)
     raw, lines = parse_yaml(text, where)
     problems: list[Problem] = []
-    data = _Interpolation(variables, problems).tree(raw, "")
-    secrets = _raw_secrets(data) | _raw_secrets(raw)
-    try:
-        context = {"base_dir": path.parent, "budget": ReadBudget()}
-        config = Config.model_validate(data, context=context)
-    except ValidationError as exc:
-        failed = [p.path for p in problems]
-        problems += [
-            p
-            for p in _pydantic_problems(exc)
-            if not any(p.path == f or p.path.startswith(f + ".") for f in failed)
-        ]
-    if problems:
+    reading = _Interpolation(variables, problems, lenient=lenient)
+    data = reading.tree(raw, "")
+    config, invalid = _validate(data, path, problems)
+    retry = frozenset(p for p in reading.unset if any(_touches(i.path, p) for i in invalid))
+    if retry:  # lenient: values that do not validate empty are read with PLACEHOLDER instead
+        problems = []
+        reading = _Interpolation(variables, problems, lenient=True, placeholder_at=retry)
+        data = reading.tree(raw, "")
+        config, invalid = _validate(data, path, problems)
+    problems += invalid
+    if problems or config is None:
+        secrets = _raw_secrets(data) | _raw_secrets(raw)
         located = [p._replace(line=p.line or _line(p.path, lines)) for p in problems]
         raise _config_error(located, where, secrets)
-    return config
+    return config, reading.warnings()
+
+
+def _validate(data: Any, path: Path, failed: list[Problem]) -> tuple[Config | None, list[Problem]]:
+    """The config, or the problems of validating it (but for paths that `failed` already)."""
+    try:
+        context = {"base_dir": path.parent, "budget": ReadBudget()}
+        return Config.model_validate(data, context=context), []
+    except ValidationError as exc:
+        known = [p.path for p in failed]
+        return None, [
+            p
+            for p in _pydantic_problems(exc)
+            if not any(p.path == f or p.path.startswith(f + ".") for f in known)
+        ]

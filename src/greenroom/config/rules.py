@@ -8,7 +8,8 @@ and what to do; the schema attaches them to fields, so the loader reports them w
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, ip_network
+from typing import Any
 
 from greenroom.nginx.render import ADMIN_PORTS
 
@@ -22,6 +23,30 @@ def listen_port(port: int) -> int:
             "listen on another port, e.g. 80 or 8080"
         )
     return port
+
+
+def trusted_network(value: Any) -> str:
+    """An IPv4 or IPv6 network (or one address) whose peers may set X-Forwarded-*: written
+    as nginx reads it, e.g. "10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("expected an IP network like 10.0.0.0/8 or an address like 192.0.2.7")
+    try:
+        net = ip_network(value.strip())
+    except ValueError:
+        try:
+            loose = ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP network: write an address (192.0.2.7) or a network "
+                "(10.0.0.0/8, 2001:db8::/32)"
+            ) from None
+        raise ValueError(f"{value} has host bits set: did you mean {loose}?") from None
+    if net.prefixlen == 0:
+        raise ValueError(
+            f"{net} would trust every address, so any client could set X-Forwarded-For and "
+            "X-Forwarded-Proto; list the addresses of the proxies in front (load balancer, TLS terminator)"
+        )
+    return str(net)
 
 
 # Docker container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (two characters at least).
@@ -101,7 +126,8 @@ def subnet_pool(net: IPv4Network) -> IPv4Network:
 
 # --- apps ----------------------------------------------------------------------------------
 
-# Every app is also reachable as APP.greenroom.internal (deploy/plan.py app_hosts).
+# Every app is also reachable as APP.greenroom.internal (deploy/plan.py app_hosts), from
+# 127.0.0.1 inside the proxy only (greenroom.js target()): the confirm probe's name.
 INTERNAL_HOST_SUFFIX = ".greenroom.internal"
 
 
@@ -110,7 +136,7 @@ def host_name(host: str) -> str:
     if host == INTERNAL_HOST_SUFFIX[1:] or host.endswith(INTERNAL_HOST_SUFFIX):
         raise ValueError(
             f"host name {host!r} is reserved: names ending in {INTERNAL_HOST_SUFFIX} are greenroom's "
-            "(every app is reachable as APP.greenroom.internal already); route another name"
+            "(every app is APP.greenroom.internal inside the proxy already); route another name"
         )
     if host.startswith("*.") and host.count(".") < 2:
         raise ValueError(

@@ -223,6 +223,7 @@ def _host(value: str) -> str:
 
 
 HostName = Annotated[str, AfterValidator(_host), Kind("host name")]
+TrustedNetwork = Annotated[str, BeforeValidator(rules.trusted_network), Kind("IP network")]
 
 # RFC 3986 path and query characters, minus those that could leave an nginx or shell string.
 _PATH_CHARS = frozenset(string.ascii_letters + string.digits + "._~!&()*+,=:@/%?-")
@@ -631,6 +632,14 @@ class ProxyConfig(_Model):
         default="unless-stopped",
         description="Docker restart policy of the proxy: no, always, unless-stopped or on-failure.",
     )
+    trusted_proxies: Annotated[tuple[TrustedNetwork, ...], _unique("network")] = Field(
+        default=(),
+        description="Addresses or networks (IPv4 or IPv6, e.g. 10.0.0.0/8, 192.0.2.7) of the proxies in "
+        "front of this one, such as a load balancer or TLS terminator: only their X-Forwarded-Proto "
+        "(http or https) and X-Forwarded-For reach the apps. From any other peer both are replaced: "
+        "X-Forwarded-Proto by the scheme the request came in with, X-Forwarded-For by the peer's address. "
+        "Not 0.0.0.0/0 or ::/0.",
+    )
 
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
@@ -751,7 +760,9 @@ class AppConfig(_Model):
         default=(),
         description="Virtual host names routed to this app: lowercase DNS names, optionally a `*.` wildcard "
         "with at least two labels after it (*.example.com); each belongs to one app only. Names ending in "
-        ".greenroom.internal are greenroom's own (every app is APP.greenroom.internal).",
+        ".greenroom.internal are greenroom's own: every app is also APP.greenroom.internal, for "
+        "greenroom's confirm probe, and that name is served only to requests from inside the proxy "
+        "(a request from anywhere else gets 404). An app with no hosts serves nobody outside.",
     )
     drain_timeout: Annotated[Duration, _within(0, 3600)] = Field(
         default=30.0,

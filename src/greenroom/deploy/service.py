@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import secrets as pyrandom
 import socket
@@ -46,7 +47,7 @@ def proxy_plan(cfg: Config) -> ProxyPlan:
         ports=tuple(parse_port(x) for x in p.ports),
         listen=p.listen,
         restart=p.restart,
-        settings=ProxySettings(listen=p.listen),
+        settings=ProxySettings(listen=p.listen, trusted_proxies=tuple(p.trusted_proxies)),
     )
 
 
@@ -65,6 +66,17 @@ class AppStatus:
 
 
 ATTEMPTS = 8  # plans of one deploy, when parallel ones keep taking its subnets
+TENTATIVE = (
+    "subnets are tentative: a dry run does not read the engine host's routes (that takes a helper "
+    "container), so the deploy may pick others to avoid them"
+)
+
+
+def tentative(plan: Plan) -> Plan:
+    """A dry run's plan that creates networks: say that their subnets may change."""
+    if not any(isinstance(s, EnsureNetwork) for s in plan.steps):
+        return plan
+    return dataclasses.replace(plan, notes=(*plan.notes, TENTATIVE))
 
 
 class Greenroom:
@@ -109,10 +121,12 @@ class Greenroom:
             self._host_routes = tuple(r.destination for r in parse_ipv4(text) if r.destination.prefixlen > 0)
         return self._host_routes
 
-    def context(self, plan_needs_networks: bool) -> Context:
+    def context(self, plan_needs_networks: bool, *, dry_run: bool = False) -> Context:
+        """What a plan needs besides config and state. A dry run changes nothing on the
+        engine: it runs no helper, so the host's routes are not read (see TENTATIVE)."""
         now = self.clock.now()
         deploy_id = now.strftime("%y%m%d%H%M%S") + pyrandom.token_hex(2)
-        routes = self.host_routes() if plan_needs_networks else ()
+        routes = self.host_routes() if plan_needs_networks and not dry_run else ()
         return Context(
             deploy_id,
             now.isoformat(timespec="seconds"),
@@ -126,8 +140,24 @@ class Greenroom:
 
     # -- commands --------------------------------------------------------------------
 
-    def plan(self, app: str, image: str | None = None, *, heal: bool = False) -> Plan:
-        state = self.observe_healed() if heal else self.observe()
+    def plan(self, app: str, image: str | None = None) -> Plan:
+        """The steps a deploy would run now, changing nothing on the engine: no lock, no
+        pull, no helper container, no proxy healed."""
+        state = self.observe()
+        needs = self._needs_networks(state, app)
+        plan = plan_deploy(
+            self.cfg,
+            self.proxy.plan,
+            state,
+            app,
+            image,
+            self.context(needs, dry_run=True),
+            config_hash=config_hash(self.cfg.app(app)),
+        )
+        return tentative(plan) if needs else plan
+
+    def _plan(self, app: str, image: str | None) -> Plan:
+        state = self.observe_healed()
         ctx = self.context(self._needs_networks(state, app))
         return plan_deploy(
             self.cfg, self.proxy.plan, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
@@ -138,7 +168,7 @@ class Greenroom:
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             for attempt in range(1, ATTEMPTS + 1):
-                plan = self.plan(app, image, heal=True)
+                plan = self._plan(app, image)
                 try:
                     return self._execute(plan)
                 except DeployFailed as exc:
@@ -188,6 +218,12 @@ class Greenroom:
 
     def rollback(self, app: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
         self.cfg.app(app)
+        if dry_run:  # changes nothing: no lock, no pull, no helper, no proxy healed
+            state = self.observe()
+            needs = self._needs_networks(state, app)
+            ctx = self.context(needs, dry_run=True)
+            plan = plan_rollback(self.cfg, self.proxy.plan, state, app, to, ctx)
+            return tentative(plan) if needs else plan
         self.engine.ensure_image(self.proxy.plan.image)
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             state = self.observe_healed()

@@ -7,6 +7,10 @@ const DIR = '/var/lib/greenroom';
 const APPS = DIR + '/apps';
 const HISTORY = DIR + '/history';
 const dict = ngx.shared.greenroom;
+// APP.greenroom.internal names every app, for greenroom's own confirm probe, which asks
+// from 127.0.0.1 inside the proxy: from anywhere else such a host has no app (404)
+const INTERNAL = '.greenroom.internal';
+const LOCAL = '127.0.0.1';
 let turn = 0;
 
 function put(st) {
@@ -59,6 +63,10 @@ function appFor(host) {
     return app;
 }
 
+function internal(host) {
+    return host === INTERNAL.slice(1) || host.endsWith(INTERNAL);
+}
+
 function target(r) {
     load();
     // A reload is about to replace this generation's workers: until it has, every response
@@ -67,6 +75,7 @@ function target(r) {
     let host = (r.headersIn.host || '').toLowerCase();
     const colon = host.lastIndexOf(':');
     if (colon > -1 && host.indexOf(']') < colon) { host = host.slice(0, colon); }
+    if (internal(host) && r.remoteAddress !== LOCAL) { return 'none'; }
     const app = appFor(host);
     if (!app) { return 'none'; }
     if (dict.get('m:' + app) === '1') { return 'maintenance'; }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from ipaddress import ip_network
 
 ADMIN_PORTS = (8099, 8098)  # one per nginx instance slot (see proxy_model.py)
 ADMIN_PORT = ADMIN_PORTS[0]
@@ -37,8 +38,17 @@ class ProxySettings:
     # so that after a switch the old color's idle pool is gone within it (the drain waits)
     upstream_idle_ms: int = 1000
     upstream_pool_size: int = 64  # idle connections kept per app address and worker
+    # peers whose X-Forwarded-Proto and X-Forwarded-For reach the apps (proxy.trusted_proxies)
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for net in self.trusted_proxies:  # written into nginx.conf: networks only, nothing else
+            try:
+                ok = isinstance(net, str) and str(ip_network(net)) == net
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"trusted proxy {net!r} is not a network written as 10.0.0.0/8")
         if not isinstance(self.listen, int) or not 0 < self.listen < 65536:
             raise ValueError(f"listen must be a port number, not {self.listen!r}")
         if self.listen in ADMIN_PORTS:
@@ -79,9 +89,28 @@ def _proxied(uri: str, retire: bool = False) -> str:
             proxy_set_header Host $host;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $gr_connection;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $gr_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $gr_forwarded_proto;
             add_header X-Greenroom-Upstream $gr_probe_upstream always;"""
+
+
+def _forwarded(settings: ProxySettings) -> str:
+    """X-Forwarded-Proto and X-Forwarded-For as the apps get them: passed on (the latter
+    appended to) only from a trusted proxy; from anyone else replaced, so no client can
+    forge the scheme or its address."""
+    trusted = "".join(f"        {net} 1;\n" for net in settings.trusted_proxies)
+    return f"""    geo $remote_addr $gr_trusted {{
+        default 0;
+{trusted}    }}
+    map "$gr_trusted|$http_x_forwarded_proto" $gr_forwarded_proto {{
+        default $scheme;
+        "1|http" http;
+        "1|https" https;
+    }}
+    map $gr_trusted $gr_forwarded_for {{
+        default $remote_addr;
+        1 $proxy_add_x_forwarded_for;
+    }}"""
 
 
 def render(settings: ProxySettings, pools: tuple[str, ...] = (), admin_port: int = ADMIN_PORT) -> str:
@@ -117,6 +146,7 @@ http {{
         default "";
         "127.0.0.1|1" $upstream_addr;
     }}
+{_forwarded(s)}
 {_upstreams(s, pools)}
     server {{
         listen {s.listen} default_server reuseport;

@@ -1,0 +1,76 @@
+"""greenroom.js's routing, run under node with a fake ngx (the shared dict) and fs: the
+same function nginx calls per request."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from greenroom.nginx.render import asset
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+HARNESS = """
+const store = new Map();
+globalThis.ngx = {
+    ERR: 0, log: function () {},
+    shared: {greenroom: {
+        get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
+        keys: () => Array.from(store.keys()),
+    }},
+};
+const fs = {readdirSync: () => { throw new Error('none'); }};
+const require = () => fs;
+%MODULE%
+const mod = {target, admin};
+const st = {app: 'shop', targets: ['10.0.0.2:8000'], hosts: ['shop.example.com', 'shop.greenroom.internal']};
+put(st);
+const out = [];
+for (const [host, remote] of JSON.parse(process.argv[process.argv.length - 1])) {
+    out.push(mod.target({headersIn: {host: host}, remoteAddress: remote, variables: {}}));
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def route(*requests: tuple[str, str]) -> list[str]:
+    """What greenroom.js answers for each (Host header, remote address)."""
+    module = asset("greenroom.js").decode().replace("export default { target, admin };", "")
+    module = module.replace("const fs = require('fs');", "")
+    assert NODE is not None
+    script = HARNESS.replace("%MODULE%", module)
+    res = subprocess.run(
+        [NODE, "-e", script, json.dumps(requests)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    answer: list[str] = json.loads(res.stdout)
+    return answer
+
+
+def test_public_hosts_route_from_anywhere() -> None:
+    assert route(("shop.example.com", "203.0.113.9"), ("SHOP.example.com:80", "127.0.0.1")) == [
+        "10.0.0.2:8000",
+        "10.0.0.2:8000",
+    ]
+
+
+def test_internal_names_route_only_from_inside_the_proxy() -> None:
+    assert route(
+        ("shop.greenroom.internal", "127.0.0.1"),
+        ("shop.greenroom.internal", "10.77.0.1"),
+        ("Shop.Greenroom.Internal:80", "10.77.0.1"),
+        ("shop.greenroom.internal", "::1"),
+        ("greenroom.internal", "10.77.0.1"),
+        ("nobody.example.com", "10.77.0.1"),
+    ) == ["10.0.0.2:8000", "none", "none", "none", "none", "none"]
+
+
+def test_the_harness_runs_the_shipped_module() -> None:
+    text = Path(__file__).parents[2].joinpath("src/greenroom/nginx/greenroom.js").read_text()
+    assert "export default { target, admin };" in text
+    assert "const fs = require('fs');" in text
