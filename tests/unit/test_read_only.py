@@ -120,6 +120,10 @@ class NoEngine:
     def __init__(self, host: str | None = None) -> None:
         pass
 
+    @classmethod
+    def from_config(cls, engine: object, host: str | None = None) -> NoEngine:
+        return cls(host)
+
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"a dry run called engine.{name}")
 
