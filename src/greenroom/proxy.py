@@ -11,6 +11,7 @@ retire, reload, confirm. A reboot or an upgrade starts a new instance beside the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -38,6 +39,7 @@ from greenroom.proxy_model import (
 __all__ = ["Proxy", "ProxyPlan", "Routed", "confirm_targets", "parse_port"]
 
 RETIRE_WINDOW = 0.5  # seconds an old generation answers with "Connection: close" before it goes
+RETIRE_TRIES = 3
 MIGRATE_REQ = (5, 14)  # kernels from 5.14 move requests queued on a closed reuseport listener
 
 
@@ -192,9 +194,7 @@ class Proxy:
         self.engine.create_container(self.plan.spec(self._holder_sysctls()))
         self.engine.start(self.plan.name)
         self.client.reset()
-        for inst in self.instances(
-            refresh=True
-        ):  # an older pod's instances: they joined a namespace now gone
+        for inst in self.instances(refresh=True):  # they joined a namespace now gone
             self.engine.remove(inst.name)
         self._start_instance(1, pools)
 
@@ -205,11 +205,15 @@ class Proxy:
             self.engine.remove(leftover.name)  # greenroom's own (listed by its labels), not serving
         self.engine.create_container(spec)
         inst = Instance(spec.name, slot, True, int(spec.labels[STARTED]), spec.image)
-        self.engine.put_files(
-            spec.name, render.CONF_DIR, render.files(self.plan.settings, pools, inst.admin_port)
-        )
-        self.engine.start(spec.name)
-        self._wait_instance(inst, self.plan.generation(pools))
+        try:
+            self.engine.put_files(
+                spec.name, render.CONF_DIR, render.files(self.plan.settings, pools, inst.admin_port)
+            )
+            self.engine.start(spec.name)
+            self._wait_instance(inst, self.plan.generation(pools))
+        except GreenroomError:
+            self.engine.remove(spec.name)  # never became the proxy: the serving one stays
+            raise
         self._instances = None
         return inst
 
@@ -217,27 +221,46 @@ class Proxy:
         """A new nginx instance (this plan's image and config) beside the serving one, on
         the same port; then the old one retires and stops gracefully. Nothing closes the
         port: no request fails. Returns what was done."""
-        old = current(self.instances(refresh=True))
+        listed = self.instances(refresh=True)
+        old = current(listed)
+        for other in listed:  # an interrupted reboot's leftover: let it finish what it serves
+            if other != old:
+                self._stop(other)
         new = self._start_instance(2 if old is not None and old.slot == 1 else 1, pools)
         if old is None:
             return f"started {new.name}"
-        self._retire(old)
-        self.engine.stop(old.name, timeout=INSTANCE_STOP_TIMEOUT)
-        self.engine.remove(old.name)
-        self._instances = None
+        self._stop(old)
         return f"{new.name} took over from {old.name}"
 
-    def _retire(self, inst: Instance) -> None:
+    def _stop(self, inst: Instance) -> None:
+        """Retire, stop gracefully (SIGQUIT: requests and streams finish), remove."""
+        if inst.running:
+            self._retire(inst)  # best effort: it is stopped gracefully either way
+            self.engine.stop(inst.name, timeout=INSTANCE_STOP_TIMEOUT)
+        self.engine.remove(inst.name)
+        self._instances = None
+
+    def _retire(self, inst: Instance) -> str:
         """From now on the instance's responses close their connections: its clients
-        reconnect (to the new one) instead of being cut while idle when it stops."""
-        gen = self.generation_live(inst.admin_port)
-        if gen:
-            self.admin("POST", "retire", gen, port=inst.admin_port)
-            self.clock.sleep(RETIRE_WINDOW)
+        reconnect (to the new one) instead of being cut while idle when it stops. Says
+        what was done (a few tries: a reply lost under load must not skip it)."""
+        why = "its admin did not answer"
+        for _ in range(RETIRE_TRIES):
+            gen = self.generation_live(inst.admin_port)
+            if gen:
+                try:
+                    self.admin("POST", "retire", gen, port=inst.admin_port)
+                except GreenroomError as exc:
+                    why = exc.message
+                else:
+                    self.clock.sleep(RETIRE_WINDOW)
+                    return f"{inst.name} retired for {RETIRE_WINDOW:g}s"
+            self.clock.sleep(0.05)
+        return f"{inst.name} not retired ({why})"
 
     def apply_config(self, pools: tuple[str, ...] = ()) -> str:
         """Write aside, nginx -t, swap, retire the old workers' keep-alive connections,
-        reload, confirm the generation; restore on failure. Returns the new generation.
+        reload, confirm the generation; restore on failure. Says what was done.
 
         A reload makes the old workers close every idle keep-alive connection at once: a
         client that sent its next request on one just then gets no answer. So first the
@@ -265,7 +288,7 @@ class Proxy:
                 f"nginx -t rejected the new config; the last good one is kept:\n{out.strip()}",
                 where=f"{self.engine.host} {inst.name}",
             )
-        self._retire(inst)
+        retired = self._retire(inst)
         try:
             self._sh(inst.name, f"nginx -c {conf} -s reload")
             deadline = self.clock.monotonic() + 10
@@ -278,8 +301,9 @@ class Proxy:
                     )
                 self.clock.sleep(0.05)
         finally:
-            self.admin("DELETE", "retire", port=inst.admin_port)
-        return want
+            with contextlib.suppress(GreenroomError):  # the new generation never retires anyway
+                self.admin("DELETE", "retire", port=inst.admin_port)
+        return f"generation {want}; {retired}"
 
     def _sh(self, container: str, script: str) -> str:
         code, out = self.engine.exec(container, ["sh", "-c", script])

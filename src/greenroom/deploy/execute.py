@@ -351,7 +351,7 @@ class Executor:
                 (n, ()) for n in self.engine.networks() if n.labels.get(labels.ROLE) == labels.ROLE_FRONT
             ]
             want = pools.merged(step.pools, step.seen, live | set(pools.wanted(fronts, None)))
-            return f"generation {self.proxy.apply_config(want)}"
+            return self.proxy.apply_config(want)
 
     @contextlib.contextmanager
     def _proxy_lock(self) -> Iterator[None]:
