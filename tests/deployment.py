@@ -292,10 +292,11 @@ def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> No
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def get(bed: BedEngine, host: str, path: str = "/") -> tuple[int, dict[str, Any]]:
+def get(bed: BedEngine, host: str, path: str = "/", **headers: str) -> tuple[int, dict[str, Any]]:
+    """One request through the proxy's published port (extra headers as keywords)."""
     conn = http.client.HTTPConnection(bed.address, PROXY_PORT, timeout=10)
     try:
-        conn.request("GET", path, headers={"Host": host})
+        conn.request("GET", path, headers={"Host": host, **headers})
         resp = conn.getresponse()
         body = resp.read()
         try:

@@ -3,30 +3,13 @@ X-Forwarded-* headers (but a trusted proxy's pass through)."""
 
 from __future__ import annotations
 
-import http.client
-import json
 from pathlib import Path
-from typing import Any
 
 from tests.bed import BedEngine
-from tests.deployment import PROXY_NAME, PROXY_PORT, Project
+from tests.deployment import PROXY_NAME, PROXY_PORT, Project, get
 
 # the checkout's demo app, mounted over the image's: its /headers echoes what the app got
 DEMO_APP = Path(__file__).resolve().parents[2] / "demo" / "app.py"
-
-
-def request(bed: BedEngine, host: str, path: str = "/", **headers: str) -> tuple[int, dict[str, Any]]:
-    conn = http.client.HTTPConnection(bed.address, PROXY_PORT, timeout=10)
-    try:
-        conn.request("GET", path, headers={"Host": host, **headers})
-        resp = conn.getresponse()
-        body = resp.read()
-        try:
-            return resp.status, json.loads(body)
-        except ValueError:
-            return resp.status, {"raw": body.decode(errors="replace")}
-    finally:
-        conn.close()
 
 
 def from_inside(bed: BedEngine, host: str) -> str:
@@ -58,21 +41,21 @@ def test_internal_names_answer_only_inside_the_proxy(bed: BedEngine, project: Pr
     assert "Confirm" in deployed.stdout
     internal = f"{project.name}.greenroom.internal"
     for host in (internal, f"{internal}:{PROXY_PORT}", internal.upper()):
-        status, body = request(bed, host)
+        status, body = get(bed, host)
         assert status == 404, (host, status, body)
     assert from_inside(bed, internal) == "200"
     # a public name still works as before
     project.set(hosts=[f"{project.name}.test"])
     project.run("deploy")
-    assert request(bed, f"{project.name}.test")[0] == 200
-    assert request(bed, internal)[0] == 404
+    assert get(bed, f"{project.name}.test")[0] == 200
+    assert get(bed, internal)[0] == 404
 
 
 FORGED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 
 
 def seen(bed: BedEngine, project: Project, **headers: str) -> dict[str, str]:
-    status, body = request(bed, f"{project.name}.test", "/headers", **headers)
+    status, body = get(bed, f"{project.name}.test", "/headers", **headers)
     assert status == 200, body
     got: dict[str, str] = body["headers"]
     return got

@@ -141,22 +141,12 @@ def infrastructure(
                 rebuild=True,
             )
         )
-    elif state.proxy_generation != proxy.generation(tuple(sorted(state.proxy_pools))):
+    elif (reason := _reconfigure_reason(state, proxy, name, app.port, front, wanted)) is not None:
         steps.append(
             EnsureProxy(
                 create=False,
                 reconfigure=True,
-                reason=f"generation {state.proxy_generation} -> {proxy.generation(wanted)}",
-                pools=wanted,
-                seen=tuple(sorted(state.proxy_pools)),
-            )
-        )
-    elif not set(pools.of_front(front, (app.port,))) <= state.proxy_pools:
-        steps.append(
-            EnsureProxy(
-                create=False,
-                reconfigure=True,
-                reason=f"pool the connections to {name}'s addresses (port {app.port})",
+                reason=reason,
                 pools=wanted,
                 seen=tuple(sorted(state.proxy_pools)),
             )
@@ -175,6 +165,18 @@ def infrastructure(
                 if subnets:
                     steps.append(ProxyJoin(ost.front.name, str(proxy_address(subnets[0]))))
     return steps, front
+
+
+def _reconfigure_reason(
+    state: HostState, proxy: ProxyPlan, name: str, port: int, front: IPv4Network, wanted: tuple[str, ...]
+) -> str | None:
+    """Why the running proxy's nginx config must change for this deploy, if it must: its
+    settings (or greenroom's assets) differ, or the app's addresses have no pools yet."""
+    if state.proxy_generation != proxy.generation(tuple(sorted(state.proxy_pools))):
+        return f"generation {state.proxy_generation} -> {proxy.generation(wanted)}"
+    if not pools.of_front(front, (port,)) <= state.proxy_pools:
+        return f"pool the connections to {name}'s addresses (port {port})"
+    return None
 
 
 def wanted_pools(
