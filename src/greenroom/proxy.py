@@ -36,8 +36,13 @@ from greenroom.proxy_model import (
     parse_port,
 )
 
-__all__ = ["Proxy", "ProxyPlan", "Routed", "confirm_targets", "parse_port"]
+__all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxyPlan", "Routed", "confirm_targets", "parse_port"]
 
+PROXY_IMAGE_HINT = (
+    "proxy.image must name an image on the engine (or one it can pull) with nginx, the njs module, "
+    "sh and curl: the official nginx image (Debian variant), or Debian's nginx with libnginx-mod-http-js; "
+    "`docker load` it where no registry is reachable (README: Proxy images)"
+)
 RETIRE_WINDOW = 0.5  # seconds an old generation answers with "Connection: close" before it goes
 RETIRE_TRIES = 3
 MIGRATE_REQ = (5, 14)  # kernels from 5.14 move requests queued on a closed reuseport listener

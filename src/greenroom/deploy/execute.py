@@ -35,7 +35,7 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.client import Engine
 from greenroom.errors import Conflict, DeployError, GreenroomError, Locked, NotFound, ProxyError
-from greenroom.proxy import Proxy, Routed, confirm_targets
+from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, Routed, confirm_targets
 from greenroom.proxy_model import current, is_pod
 from greenroom.secrets import Masker
 
@@ -324,7 +324,7 @@ class Executor:
         """Under the proxy's lock, waiting for it: another greenroom may be creating or
         reconfiguring the same proxy (two apps' first deploys on a new host)."""
         if step.create:
-            self.engine.ensure_image(self.proxy.plan.image)
+            self.engine.ensure_image(self.proxy.plan.image, hint=PROXY_IMAGE_HINT)
         with self._proxy_lock():
             holder = self.proxy.container()
             if holder is None or not holder.running or not is_pod(holder):

@@ -32,7 +32,7 @@ from greenroom.engine.client import Engine
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import GreenroomError
 from greenroom.nginx.render import ProxySettings
-from greenroom.proxy import Proxy, ProxyPlan, parse_port
+from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan, parse_port
 from greenroom.proxy_model import current, is_pod
 from greenroom.routes import IPNetwork, parse_ipv4
 from greenroom.secrets import Masker
@@ -97,6 +97,9 @@ class Greenroom:
         self.secrets = tuple(secret_values(cfg))
         self.masker = Masker(self.secrets)
         self._host_routes: tuple[IPNetwork, ...] | None = None
+
+    def _ensure_proxy_image(self) -> None:
+        self.engine.ensure_image(self.proxy.plan.image, hint=PROXY_IMAGE_HINT)
 
     # -- observing -------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class Greenroom:
 
     def deploy(self, app: str, image: str | None = None) -> Outcome:
         self.cfg.app(app)
-        self.engine.ensure_image(self.proxy.plan.image)
+        self._ensure_proxy_image()
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             for attempt in range(1, ATTEMPTS + 1):
                 plan = self._plan(app, image)
@@ -224,7 +227,7 @@ class Greenroom:
             ctx = self.context(needs, dry_run=True)
             plan = plan_rollback(self.cfg, self.proxy.plan, state, app, to, ctx)
             return tentative(plan) if needs else plan
-        self.engine.ensure_image(self.proxy.plan.image)
+        self._ensure_proxy_image()
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             state = self.observe_healed()
             plan = plan_rollback(
@@ -233,17 +236,17 @@ class Greenroom:
             return plan if dry_run else self._execute(plan)
 
     def maintenance(self, app: str, on: bool) -> Outcome:
-        self.engine.ensure_image(self.proxy.plan.image)
+        self._ensure_proxy_image()
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             return self._execute(plan_maintenance(self.cfg, self.observe_healed(), app, on))
 
     def repair(self, app: str) -> Outcome:
-        self.engine.ensure_image(self.proxy.plan.image)
+        self._ensure_proxy_image()
         with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             return self._execute(plan_repair(self.cfg, self.observe_healed(), app))
 
     def proxy_reboot(self) -> Outcome:
-        self.engine.ensure_image(self.proxy.plan.image)
+        self._ensure_proxy_image()
         # the EnsureProxy step takes the proxy's lock
         return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
 

@@ -274,7 +274,8 @@ class Engine:
         with _translated(self.host, f"disconnect {container} from {network}"):
             self._api.disconnect_container_from_network(container, network, force=force)
 
-    def ensure_image(self, image: str) -> None:
+    def ensure_image(self, image: str, *, hint: str = "") -> None:
+        """The image on the engine, pulled if missing; `hint` says what to do when it can't be."""
         try:
             self._api.inspect_image(image)  # type: ignore[no-untyped-call]
             return
@@ -286,7 +287,8 @@ class Engine:
             raise NotFound(
                 f"image {image} is not on the engine and could not be pulled ({exc.explanation})",
                 where=self.host,
-                hint="load an image that has sh and cat onto the engine and name it with "
+                hint=hint
+                or "load an image that has sh and cat onto the engine and name it with "
                 "--helper-image or GREENROOM_HELPER_IMAGE",
             ) from exc
 
