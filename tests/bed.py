@@ -44,6 +44,9 @@ class BedEngine:
     busybox_image: str
     ext_address: str
     ext_netns: str
+    # the official nginx image's layout built from Debian's packages ("" on an older bed:
+    # `scripts/testbed images` builds it)
+    proxy_official_image: str = ""
 
     @property
     def rules(self) -> EngineRules:
@@ -79,6 +82,7 @@ def bed_engines() -> list[BedEngine]:
             busybox_image=desc["images"]["busybox"],
             ext_address=desc["ext"]["address"],
             ext_netns=desc["ext"]["netns"],
+            proxy_official_image=desc["images"].get("proxy_official", ""),
         )
         for e in desc["engines"]
     ]

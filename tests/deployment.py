@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
+import pytest
 import yaml
 
 from tests.bed import BedEngine, load_description, uid
@@ -169,6 +170,36 @@ class Project:
                 client.api.exec_start(ex["Id"])
         finally:
             client.close()
+
+
+def remove_proxy(bed: BedEngine) -> None:
+    """This checkout's proxy gone: holder, nginx instances, state volume, home network."""
+    client = bed.docker()
+    try:
+        doomed = client.containers.list(all=True, filters={"label": f"greenroom.proxy={PROXY_NAME}"})
+        doomed += [
+            c for c in client.containers.list(all=True, filters={"name": PROXY_NAME}) if c.name == PROXY_NAME
+        ]
+        for c in doomed:
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(f"{PROXY_NAME}-state").remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.networks.get(PROXY_NAME).remove()
+    finally:
+        client.close()
+
+
+def use_official_proxy(bed: BedEngine, project: Project) -> None:
+    """This checkout's proxy, holder and all, created anew from the image with the official
+    nginx image's layout (skips on a bed without it); `remove_proxy` afterwards, so the
+    next test's deploy creates it from the bed's base image again."""
+    if not bed.proxy_official_image:
+        pytest.skip("the bed has no official-layout nginx image: run `scripts/testbed images`")
+    remove_proxy(bed)
+    project.proxy["image"] = bed.proxy_official_image
+    project.write()
 
 
 def proxy_nginx(bed: BedEngine) -> str:

@@ -10,7 +10,16 @@ import time
 import pytest
 
 from tests.bed import BedEngine
-from tests.deployment import Load, Project, app_containers, app_images, get, wait_for
+from tests.deployment import (
+    Load,
+    Project,
+    app_containers,
+    app_images,
+    get,
+    remove_proxy,
+    use_official_proxy,
+    wait_for,
+)
 from tests.e2e.peers import echo_server
 
 DEPLOYS = 10
@@ -22,14 +31,28 @@ def live_version(bed: BedEngine, project: Project) -> str:
     return str(body["version"])
 
 
-def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project) -> None:
+@pytest.mark.parametrize("layout", ["debian", "official"])
+def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project, layout: str) -> None:
+    """Ten with the bed's proxy image; four through a proxy from the official nginx image's
+    layout (created anew for this test, and removed after it)."""
+    if layout == "debian":
+        deploys_under_load(bed, project, DEPLOYS)
+        return
+    use_official_proxy(bed, project)
+    try:
+        deploys_under_load(bed, project, 4)
+    finally:
+        remove_proxy(bed)
+
+
+def deploys_under_load(bed: BedEngine, project: Project, deploys: int) -> None:
     images = app_images(bed)
     project.run("deploy")
     assert live_version(bed, project) == "v1"
     load = Load(bed.address, f"{project.name}.test").start()
     try:
         wait_for(lambda: load.count() > 50, what="load through the proxy")
-        for i in range(DEPLOYS):
+        for i in range(deploys):
             version = "v2" if i % 2 == 0 else "v1"
             out = json.loads(project.run("deploy", "--json", "--image", images[version]).stdout)
             gate = next(s for s in out["steps"] if s["step"] == "HealthGate")
@@ -41,7 +64,7 @@ def test_ten_deploys_under_load_fail_no_request(bed: BedEngine, project: Project
         load.stop()
     failures = load.failures()
     assert not failures, f"{len(failures)} failed of {load.count()}: {failures[:5]}"
-    assert load.count() > 500
+    assert load.count() > 50 * deploys
     assert load.reconnects == 0, "keep-alive client connections were closed by the proxy"
     # retain: 2 stopped releases kept, older ones removed; one running
     statuses = [status for _, status in app_containers(bed, project.name)]

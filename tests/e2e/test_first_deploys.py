@@ -3,15 +3,12 @@ once make one proxy and both serve."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from tests.bed import BedEngine, uid
-from tests.deployment import PROXY_NAME, Project, get, new_project
+from tests.deployment import PROXY_NAME, Project, get, new_project, remove_proxy
 
 
 def owned(bed: BedEngine, marks: tuple[str, ...]) -> dict[str, set[str]]:
@@ -64,25 +61,6 @@ def test_a_plan_on_a_new_host_changes_nothing(bed: BedEngine, tmp_path: Path) ->
         assert "create network" in res.stdout and "subnets are tentative" in res.stdout, res.stdout
     assert rollback.returncode == 2 and "no retained release" in rollback.stderr
     assert "not running" in status.stdout
-
-
-def remove_proxy(bed: BedEngine) -> None:
-    """This checkout's proxy gone: holder, nginx instances, state volume, home network."""
-    client = bed.docker()
-    try:
-        doomed = client.containers.list(all=True, filters={"label": f"greenroom.proxy={PROXY_NAME}"})
-        doomed += [
-            c for c in client.containers.list(all=True, filters={"name": PROXY_NAME}) if c.name == PROXY_NAME
-        ]
-        for c in doomed:
-            with contextlib.suppress(docker.errors.NotFound):
-                c.remove(force=True)
-        with contextlib.suppress(docker.errors.NotFound):
-            client.volumes.get(f"{PROXY_NAME}-state").remove(force=True)
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            client.networks.get(PROXY_NAME).remove()
-    finally:
-        client.close()
 
 
 def pod(bed: BedEngine) -> tuple[list[str], list[str]]:

@@ -74,7 +74,7 @@ def test_a_minimal_file_gets_every_default(tmp_path: Path) -> None:
     assert cfg.version == 1
     assert cfg.engine == EngineConfig(host=None, helper_image="busybox:stable")
     assert cfg.proxy.name == "greenroom-proxy"
-    assert cfg.proxy.image == "greenroom/proxy:latest"
+    assert cfg.proxy.image == "nginx:1.29.3-bookworm"
     assert cfg.proxy.network == "greenroom-proxy"
     assert cfg.proxy.ports == ("80:80",)
     assert cfg.proxy.published_ports() == (PortMapping(None, 80, 80),)

@@ -600,7 +600,11 @@ class ProxyConfig(_Model):
         "greenroom's own containers (greenroom-lock-*, greenroom-probe-*, APP-COLOR-DEPLOY-REPLICA).",
     )
     image: Image = Field(
-        default="greenroom/proxy:latest", description="Proxy image: nginx with njs 0.8 or later, curl and sh."
+        default="nginx:1.29.3-bookworm",
+        description="Proxy image: nginx 1.25 or later with njs 0.8 or later at "
+        "/usr/lib/nginx/modules/ngx_http_js_module.so, curl 7.84 or later and sh. The default is the "
+        "official nginx image's Debian variant, pinned by tag (add @sha256:DIGEST to pin it fully); "
+        'see "Proxy images" in the README.',
     )
     network: NetworkName = Field(
         default="greenroom-proxy",
