@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
-from greenroom.engine.model import ContainerInfo, NetworkInfo
-from greenroom.engine.observe import Observation
+from greenroom.engine.model import ContainerInfo, NetworkInfo, Observation
 from greenroom.gateway import (
     Endpoint,
     EngineRules,

@@ -16,6 +16,7 @@ from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, config_hash, secret_values
 from greenroom.deploy import lock
 from greenroom.deploy.execute import DeployFailed, Executor, Outcome, Reporter
+from greenroom.deploy.observe import observe_host
 from greenroom.deploy.plan import (
     Context,
     plan_deploy,
@@ -25,7 +26,7 @@ from greenroom.deploy.plan import (
     plan_rollback,
     repair,
 )
-from greenroom.deploy.state import AppState, HostState, observe_host
+from greenroom.deploy.state import AppState, HostState
 from greenroom.deploy.steps import EnsureNetwork, Plan
 from greenroom.doctor import actual_gateway
 from greenroom.engine.client import Engine

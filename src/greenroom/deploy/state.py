@@ -1,14 +1,11 @@
-"""Observe: everything greenroom owns on one engine, read back from labels and the proxy."""
+"""Pure: what greenroom owns on one engine (apps, releases, the proxy), as observed (deploy/observe.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from greenroom import labels
-from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo, NetworkInfo
-from greenroom.errors import GreenroomError
-from greenroom.proxy import Proxy
 from greenroom.proxy_model import Instance, Routed
 from greenroom.routes import IPNetwork
 
@@ -124,43 +121,3 @@ def group_releases(containers: list[ContainerInfo]) -> tuple[Release, ...]:
         by_deploy.setdefault(ac.deploy, []).append(ac)
     releases = [Release(d, tuple(sorted(cs, key=lambda c: c.replica))) for d, cs in by_deploy.items()]
     return tuple(sorted(releases, key=lambda r: (r.deployed_at, r.deploy)))
-
-
-def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
-    networks = engine.networks()
-    by_name = {n.name: n for n in networks}
-    pc = proxy.container()
-    managed = engine.summaries(label=[f"{labels.MANAGED}=true"])  # apps and proxy instances, one list
-    instances = proxy.note_instances(managed)
-    routed: dict[str, Routed] = {}
-    generation = None
-    routed_ok = True
-    pooled: frozenset[str] = frozenset()
-    if pc is not None and pc.running:
-        try:
-            routed, live, pooled = proxy.observe()
-            generation = live or None
-        except GreenroomError:
-            routed_ok = False
-    app_containers = [c for c in managed if c.labels.get(labels.ROLE) == labels.ROLE_APP]
-    states: dict[str, AppState] = {}
-    for name in sorted(set(apps) | {c.labels.get(labels.APP, "") for c in app_containers} - {""}):
-        mine = [c for c in app_containers if c.labels.get(labels.APP) == name]
-        states[name] = AppState(
-            name=name,
-            back=by_name.get(labels.back_network(name)),
-            front=by_name.get(labels.front_network(name)),
-            releases=group_releases(mine),
-            routed=routed.get(name),
-        )
-    return HostState(
-        engine_host=engine.host,
-        proxy=pc,
-        proxy_generation=generation,
-        home=by_name.get(proxy.plan.network),
-        apps=states,
-        networks=tuple(networks),
-        routed_ok=routed_ok,
-        proxy_pools=pooled,
-        proxy_instances=tuple(instances),
-    )

@@ -9,7 +9,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
 from greenroom.gateway import Endpoint, EngineRules
-from greenroom.routes import IPNetwork
+from greenroom.routes import IPNetwork, RouteTable
 
 Json = Mapping[str, Any]
 
@@ -207,3 +207,12 @@ class ContainerSpec:
     stop_timeout: int | None = None
     stop_signal: str | None = None
     sysctls: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A container as observed: its inspect data, its networks and its real routes."""
+
+    container: ContainerInfo
+    networks: dict[str, NetworkInfo]
+    routes: RouteTable | None

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from greenroom.engine.client import Engine
-from greenroom.engine.model import ContainerInfo, NetworkInfo
+from greenroom.engine.model import NetworkInfo, Observation
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import NotFound
-from greenroom.routes import RouteTable
 
-
-@dataclass(frozen=True)
-class Observation:
-    container: ContainerInfo
-    networks: dict[str, NetworkInfo]
-    routes: RouteTable | None
+__all__ = ["Observation", "observe"]
 
 
 def observe(

@@ -1,0 +1,51 @@
+"""Observe a host for planning: networks, the proxy and its routing, every app's
+releases (the pure model they fill is deploy/state.py)."""
+
+from __future__ import annotations
+
+from greenroom import labels
+from greenroom.deploy.state import AppState, HostState, group_releases
+from greenroom.engine.client import Engine
+from greenroom.errors import GreenroomError
+from greenroom.proxy import Proxy
+from greenroom.proxy_model import Routed
+
+
+def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
+    networks = engine.networks()
+    by_name = {n.name: n for n in networks}
+    pc = proxy.container()
+    managed = engine.summaries(label=[f"{labels.MANAGED}=true"])  # apps and proxy instances, one list
+    instances = proxy.note_instances(managed)
+    routed: dict[str, Routed] = {}
+    generation = None
+    routed_ok = True
+    pooled: frozenset[str] = frozenset()
+    if pc is not None and pc.running:
+        try:
+            routed, live, pooled = proxy.observe()
+            generation = live or None
+        except GreenroomError:
+            routed_ok = False
+    app_containers = [c for c in managed if c.labels.get(labels.ROLE) == labels.ROLE_APP]
+    states: dict[str, AppState] = {}
+    for name in sorted(set(apps) | {c.labels.get(labels.APP, "") for c in app_containers} - {""}):
+        mine = [c for c in app_containers if c.labels.get(labels.APP) == name]
+        states[name] = AppState(
+            name=name,
+            back=by_name.get(labels.back_network(name)),
+            front=by_name.get(labels.front_network(name)),
+            releases=group_releases(mine),
+            routed=routed.get(name),
+        )
+    return HostState(
+        engine_host=engine.host,
+        proxy=pc,
+        proxy_generation=generation,
+        home=by_name.get(proxy.plan.network),
+        apps=states,
+        networks=tuple(networks),
+        routed_ok=routed_ok,
+        proxy_pools=pooled,
+        proxy_instances=tuple(instances),
+    )

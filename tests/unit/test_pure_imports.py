@@ -1,0 +1,32 @@
+"""The pure core imports no engine SDK: config, the gateway rules, routes, sockets, subnets,
+the nginx render, the proxy's model, the planner and its steps and pools, the doctor."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PURE = [
+    "greenroom.config",
+    "greenroom.gateway",
+    "greenroom.routes",
+    "greenroom.sockets",
+    "greenroom.subnets",
+    "greenroom.nginx.render",
+    "greenroom.proxy_model",
+    "greenroom.deploy.state",
+    "greenroom.deploy.steps",
+    "greenroom.deploy.pools",
+    "greenroom.deploy.plan",
+    "greenroom.doctor",
+    "greenroom.secrets",
+]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_module_imports_without_docker(module: str) -> None:
+    code = f"import sys, {module}; sys.exit(1 if 'docker' in sys.modules else 0)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, f"{module} imports docker (directly or through another module)\n{res.stderr}"
