@@ -43,7 +43,7 @@ PROXY_IMAGE_HINT = (
     "sh and curl: the official nginx image (Debian variant), or Debian's nginx with libnginx-mod-http-js; "
     "`docker load` it where no registry is reachable (README: Proxy images)"
 )
-RETIRE_WINDOW = 0.5  # seconds an old generation answers with "Connection: close" before it goes
+RETIRE_WINDOW = 1.0  # seconds an old generation answers with "Connection: close" before it goes
 RETIRE_TRIES = 3
 MIGRATE_REQ = (5, 14)  # kernels from 5.14 move requests queued on a closed reuseport listener
 
