@@ -68,24 +68,26 @@ class BedEngine:
         )
 
 
+def bed_engine(e: dict[str, Any], desc: dict[str, Any]) -> BedEngine:
+    """One engine host of the description (an entry of "engines", or "remote")."""
+    return BedEngine(
+        name=e["name"],
+        host=e["host"],
+        address=e["address"],
+        netns=e["netns"],
+        version=e["version"],
+        api_version=e["api_version"],
+        base_image=desc["images"]["base"],
+        busybox_image=desc["images"]["busybox"],
+        ext_address=desc["ext"]["address"],
+        ext_netns=desc["ext"]["netns"],
+        proxy_official_image=desc["images"].get("proxy_official", ""),
+    )
+
+
 def bed_engines() -> list[BedEngine]:
     desc = load_description()
-    return [
-        BedEngine(
-            name=e["name"],
-            host=e["host"],
-            address=e["address"],
-            netns=e["netns"],
-            version=e["version"],
-            api_version=e["api_version"],
-            base_image=desc["images"]["base"],
-            busybox_image=desc["images"]["busybox"],
-            ext_address=desc["ext"]["address"],
-            ext_netns=desc["ext"]["netns"],
-            proxy_official_image=desc["images"].get("proxy_official", ""),
-        )
-        for e in desc["engines"]
-    ]
+    return [bed_engine(e, desc) for e in desc["engines"]]
 
 
 def uid() -> str:

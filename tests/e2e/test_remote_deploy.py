@@ -19,7 +19,7 @@ import docker.errors
 import pytest
 
 import greenroom
-from tests.bed import BedEngine, load_description
+from tests.bed import BedEngine, bed_engine, load_description
 from tests.deployment import PROXY_NAME, Load, Project, get, new_project
 
 DESC = load_description()
@@ -35,18 +35,7 @@ pytestmark = [
 
 def remote_bed() -> BedEngine:
     assert REMOTE is not None
-    return BedEngine(
-        name=REMOTE["name"],
-        host=REMOTE["host"],  # the test's own view (cleanup, checks); greenroom gets ssh://
-        address=REMOTE["address"],
-        netns=REMOTE["netns"],
-        version=REMOTE["version"],
-        api_version=REMOTE["api_version"],
-        base_image=DESC["images"]["base"],
-        busybox_image=DESC["images"]["busybox"],
-        ext_address=DESC["ext"]["address"],
-        ext_netns=DESC["ext"]["netns"],
-    )
+    return bed_engine(REMOTE, DESC)  # host: the test's own view (cleanup, checks); greenroom gets ssh://
 
 
 def logins() -> int:
