@@ -164,7 +164,8 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     windows = [(t.started, t.finished + 1.0) for t in timings]
     everything = [r for run in runs.values() for r in run.responses]
     t0 = min((r.at for r in everything), default=0.0) + 2.0  # the connections' first seconds
-    during, steady = [], []
+    during: list[float] = []
+    steady: list[float] = []
     for r in everything:
         if r.at < t0 or not 200 <= r.status < 400:
             continue

@@ -286,7 +286,7 @@ class Greenroom(Strategy):
         for c in self.client.containers.list(all=True, filters={"label": f"greenroom.app={app}"}):
             c.remove(force=True)
         # the proxy is a pod: its nginx instances first, then the holder
-        pod = {"label": f"greenroom.proxy={self.proxy_name()}"}
+        pod: dict[str, Any] = {"label": f"greenroom.proxy={self.proxy_name()}"}
         for c in self.client.containers.list(all=True, filters=pod):
             c.remove(force=True)
         for name in (self.proxy_name(), f"greenroom-lock-{app}"):
