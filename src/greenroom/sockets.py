@@ -68,10 +68,13 @@ def mentioning(text: str, targets: set[tuple[str, int]]) -> str:
     under load): a substring test in C skips them before any parsing. An IPv4 target's key
     also matches its IPv4-mapped form in tcp6.
     """
-    keys = []
-    for address, port in targets:
-        keys.append(f"{_hex(ip_address(address))}:{port:04X}")
+    keys = target_keys(targets)
     return "\n".join(line for line in text.splitlines() if any(k in line for k in keys))
+
+
+def target_keys(targets: set[tuple[str, int]]) -> list[str]:
+    """`ADDRESS:PORT` as /proc/net/tcp{,6} print them, one per target, in a stable order."""
+    return sorted(f"{_hex(ip_address(address))}:{port:04X}" for address, port in targets)
 
 
 # -- the same question asked of the kernel by netlink (sock_diag), answered in ~1 ms ---------
