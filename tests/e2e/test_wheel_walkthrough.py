@@ -1,0 +1,200 @@
+"""The README's "On your own server" walkthrough, as a new user runs it: a wheel built from
+this checkout, installed with pip in a new virtualenv, then a Docker context over ssh to
+the remote host e3, `init`, `config check`, `plan`, `deploy`, a second version, `rollback`,
+and a failing deploy as a CI job sees it. The only edits to the written greenroom.yml are
+the ones the walkthrough leaves to the user (the app's port, host name and health path).
+
+No registry is reachable here: the default proxy and helper images (proxy.image and
+engine.helper_image as `config check` resolves them) are tagged on e3 from the test bed's
+images with the same layout (the official nginx image's, and busybox).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+import yaml
+
+from tests.bed import BedEngine, bed_engine, load_description, uid
+from tests.deployment import app_images
+
+DESC = load_description()
+REMOTE: dict[str, Any] | None = DESC.get("remote")
+ROOT = Path(__file__).resolve().parents[2]
+PROXY = "greenroom-proxy"  # the defaults, as `init` leaves them
+PORT = 80
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(REMOTE is None, reason="the remote host e3 is not up: run `scripts/testbed up-e3`"),
+]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtualenv with greenroom installed from a wheel built from this checkout."""
+    base = tmp_path_factory.mktemp("wheel")
+    src = base / "src"
+    src.mkdir()
+    for part in ("pyproject.toml", "README.md", "LICENSE", "src"):
+        path = ROOT / part
+        if path.is_dir():
+            shutil.copytree(path, src / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif path.exists():
+            shutil.copy(path, src / part)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(base / "dist"), str(src)],
+        check=True,
+        timeout=600,
+    )
+    wheels = list((base / "dist").glob("greenroom-*.whl"))
+    assert len(wheels) == 1, wheels
+    env_dir = base / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    subprocess.run(
+        [str(env_dir / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheels[0])],
+        check=True,
+        timeout=600,
+    )
+    return env_dir / "bin"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[BedEngine, dict[str, str]]]:
+    """e3 with the default images present, an ssh alias for it, and a clean $HOME."""
+    assert REMOTE is not None
+    bed = bed_engine(REMOTE, DESC)
+    client = bed.docker()
+    ssh = REMOTE["ssh"]
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        textwrap.dedent(
+            f"""\
+            Host app-1
+              HostName {ssh["host"]}
+              Port {ssh["port"]}
+              User {ssh["user"]}
+              IdentityFile {ssh["key"]}
+              IdentitiesOnly yes
+              UserKnownHostsFile {ssh["known_hosts"]}
+              GlobalKnownHostsFile /dev/null
+            """
+        )
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "HOME": str(home),
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "COLUMNS": "200",
+        "GREENROOM_SSH_CONFIG": str(cfg),  # OpenSSH reads ~/.ssh/config of the passwd home, not $HOME
+    }
+    try:
+        yield bed, env
+    finally:
+        _cleanup(client)
+        client.close()
+
+
+def _cleanup(client: docker.DockerClient) -> None:
+    for c in client.containers.list(all=True, filters={"label": "greenroom.app"}):
+        if c.labels["greenroom.app"].startswith("walk"):
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True)
+    doomed = client.containers.list(all=True, filters={"label": f"greenroom.proxy={PROXY}"})
+    doomed += [c for c in client.containers.list(all=True, filters={"name": PROXY}) if c.name == PROXY]
+    doomed += [
+        c for c in client.containers.list(all=True) if (c.name or "").startswith("greenroom-lock-walk")
+    ]
+    for c in doomed:
+        with contextlib.suppress(docker.errors.NotFound):
+            c.remove(force=True)
+    with contextlib.suppress(docker.errors.NotFound):
+        client.volumes.get(f"{PROXY}-state").remove(force=True)
+    for net in client.networks.list():
+        if (net.name or "").startswith("gr-walk") or net.name == PROXY:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                net.remove()
+
+
+def sh(env: dict[str, str], cwd: Path, *cmd: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in res.stdout + res.stderr, res.stderr
+    if ok:
+        assert res.returncode == 0, f"{' '.join(cmd)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+    return res
+
+
+def version(address: str, host: str) -> str:
+    conn = http.client.HTTPConnection(address, PORT, timeout=10)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, (resp.status, body[:200])
+        return str(json.loads(body)["version"])
+    finally:
+        conn.close()
+
+
+def test_own_server_walkthrough_from_a_wheel(
+    installed: Path, server: tuple[BedEngine, dict[str, str]], tmp_path: Path
+) -> None:
+    bed, env = server
+    gr = str(installed / "greenroom")
+    work = tmp_path / "project"
+    work.mkdir()
+    images = app_images(bed)
+    name = f"walk{uid()[:6]}"
+
+    assert sh(env, work, gr, "--version").stdout.strip()
+    sh(env, work, "docker", "context", "create", "prod", "--docker", "host=ssh://app-1")
+    sh(env, work, "docker", "context", "use", "prod")
+    sh(env, work, gr, "init", images["v1"], "--name", name)
+    doc = yaml.safe_load((work / "greenroom.yml").read_text())
+    assert doc["engine"]["host"] == "ssh://app-1"  # from the current Docker context
+
+    # what the walkthrough leaves to the user: the app's port (the image EXPOSEs none), the
+    # host name it answers to, and an HTTP health check
+    app = doc["apps"][name]
+    app["port"] = 8000
+    app["hosts"] = [f"{name}.test"]
+    app["healthcheck"] = {"type": "http", "path": "/health", "deadline": "1m"}
+    (work / "greenroom.yml").write_text(yaml.safe_dump(doc))
+
+    resolved = json.loads(sh(env, work, gr, "config", "check", "--json").stdout)
+    assert (resolved["proxy"]["name"], resolved["proxy"]["ports"]) == (PROXY, [f"{PORT}:80"])
+    # no registry here: the defaults' images made from the bed's, with the same layout
+    client = bed.docker()
+    try:
+        client.images.get(DESC["images"]["proxy_official"]).tag(*resolved["proxy"]["image"].rsplit(":", 1))
+        client.images.get(DESC["images"]["busybox"]).tag(*resolved["engine"]["helper_image"].rsplit(":", 1))
+    finally:
+        client.close()
+    plan = sh(env, work, gr, "plan").stdout
+    assert "CreateRelease" in plan or "create" in plan.lower()
+    sh(env, work, gr, "deploy")
+    assert version(bed.address, f"{name}.test") == "v1"
+    sh(env, work, gr, "deploy", "--image", images["v2"])
+    assert version(bed.address, f"{name}.test") == "v2"
+    sh(env, work, gr, "rollback", name)
+    assert version(bed.address, f"{name}.test") == "v1"
+
+    # a CI job: exits non-zero, says why on stderr, --json for machines; v1 still serves
+    failed = sh(env, work, gr, "deploy", "--json", "--image", "greenroom-test/none:missing", ok=False)
+    assert failed.returncode != 0
+    result = json.loads(failed.stdout)
+    assert result["error"] and "greenroom-test/none:missing" in json.dumps(result)
+    assert version(bed.address, f"{name}.test") == "v1"
