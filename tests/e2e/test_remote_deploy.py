@@ -4,7 +4,6 @@ proxy calls go through the engine (helper containers, exec), never through /proc
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -15,12 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 import pytest
 
 import greenroom
 from tests.bed import BedEngine, bed_engine, load_description
-from tests.deployment import PROXY_NAME, Load, Project, get, new_project
+from tests.deployment import Load, Project, get, new_project, remove_proxy
 
 DESC = load_description()
 REMOTE: dict[str, Any] | None = DESC.get("remote")
@@ -79,15 +77,7 @@ def remote_project(tmp_path: Path) -> Iterator[tuple[Project, dict[str, str]]]:
         yield project, env
     finally:
         project.cleanup()
-        client = bed.docker()
-        try:
-            with contextlib.suppress(docker.errors.NotFound):
-                client.api.remove_container(PROXY_NAME, force=True)
-            for net in client.networks.list(names=[PROXY_NAME]):
-                with contextlib.suppress(docker.errors.APIError):
-                    net.remove()
-        finally:
-            client.close()
+        remove_proxy(bed)  # holder, nginx instances, state volume, home network
 
 
 def run(project: Project, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
