@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from greenroom.doctor import UNKNOWN, actual_gateway, endpoints_of
-from greenroom.engine.client import Engine
 from greenroom.engine.model import NetworkInfo
 from greenroom.engine.observe import Observation, observe
+from greenroom.engine.protocol import Engine
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import ConfigError, GatewayMoved, GatewayWouldMove
 from greenroom.gateway import EngineRules, Gateway, Sandbox, predict_connect

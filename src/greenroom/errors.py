@@ -5,12 +5,16 @@
     ├── EngineError                 the Docker engine refused or failed
     │   ├── EngineUnreachable       no engine at that address
     │   ├── NotFound                no such container / network / image
-    │   └── Conflict                a name already taken (how locks are taken)
+    │   ├── Conflict                a name already taken (how locks are taken)
+    │   └── SubnetOverlap           a network's subnet overlaps one the engine has
     ├── RouteReadError              the routes of a container could not be read
+    ├── SubnetExhausted             no free subnet left in proxy.subnet_pool
     ├── DeployError                 a deploy step failed; the old version still serves
     │   ├── HealthGateFailed        the new version never became healthy
     │   ├── ProxyError              the proxy refused a config or a switch
-    │   └── Locked                  another greenroom holds the app's lock
+    │   ├── Locked                  another greenroom holds the app's lock (exit 5)
+    │   └── DeployFailed            a command's steps failed and were undone: carries the
+    │                               timeline (`outcome`); exit code of the step's error
     └── GatewayError                a default gateway moved, or would move
         ├── GatewayWouldMove        refused before acting (exit 3)
         └── GatewayMoved            acted, and the gateway moved anyway (exit 4)
@@ -20,6 +24,11 @@ the CLI is the one place that prints them.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from greenroom.deploy.outcome import Outcome
 
 
 class GreenroomError(Exception):
@@ -58,8 +67,23 @@ class Conflict(EngineError):
     pass
 
 
+class SubnetOverlap(EngineError):
+    """The engine refused a network: its subnet overlaps one the engine already has (another
+    greenroom took it meanwhile). The caller observes again and plans another."""
+
+
 class RouteReadError(GreenroomError):
     pass
+
+
+class SubnetExhausted(GreenroomError):
+    def __init__(self, message: str, *, hint: str = "", where: str = "") -> None:
+        super().__init__(
+            message,
+            where=where,
+            hint=hint
+            or "enlarge proxy.subnet_pool in greenroom.yml (e.g. a /16), or remove networks no longer used",
+        )
 
 
 class DeployError(GreenroomError):
@@ -76,6 +100,18 @@ class ProxyError(DeployError):
 
 class Locked(DeployError):
     exit_code = 5
+
+
+class DeployFailed(DeployError):
+    """A command's steps failed (and what was done was undone): `outcome` has the
+    timeline and the new version's last logs; the exit code is that of the step's error."""
+
+    def __init__(
+        self, message: str, *, outcome: Outcome, exit_code: int = 1, hint: str = "", where: str = ""
+    ) -> None:
+        super().__init__(message, hint=hint, where=where)
+        self.outcome = outcome
+        self.exit_code = exit_code
 
 
 class GatewayError(GreenroomError):

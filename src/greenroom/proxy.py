@@ -17,9 +17,9 @@ import time
 from typing import Any
 
 from greenroom import labels
-from greenroom.clock import Clock
-from greenroom.engine.client import Engine
+from greenroom.clock import Clock, poll_until
 from greenroom.engine.model import ContainerInfo
+from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, NotFound, ProxyError
 from greenroom.nginx import render
 from greenroom.nginx.client import ProxyClient, Reply
@@ -173,18 +173,18 @@ class Proxy:
     # -- act -------------------------------------------------------------------------
 
     def _wait_instance(self, inst: Instance, generation: str, timeout: float = 20.0) -> None:
-        deadline = self.clock.monotonic() + timeout
-        while self.generation_live(inst.admin_port) != generation:
-            if self.clock.monotonic() > deadline:
-                logs = self.engine.logs(inst.name, tail=20)
-                raise ProxyError(
-                    f"nginx ({inst.name}) did not become ready within {timeout:.0f}s",
-                    where=f"{self.engine.host} {inst.name}",
-                    hint=f"its last logs:\n{logs}"
-                    if logs
-                    else "check the proxy image has nginx with njs and curl",
-                )
-            self.clock.sleep(0.05)
+        def ready() -> bool | None:
+            return self.generation_live(inst.admin_port) == generation or None
+
+        if poll_until(self.clock, ready, timeout=timeout, interval=0.05) is None:
+            logs = self.engine.logs(inst.name, tail=20)
+            raise ProxyError(
+                f"nginx ({inst.name}) did not become ready within {timeout:.0f}s",
+                where=f"{self.engine.host} {inst.name}",
+                hint=f"its last logs:\n{logs}"
+                if logs
+                else "check the proxy image has nginx with njs and curl",
+            )
 
     def _holder_sysctls(self) -> dict[str, str]:
         """Second lines of defence for the data path, and request migration on a reboot."""
@@ -296,15 +296,16 @@ class Proxy:
         retired = self._retire(inst)
         try:
             self._sh(inst.name, f"nginx -c {conf} -s reload")
-            deadline = self.clock.monotonic() + 10
-            while self.generation_live(inst.admin_port) != want:
-                if self.clock.monotonic() > deadline:
-                    self._sh(inst.name, f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
-                    raise ProxyError(
-                        "nginx did not pick up the new config within 10s; restored the last good one",
-                        where=f"{self.engine.host} {inst.name}",
-                    )
-                self.clock.sleep(0.05)
+
+            def applied() -> bool | None:
+                return self.generation_live(inst.admin_port) == want or None
+
+            if poll_until(self.clock, applied, timeout=10, interval=0.05) is None:
+                self._sh(inst.name, f"cp -a {backup}/*.* {render.CONF_DIR}/ && nginx -c {conf} -s reload")
+                raise ProxyError(
+                    "nginx did not pick up the new config within 10s; restored the last good one",
+                    where=f"{self.engine.host} {inst.name}",
+                )
         finally:
             with contextlib.suppress(GreenroomError):  # the new generation never retires anyway
                 self.admin("DELETE", "retire", port=inst.admin_port)

@@ -6,19 +6,11 @@ import zlib
 from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
-from greenroom.errors import GreenroomError
+from greenroom.errors import SubnetExhausted
+
+__all__ = ["SubnetExhausted", "allocate", "front_prefix", "host_addresses", "spread"]
 
 _MAX_PREFIX = 29  # 6 usable addresses: the smallest network worth creating
-
-
-class SubnetExhausted(GreenroomError):
-    def __init__(self, message: str, *, hint: str = "", where: str = "") -> None:
-        super().__init__(
-            message,
-            where=where,
-            hint=hint
-            or ("enlarge proxy.subnet_pool in greenroom.yml (e.g. a /16), or remove networks no longer used"),
-        )
 
 
 def allocate(

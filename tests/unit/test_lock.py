@@ -31,6 +31,9 @@ class FixedClock:
     def sleep(self, seconds: float) -> None:
         raise AssertionError("the lock never sleeps")
 
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        raise AssertionError("the lock never waits")
+
     def now(self) -> datetime:
         return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

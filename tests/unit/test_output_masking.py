@@ -97,9 +97,12 @@ def _plan(action: str = "deploy") -> Plan:
 
 def _failed() -> DeployFailed:
     # Unmasked on purpose: the CLI must mask even what the library forgot to.
-    failed = DeployFailed(f"health gate failed {LEAK}", hint=f"Docker's health log: {LEAK}", where=LEAK)
-    failed.outcome = _outcome(ok=False)
-    return failed
+    return DeployFailed(
+        f"health gate failed {LEAK}",
+        outcome=_outcome(ok=False),
+        hint=f"Docker's health log: {LEAK}",
+        where=LEAK,
+    )
 
 
 class FakeGreenroom:

@@ -133,7 +133,7 @@ def fresh_host(_: Greenroom) -> HostState:
 
 
 def test_a_plan_on_a_new_host_touches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "Engine", NoEngine)
+    monkeypatch.setattr(service, "DockerEngine", NoEngine)
     monkeypatch.setattr(Greenroom, "observe", fresh_host)
     env = {"WEB_TAG": "v1", "DOMAIN": "example.com", "RELEASE": "r1", "WEB_SESSION_KEY": "k" * 12}
     g = Greenroom(load_config(write(tmp_path), environ=env))

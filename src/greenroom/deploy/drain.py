@@ -13,10 +13,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from greenroom.clock import Clock
-from greenroom.engine.client import Engine
+from greenroom.clock import Clock, poll_until
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import Namespace
+from greenroom.engine.protocol import Engine
 from greenroom.engine.route_reader import read_net_files
 from greenroom.errors import GreenroomError, NotFound
 from greenroom.sockets import (
@@ -68,28 +68,54 @@ class Drainer:
         timeout: float,
         progress: Callable[[str], None] | None = None,
     ) -> str:
+        """Wait until the proxy has no connection to the containers left, at most
+        `timeout`. When the proxy's connections cannot be watched, it waits out the whole
+        `timeout`: failing the step would leave the old color serving nothing yet running
+        (and the next drain would fail the same way), and stopping it at once would cut
+        the streams still in flight. Waiting is what a drain that never empties does."""
         targets = self.targets(containers, port, network)
         if not targets:
             return "not attached: nothing to drain"
         start = self.clock.monotonic()
-        deadline = start + timeout
+        blind: list[str] = []  # why the watch failed, once it has
+        counts: list[int] = []
         ns: Namespace | None = None
-        try:
-            seen = self.engine.container(proxy)
-            ns = Namespace.of(seen, self.engine.is_local)
-            count = self.in_flight(seen, targets, ns)
-            while count > 0:
-                if progress:
-                    progress(f"{count} connection(s) from the proxy still open")
-                if self.clock.monotonic() >= deadline:
-                    return f"drain_timeout ({timeout:g}s) reached with {count} connection(s) open"
-                self.clock.sleep(0.02 if ns is not None else 0.1)
+
+        def drained() -> bool | None:
+            if blind:
+                return None  # waiting the timeout out
+            try:
                 count = self.in_flight(seen, targets, ns)
-        except GreenroomError as exc:
-            return f"could not watch the proxy's connections ({exc.message}); waited nothing"
+            except GreenroomError as exc:
+                blind.append(exc.message)
+                if progress:
+                    progress(f"could not watch the proxy's connections ({exc.message}): waiting")
+                return None
+            counts[:] = [count]
+            if count == 0:
+                return True
+            if progress:
+                progress(f"{count} connection(s) from the proxy still open")
+            return None
+
+        try:
+            try:
+                seen = self.engine.container(proxy)
+            except GreenroomError as exc:
+                blind.append(exc.message)
+            else:
+                ns = Namespace.of(seen, self.engine.is_local)
+            done = poll_until(self.clock, drained, timeout=timeout, interval=0.02 if ns is not None else 0.1)
         finally:
             if ns is not None:
                 ns.close()
+        if blind:
+            return (
+                f"could not watch the proxy's connections ({blind[0]}); "
+                f"waited out drain_timeout ({timeout:g}s)"
+            )
+        if done is None:
+            return f"drain_timeout ({timeout:g}s) reached with {counts[-1]} connection(s) open"
         return f"drained in {self.clock.monotonic() - start:.2f}s"
 
 

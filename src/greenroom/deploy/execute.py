@@ -1,19 +1,26 @@
 """The executor: performs a plan's steps in order, keeps the timeline, and on any failure
-(or Ctrl-C) leaves the old version serving and says why."""
+(an error, a bug, Ctrl-C, SIGTERM, a cancel) leaves the old version serving and says why.
+
+Undo, in this order: route back to the release that was live (whenever a switch was
+sent, even if its reply was lost), then remove the new containers, then stop a retained
+release this run started. Nothing is undone once the confirm passed: the new version is
+live, and `greenroom repair` finishes the drain and stop of the old one."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from greenroom import labels
-from greenroom.clock import Clock
+from greenroom.clock import Clock, poll_until
 from greenroom.connect import connect
 from greenroom.deploy import lock, pools
 from greenroom.deploy.drain import Drainer
+from greenroom.deploy.interrupt import CancellableClock, why
+from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
+from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.probe import GateProgress, Prober
 from greenroom.deploy.steps import (
     AttachFront,
@@ -33,93 +40,53 @@ from greenroom.deploy.steps import (
     StopRelease,
     Switch,
 )
-from greenroom.engine.client import Engine
-from greenroom.errors import Conflict, DeployError, GreenroomError, Locked, NotFound, ProxyError
-from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, Routed, confirm_targets
-from greenroom.proxy_model import current, is_pod
+from greenroom.engine.protocol import Engine
+from greenroom.errors import (
+    Conflict,
+    DeployError,
+    DeployFailed,
+    GreenroomError,
+    Locked,
+    NotFound,
+    ProxyError,
+)
+from greenroom.proxy import PROXY_IMAGE_HINT
+from greenroom.proxy_model import Routed, confirm_targets, current, is_pod
 from greenroom.secrets import Masker
 
+__all__ = ["DeployFailed", "Executor", "Outcome", "Quiet", "Reporter", "StepRecord"]
+
 PROXY_LOCK_WAIT = 60.0  # seconds to wait for another greenroom's proxy create or reload
-
-
-class Reporter(Protocol):
-    def started(self, index: int, total: int, step: Step) -> None: ...
-
-    def progress(self, text: str) -> None: ...
-
-    def finished(self, record: StepRecord) -> None: ...
-
-
-class Quiet:
-    def started(self, index: int, total: int, step: Step) -> None:
-        pass
-
-    def progress(self, text: str) -> None:
-        pass
-
-    def finished(self, record: StepRecord) -> None:
-        pass
-
-
-@dataclass
-class StepRecord:
-    step: str
-    description: str
-    started: float
-    duration: float
-    status: str  # ok | failed | undone
-    detail: str = ""
-
-
-@dataclass
-class Outcome:
-    plan: Plan
-    records: list[StepRecord] = field(default_factory=list)
-    ok: bool = False
-    error: str = ""
-    logs: dict[str, str] = field(default_factory=dict)
-    total: float = 0.0
-    started_at: float = 0.0  # wall clock (epoch seconds) when the first step began
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.plan.app,
-            "action": self.plan.action,
-            "deploy": self.plan.deploy,
-            "ok": self.ok,
-            "error": self.error,
-            "total": round(self.total, 3),
-            "started_at": round(self.started_at, 3),
-            "steps": [dataclasses.asdict(r) for r in self.records],
-            "logs": self.logs,
-        }
 
 
 class Executor:
     def __init__(
         self,
         engine: Engine,
-        proxy: Proxy,
+        proxy: ProxyApi,
         clock: Clock,
         *,
         helper_image: str,
         probe_direct: bool = True,
         secrets: Iterable[str] = (),
         reporter: Reporter | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.proxy = proxy
-        self.clock = clock
+        # a cancel (parallel deploys interrupted) ends the run between steps and any wait in one
+        self.cancel = cancel
+        self.clock: Clock = CancellableClock(clock, cancel) if cancel is not None else clock
         self.helper_image = helper_image
         self.masker = Masker(secrets)
         self.reporter = reporter or Quiet()
-        self.prober = Prober(engine, clock, helper_image, direct=probe_direct)
-        self.drainer = Drainer(engine, clock, helper_image)
+        self.prober = Prober(engine, self.clock, helper_image, direct=probe_direct)
+        self.drainer = Drainer(engine, self.clock, helper_image)
         # what this run has done, for undoing it
         self._created: list[str] = []
         self._started: list[str] = []
         self._switched_from: Routed | None = None
-        self._switched = False
+        self._switched = False  # a switch was sent: applied, or maybe applied (reply lost)
         self._confirmed = False
         self._new: tuple[str, ...] = ()
 
@@ -134,12 +101,17 @@ class Executor:
         finally:
             self.prober.finish()
 
+    def _check_cancel(self) -> None:
+        if isinstance(self.clock, CancellableClock):
+            self.clock.check()
+
     def _run(self, plan: Plan) -> Outcome:
         outcome = Outcome(plan, started_at=self.clock.now().timestamp())
         t0 = self.clock.monotonic()
         total = len(plan.steps)
         try:
             for i, step in enumerate(plan.steps, start=1):
+                self._check_cancel()
                 self.reporter.started(i, total, step)
                 start = self.clock.monotonic()
                 record = StepRecord(type(step).__name__, step.describe(), start - t0, 0.0, "ok")
@@ -147,59 +119,81 @@ class Executor:
                     record.detail = self.mask(self.perform(step) or "")
                 except BaseException as exc:
                     record.status = "failed"
-                    record.detail = self.mask(
-                        str(exc) if not isinstance(exc, KeyboardInterrupt) else "interrupted"
-                    )
+                    record.detail = self.mask(why(exc) if isinstance(exc, KeyboardInterrupt) else str(exc))
                     raise
                 finally:
                     record.duration = self.clock.monotonic() - start
                     outcome.records.append(record)
                     self.reporter.finished(record)
             outcome.ok = True
-        except (GreenroomError, KeyboardInterrupt) as exc:
-            outcome.error = self.mask(str(exc) if isinstance(exc, GreenroomError) else "interrupted (Ctrl-C)")
+        except BaseException as exc:  # any failure at all: undo first, then say why
+            outcome.error = self.mask(why(exc) if isinstance(exc, KeyboardInterrupt) else _message(exc))
             outcome.logs = {n: self.mask(self._logs(n)) for n in self._new}
             self._undo(outcome, t0)
             outcome.total = self.clock.monotonic() - t0
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            was_live = any(isinstance(s, Switch) and s.previous is not None for s in plan.steps)
-            hint = exc.hint or ("the old version is still serving" if was_live else "nothing was serving yet")
-            raise _with_outcome(exc, outcome, hint, self.masker) from exc
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C, SIGTERM, a cancel: the caller stops too
+            raise self._failed(plan, exc, outcome) from exc
         outcome.total = self.clock.monotonic() - t0
         return outcome
+
+    def _failed(self, plan: Plan, exc: Exception, outcome: Outcome) -> DeployFailed:
+        """The failure as the CLI shows it: message and hint (Docker's health log, say) masked."""
+        if self._confirmed:
+            hint = f"the new version is live; `greenroom repair {plan.app}` finishes the rest"
+        elif any(isinstance(s, Switch) and s.previous is not None for s in plan.steps):
+            hint = "the old version is still serving"
+        else:
+            hint = "nothing was serving yet"
+        if isinstance(exc, GreenroomError):
+            return DeployFailed(
+                self.mask(exc.message),
+                outcome=outcome,
+                exit_code=max(exc.exit_code, 1),
+                hint=self.mask(exc.hint or hint),
+                where=self.mask(exc.where),
+            )
+        return DeployFailed(
+            self.mask(_message(exc)),
+            outcome=outcome,
+            hint=f"{hint}; this is a bug in greenroom: please report it with the output of this command",
+            where=self.engine.host,
+        )
 
     def _logs(self, name: str) -> str:
         try:
             return self.engine.logs(name, tail=30)
-        except GreenroomError:
+        except Exception:
             return ""
 
     def _undo(self, outcome: Outcome, t0: float) -> None:
-        """Leave the old version serving: route back, then take the new one away."""
+        """Leave the old version serving: route back, then take the new one away. Routing
+        back sets the old entry again (idempotent: right whether or not the switch landed);
+        when it fails, the new containers stay (the proxy may route to them)."""
+        if self._confirmed:
+            return  # the new version is live and serving; nothing to undo
         start = self.clock.monotonic()
         done: list[str] = []
         try:
-            if self._switched and not self._confirmed:
+            if self._switched:
                 if self._switched_from is not None:
                     self.proxy.set_app(self._switched_from)
                     done.append(f"routed {self._switched_from.app} back to {self._switched_from.deploy}")
                 else:
                     done.append("kept the routing (nothing was live before)")
-            if self._confirmed:
-                return  # the new version is live and serving; nothing to undo
             for name in self._created:
                 self.engine.remove(name)
                 done.append(f"removed {name}")
             for name in self._started:
                 self.engine.stop(name, 10)
                 done.append(f"stopped {name}")
-        except GreenroomError as exc:
-            done.append(f"undo incomplete: {exc.message} (the next greenroom command repairs it)")
+        except Exception as exc:
+            why_not = exc.message if isinstance(exc, GreenroomError) else _message(exc)
+            done.append(f"undo incomplete: {why_not} (the next greenroom command repairs it)")
         finally:
             if done:
                 rec = StepRecord(
-                    "Undo", "; ".join(done), start - t0, self.clock.monotonic() - start, "undone"
+                    "Undo", self.mask("; ".join(done)), start - t0, self.clock.monotonic() - start, "undone"
                 )
                 outcome.records.append(rec)
                 self.reporter.finished(rec)
@@ -274,9 +268,10 @@ class Executor:
                         )
                 return "gateways verified"
             case Switch():
+                # before the call: a switch applied whose reply was lost is routed back too
                 self._switched_from = step.previous
-                self.proxy.set_app(step.routed)
                 self._switched = not step.routed.maintenance
+                self.proxy.set_app(step.routed)
                 return ""
             case Confirm():
                 results = self.proxy.probe(step.host, step.path, max(3, 2 * len(step.targets)))
@@ -299,15 +294,30 @@ class Executor:
                     self.reporter.progress,
                 )
             case StopRelease():
-                for name in step.containers:
-                    self.engine.stop(name, step.timeout)
-                    with contextlib.suppress(NotFound, GreenroomError):
-                        self.engine.disconnect(name, step.front)
-                return ""
+                return self._stop(step)
         raise DeployError(f"unknown step {step!r}")
 
     def _gate_progress(self, state: GateProgress) -> None:
         self.reporter.progress(state.summary())
+
+    def _stop(self, step: StopRelease) -> str:
+        """Stop the old color. Stopping frees its front addresses (Docker releases a stopped
+        container's endpoints: the next deploy's plan reuses them); the disconnect only
+        spares a later start (a rollback) a clash, and StartRelease disconnects first
+        anyway. So a disconnect that fails does not fail the step: it is reported."""
+        kept: list[str] = []
+        for name in step.containers:
+            self.engine.stop(name, step.timeout)
+            try:
+                if self.engine.container(name).attachment(step.front) is not None:
+                    self.engine.disconnect(name, step.front)
+            except NotFound:
+                continue  # removed meanwhile
+            except GreenroomError as exc:
+                kept.append(f"{name} still on {step.front} ({exc.message})")
+        if kept:
+            return "stopped; not disconnected: " + "; ".join(kept) + " (a start disconnects it first)"
+        return ""
 
     def _create(self, step: CreateRelease) -> str:
         digest = self.engine.image_id(step.specs[0].image) or ""
@@ -356,30 +366,25 @@ class Executor:
     @contextlib.contextmanager
     def _proxy_lock(self) -> Iterator[None]:
         image = self.proxy.plan.image
-        deadline = self.clock.monotonic() + PROXY_LOCK_WAIT
-        while True:
+        held: list[Locked] = []
+
+        def take() -> lock.Lock | None:
             try:
-                taken = lock.acquire(self.engine, lock.PROXY, image, self.clock)
-                break
-            except Locked:
-                if self.clock.monotonic() > deadline:
-                    raise
-                self.clock.sleep(0.05)
+                return lock.acquire(self.engine, lock.PROXY, image, self.clock)
+            except Locked as exc:
+                held[:] = [exc]
+                return None
+
+        taken = poll_until(self.clock, take, timeout=PROXY_LOCK_WAIT, interval=0.05, cap=0.5)
+        if taken is None:
+            raise held[-1]
         try:
             yield
         finally:
             lock.give_back(self.engine, taken)
 
 
-class DeployFailed(DeployError):
-    """A step failed; `outcome` has the timeline, and the new version's last logs."""
-
-    outcome: Outcome
-
-
-def _with_outcome(exc: GreenroomError, outcome: Outcome, hint: str, masker: Masker) -> DeployFailed:
-    """The failure as the CLI shows it: message and hint (Docker's health log, say) masked."""
-    failed = DeployFailed(masker.text(exc.message), hint=masker.text(hint), where=masker.text(exc.where))
-    failed.exit_code = max(exc.exit_code, 1)
-    failed.outcome = outcome
-    return failed
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, GreenroomError):
+        return exc.message
+    return f"unexpected {type(exc).__name__}: {exc}"

@@ -4,14 +4,14 @@ releases (the pure model they fill is deploy/state.py)."""
 from __future__ import annotations
 
 from greenroom import labels
+from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.state import AppState, HostState, group_releases
-from greenroom.engine.client import Engine
+from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError
-from greenroom.proxy import Proxy
 from greenroom.proxy_model import Routed
 
 
-def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
+def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:
     networks = engine.networks()
     by_name = {n.name: n for n in networks}
     pc = proxy.container()
@@ -20,13 +20,15 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
     routed: dict[str, Routed] = {}
     generation = None
     routed_ok = True
+    routed_error = ""
     pooled: frozenset[str] = frozenset()
     if pc is not None and pc.running:
         try:
             routed, live, pooled = proxy.observe()
             generation = live or None
-        except GreenroomError:
+        except GreenroomError as exc:
             routed_ok = False
+            routed_error = exc.message
     app_containers = [c for c in managed if c.labels.get(labels.ROLE) == labels.ROLE_APP]
     states: dict[str, AppState] = {}
     for name in sorted(set(apps) | {c.labels.get(labels.APP, "") for c in app_containers} - {""}):
@@ -46,6 +48,7 @@ def observe_host(engine: Engine, proxy: Proxy, apps: list[str]) -> HostState:
         apps=states,
         networks=tuple(networks),
         routed_ok=routed_ok,
+        routed_error=routed_error,
         proxy_pools=pooled,
         proxy_instances=tuple(instances),
     )

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from greenroom import labels
-from greenroom.clock import Clock
+from greenroom.clock import Clock, poll_until
 from greenroom.deploy.steps import ProbeSpec
-from greenroom.engine.client import Engine
-from greenroom.engine.model import ContainerInfo, ContainerSpec
+from greenroom.engine.model import ContainerInfo, ContainerSpec, Health
 from greenroom.engine.netns import Namespace, NamespaceConnection
+from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, HealthGateFailed
 
 SCRIPT = r"""
@@ -191,9 +191,9 @@ class Prober:
         progress: Callable[[GateProgress], None] | None,
     ) -> GateProgress:
         state = GateProgress()
-        deadline = self.clock.monotonic() + spec.deadline
-        checked = self.clock.monotonic()
-        while True:
+        checked = [self.clock.monotonic()]
+
+        def passed() -> GateProgress | None:
             failed = False
             for ns, target in zip(spaces, targets, strict=True):
                 judged = judge(probe_once(ns, target, spec), spec)
@@ -205,12 +205,15 @@ class Prober:
             if state.done(targets, spec.passes):
                 return state
             now = self.clock.monotonic()
-            if now > deadline:
-                raise self._not_healthy(spec, state)
-            if failed and now - checked >= 0.25:
-                checked = now
+            if failed and now - checked[0] >= 0.25:
+                checked[0] = now
                 self._check_running(containers)
-            self.clock.sleep(spec.interval)
+            return None
+
+        done = poll_until(self.clock, passed, timeout=spec.deadline, interval=spec.interval)
+        if done is None:
+            raise self._not_healthy(spec, state)
+        return done
 
     def _not_healthy(self, spec: ProbeSpec, state: GateProgress) -> HealthGateFailed:
         return HealthGateFailed(
@@ -254,8 +257,8 @@ class Prober:
             )
         )
         state = GateProgress()
-        deadline = self.clock.monotonic() + spec.deadline
         outcome: list[BaseException | None] = []
+        finished = threading.Event()
 
         def read() -> None:
             try:
@@ -271,16 +274,19 @@ class Prober:
                 outcome.append(None)
             except BaseException as exc:  # surfaces in the caller's thread
                 outcome.append(exc)
+            finally:
+                finished.set()
+
+        def ended() -> bool | None:
+            if finished.is_set():
+                return True
+            self._check_running(containers)
+            return None
 
         try:
             self.engine.start(name)
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            while reader.is_alive():
-                reader.join(timeout=0.25)
-                if self.clock.monotonic() > deadline:
-                    break
-                self._check_running(containers)
+            threading.Thread(target=read, daemon=True).start()
+            poll_until(self.clock, ended, timeout=spec.deadline, interval=0.25, wake=finished)
         finally:
             self._remove_later(name)
         if outcome and outcome[0] is not None and not isinstance(outcome[0], GreenroomError):
@@ -291,12 +297,11 @@ class Prober:
 
     def _check_running(self, containers: list[str]) -> None:
         for name in containers:
-            doc = self.engine.raw_inspect(name)
-            st = doc.get("State") or {}
-            if not st.get("Running"):
+            st = self.engine.state(name)
+            if not st.running:
                 raise HealthGateFailed(
-                    f"{name} stopped during the health gate (exit code {st.get('ExitCode')}, "
-                    f"{st.get('Error') or 'no error'})",
+                    f"{name} stopped during the health gate (exit code {st.exit_code}, "
+                    f"{st.error or 'no error'})",
                     where=self.engine.host,
                     hint="its last logs are below; the old version is still serving",
                 )
@@ -305,28 +310,29 @@ class Prober:
         self, containers: list[str], spec: ProbeSpec, progress: Callable[[GateProgress], None] | None
     ) -> GateProgress:
         state = GateProgress()
-        deadline = self.clock.monotonic() + spec.deadline
-        while True:
+        last: list[Health] = []
+
+        def healthy() -> GateProgress | None:
             self._check_running(containers)
             for name in containers:
-                health = (self.engine.raw_inspect(name).get("State") or {}).get("Health")
+                health = self.engine.state(name).health
                 if health is None:
                     raise HealthGateFailed(
                         f"{name}: healthcheck type is docker but the image has no HEALTHCHECK",
                         where=self.engine.host,
                         hint="use healthcheck.type: http or tcp",
                     )
-                status = str(health.get("Status"))
-                state.record(name, status, status == "healthy")
+                last[:] = [health]
+                state.record(name, health.status, health.status == "healthy")
             if progress:
                 progress(state)
-            if state.done(containers, 1):
-                return state
-            if self.clock.monotonic() > deadline:
-                logs = [str(e.get("Output", "")).strip() for e in (health or {}).get("Log", [])[-3:]]
-                raise HealthGateFailed(
-                    f"not healthy within {spec.deadline:g}s: {state.summary()}",
-                    where=self.engine.host,
-                    hint="Docker's health log: " + " | ".join(logs),
-                )
-            self.clock.sleep(min(spec.interval, 0.5))
+            return state if state.done(containers, 1) else None
+
+        done = poll_until(self.clock, healthy, timeout=spec.deadline, interval=min(spec.interval, 0.5))
+        if done is None:
+            raise HealthGateFailed(
+                f"not healthy within {spec.deadline:g}s: {state.summary()}",
+                where=self.engine.host,
+                hint="Docker's health log: " + " | ".join(last[-1].log[-3:] if last else ()),
+            )
+        return done

@@ -6,8 +6,9 @@ import dataclasses
 import getpass
 import secrets as pyrandom
 import socket
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ from greenroom import labels
 from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, config_hash, secret_values
 from greenroom.deploy import lock
-from greenroom.deploy.execute import DeployFailed, Executor, Outcome, Reporter
+from greenroom.deploy.execute import Executor, Outcome, Reporter
+from greenroom.deploy.interrupt import sigterm_interrupts
 from greenroom.deploy.observe import observe_host
 from greenroom.deploy.plan import (
     Context,
@@ -26,12 +28,14 @@ from greenroom.deploy.plan import (
     plan_rollback,
     repair,
 )
+from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.state import AppState, HostState
 from greenroom.deploy.steps import EnsureNetwork, Plan
 from greenroom.doctor import actual_gateway
-from greenroom.engine.client import Engine
+from greenroom.engine.client import Engine as DockerEngine
+from greenroom.engine.protocol import Engine
 from greenroom.engine.route_reader import read_routes
-from greenroom.errors import GreenroomError
+from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap
 from greenroom.nginx.render import ProxySettings
 from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan, parse_port
 from greenroom.proxy_model import current, is_pod
@@ -88,11 +92,19 @@ class Greenroom:
         host: str | None = None,
         clock: Clock | None = None,
         reporter: Reporter | None = None,
+        engine: Engine | None = None,
+        proxy: ProxyApi | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
+        """`engine` and `proxy` default to the real adapters of the config (the unit tests
+        pass fakes); `cancel`, once set, interrupts this greenroom's runs (parallel deploys)."""
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.engine = Engine.from_config(cfg.engine, host)
-        self.proxy = Proxy(self.engine, proxy_plan(cfg), self.clock, direct=cfg.engine.direct)
+        self.engine: Engine = engine or DockerEngine.from_config(cfg.engine, host)
+        self.proxy: ProxyApi = proxy or Proxy(
+            self.engine, proxy_plan(cfg), self.clock, direct=cfg.engine.direct
+        )
+        self.cancel = cancel
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
         self.secrets = tuple(secret_values(cfg))
@@ -170,7 +182,7 @@ class Greenroom:
     def deploy(self, app: str, image: str | None = None) -> Outcome:
         self.cfg.app(app)
         self._ensure_proxy_image()
-        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             for attempt in range(1, ATTEMPTS + 1):
                 plan = self._plan(app, image)
                 try:
@@ -178,12 +190,7 @@ class Greenroom:
                 except DeployFailed as exc:
                     # another greenroom took the subnet we planned (networks come first in
                     # a plan: nothing else was done yet): observe again and re-plan
-                    first = exc.outcome.records[-1].step if exc.outcome.records else ""
-                    if (
-                        attempt == ATTEMPTS
-                        or first != "EnsureNetwork"
-                        or "overlap" not in exc.message.lower()
-                    ):
+                    if attempt == ATTEMPTS or not isinstance(exc.__cause__, SubnetOverlap):
                         raise
                     self._host_routes = None
                     self.clock.sleep(pyrandom.randbelow(100 * attempt) / 1000)  # out of step with the others
@@ -197,28 +204,51 @@ class Greenroom:
         done: Callable[[str, Outcome | GreenroomError], None],
     ) -> int:
         """Deploy several apps, `parallel` at a time (the first alone: it may create the
-        proxy). Returns the number that failed; `done` hears about each."""
-        failed = 0
+        proxy). Returns the number that failed; `done` hears about each, failed or not. An
+        unexpected error in one app fails that app only. Ctrl-C or SIGTERM reaches every
+        worker: each undoes its deploy, then the interrupt goes on."""
+        if not apps:
+            return 0
+        cancel = threading.Event()
 
-        def one(app: str, g: Greenroom) -> None:
-            nonlocal failed
+        def one(app: str, g: Greenroom) -> bool:
             try:
                 result: Outcome | GreenroomError = g.deploy(app, image)
             except GreenroomError as exc:
                 result = exc
-                failed += 1
+            except Exception as exc:  # a bug: this app failed, the others go on
+                result = GreenroomError(
+                    f"{app}: unexpected {type(exc).__name__}: {exc}",
+                    where=g.engine.host,
+                    hint="this is a bug in greenroom: please report it",
+                )
             finally:
                 if g is not self:
                     g.engine.close()
             done(app, result)
+            return isinstance(result, Outcome)
 
-        if not apps:
-            return 0
-        one(apps[0], self)
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            for app in apps[1:]:
-                pool.submit(one, app, Greenroom(self.cfg, host=self.engine.host, clock=self.clock))
-        return failed
+        with sigterm_interrupts():
+            if not one(apps[0], self):
+                failed = 1
+            else:
+                failed = 0
+            pool = ThreadPoolExecutor(max_workers=max(1, parallel))
+            futures: list[Future[bool]] = []
+            try:
+                for app in apps[1:]:
+                    worker = self._worker(cancel)
+                    futures.append(pool.submit(one, app, worker))
+                wait(futures)
+            except KeyboardInterrupt:
+                cancel.set()  # every worker undoes its deploy: wait for them, then go on
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+        return failed + sum(1 for f in futures if f.exception() is not None or not f.result())
+
+    def _worker(self, cancel: threading.Event) -> Greenroom:
+        return Greenroom(self.cfg, host=self.engine.host, clock=self.clock, reporter=None, cancel=cancel)
 
     def rollback(self, app: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
         self.cfg.app(app)
@@ -229,21 +259,21 @@ class Greenroom:
             plan = plan_rollback(self.cfg, self.proxy.plan, state, app, to, ctx)
             return tentative(plan) if needs else plan
         self._ensure_proxy_image()
-        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             state = self.observe_healed()
             plan = plan_rollback(
                 self.cfg, self.proxy.plan, state, app, to, self.context(self._needs_networks(state, app))
             )
-            return plan if dry_run else self._execute(plan)
+            return self._execute(plan)
 
     def maintenance(self, app: str, on: bool) -> Outcome:
         self._ensure_proxy_image()
-        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             return self._execute(plan_maintenance(self.cfg, self.observe_healed(), app, on))
 
     def repair(self, app: str) -> Outcome:
         self._ensure_proxy_image()
-        with lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
             return self._execute(plan_repair(self.cfg, self.observe_healed(), app))
 
     def proxy_reboot(self) -> Outcome:
@@ -326,13 +356,13 @@ class Greenroom:
             probe_direct=self.cfg.engine.direct,
             secrets=self.secrets,
             reporter=self.reporter,
+            cancel=self.cancel,
         )
         started = self.clock.now().isoformat(timespec="seconds")
         try:
             outcome = ex.run(plan)
-        except GreenroomError as exc:
-            outcome = getattr(exc, "outcome", None) or Outcome(plan, error=str(exc))
-            self._record(plan, outcome, started)
+        except DeployFailed as exc:
+            self._record(plan, exc.outcome, started)
             raise
         self._record(plan, outcome, started)
         return outcome
@@ -361,12 +391,20 @@ class Greenroom:
 
     def status(self) -> tuple[HostState, list[AppStatus]]:
         state = self.observe()
-        return state, [self._app_status(state.app(name)) for name in sorted(state.apps)]
+        unreadable = "" if state.routed_ok else state.routed_error or "the proxy did not answer"
+        return state, [self._app_status(state.app(name), unreadable) for name in sorted(state.apps)]
 
-    def _app_status(self, st: AppState) -> AppStatus:
+    def _app_status(self, st: AppState, unreadable: str = "") -> AppStatus:
+        """One app's row. When the proxy's routing could not be read (`unreadable` says
+        why), what is live is unknown: the row says so rather than "not deployed"."""
         live = st.live
         problems: list[str] = []
-        leftovers = repair(st, self.cfg.apps[st.name]) if st.name in self.cfg.apps else []
+        if unreadable:
+            problems.append(
+                f"routing unreadable: {unreadable} (the next deploy, `greenroom repair {st.name}` "
+                "or `greenroom proxy reboot` starts a new nginx)"
+            )
+        leftovers = repair(st, self.cfg.apps[st.name]) if st.name in self.cfg.apps and not unreadable else []
         if leftovers:
             problems.append(f"an interrupted command left work: run `greenroom repair {st.name}`")
         if st.routed is not None and live is None:

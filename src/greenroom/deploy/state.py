@@ -104,6 +104,7 @@ class HostState:
     apps: dict[str, AppState]
     networks: tuple[NetworkInfo, ...] = field(default=())
     routed_ok: bool = True
+    routed_error: str = ""  # why the proxy's routing could not be read (routed_ok False)
     proxy_pools: frozenset[str] = frozenset()
     proxy_instances: tuple[Instance, ...] = ()
 

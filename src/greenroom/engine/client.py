@@ -21,18 +21,28 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
+from greenroom.engine import protocol
 from greenroom.engine.endpoint import Endpoint, TlsMaterial, refuse_plain_tcp, resolve_endpoint
 from greenroom.engine.model import (
     ContainerInfo,
     ContainerSpec,
+    ContainerState,
     EngineInfo,
     NetworkInfo,
     parse_container,
     parse_container_summary,
     parse_network,
+    parse_state,
 )
 from greenroom.engine.transport import SshAdapter, ssh_command_for
-from greenroom.errors import Conflict, EngineError, EngineUnreachable, GreenroomError, NotFound
+from greenroom.errors import (
+    Conflict,
+    EngineError,
+    EngineUnreachable,
+    GreenroomError,
+    NotFound,
+    SubnetOverlap,
+)
 
 if TYPE_CHECKING:
     from greenroom.config.schema import EngineConfig
@@ -321,9 +331,10 @@ class Engine:
             finally:
                 self._api.remove_container(cid, force=True)
 
-    def raw_inspect(self, ref: str) -> dict[str, Any]:
+    def state(self, ref: str) -> ContainerState:
+        """Whether the container runs, how it ended, its HEALTHCHECK status."""
         with _translated(self.host, f"container {ref}"):
-            return dict(self._api.inspect_container(ref))
+            return parse_state(self._api.inspect_container(ref))
 
     # -- containers --------------------------------------------------------------------
 
@@ -455,8 +466,15 @@ class Engine:
         }
         if subnet:
             body["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
-        with _translated(self.host, f"create network {name}"):
-            post_json(self._api, "/networks/create", body)
+        try:
+            with _translated(self.host, f"create network {name}"):
+                post_json(self._api, "/networks/create", body)
+        except EngineError as exc:
+            # "Pool overlaps with other one on this address space" (20.10 and 28): the one
+            # place that reads the engine's words; callers see the type
+            if type(exc) is EngineError and "overlap" in exc.message.lower():
+                raise SubnetOverlap(exc.message, where=exc.where, hint="plan another subnet") from exc
+            raise
         return self.network(name)
 
     def remove_network(self, name: str) -> None:
@@ -498,3 +516,7 @@ class Engine:
                     )
                 if progress and event.get("status"):
                     progress(f"{event.get('id', '')} {event['status']} {event.get('progress', '')}".strip())
+
+
+if TYPE_CHECKING:
+    _satisfies: type[protocol.Engine] = Engine  # the adapter is an Engine (checked by mypy)

@@ -181,6 +181,42 @@ def parse_network(doc: Json) -> NetworkInfo:
 
 
 @dataclass(frozen=True)
+class Health:
+    """A container's Docker HEALTHCHECK status and the output of its last checks."""
+
+    status: str  # starting | healthy | unhealthy
+    log: tuple[str, ...] = ()  # oldest first
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """Whether a container runs, how it ended, and its health (None: no HEALTHCHECK)."""
+
+    running: bool
+    exit_code: int | None = None
+    error: str = ""
+    health: Health | None = None
+
+
+def parse_state(doc: Json) -> ContainerState:
+    """The `State` of a container's inspect document."""
+    state = doc.get("State") or {}
+    health = state.get("Health")
+    code = state.get("ExitCode")
+    return ContainerState(
+        running=bool(state.get("Running")),
+        exit_code=int(code) if code is not None else None,
+        error=str(state.get("Error") or ""),
+        health=Health(
+            str(health.get("Status")),
+            tuple(str(e.get("Output", "")).strip() for e in health.get("Log") or ()),
+        )
+        if health is not None
+        else None,
+    )
+
+
+@dataclass(frozen=True)
 class PortBinding:
     host_ip: str
     host_port: int

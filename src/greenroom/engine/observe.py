@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from greenroom.engine.client import Engine
 from greenroom.engine.model import NetworkInfo, Observation
+from greenroom.engine.protocol import Engine
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import NotFound
 

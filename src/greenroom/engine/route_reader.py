@@ -12,9 +12,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import pid_is_container
+from greenroom.engine.protocol import Engine
 from greenroom.errors import RouteReadError
 from greenroom.routes import RouteTable, parse_tables
 

@@ -12,9 +12,9 @@ import http.client
 import re
 from dataclasses import dataclass
 
-from greenroom.engine.client import Engine
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import Namespace, NamespaceConnection, pid_is_container
+from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, NotFound, ProxyError
 
 UPSTREAM_HEADER = "X-Greenroom-Upstream"
