@@ -105,6 +105,7 @@ class Greenroom:
             self.engine, proxy_plan(cfg), self.clock, direct=cfg.engine.direct
         )
         self.cancel = cancel
+        self._injected = engine is not None  # a worker shares it (else opens its own)
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
         self.secrets = tuple(secret_values(cfg))
@@ -209,7 +210,7 @@ class Greenroom:
         worker: each undoes its deploy, then the interrupt goes on."""
         if not apps:
             return 0
-        cancel = threading.Event()
+        cancel = self.cancel or threading.Event()
 
         def one(app: str, g: Greenroom) -> bool:
             try:
@@ -223,7 +224,7 @@ class Greenroom:
                     hint="this is a bug in greenroom: please report it",
                 )
             finally:
-                if g is not self:
+                if g.engine is not self.engine:
                     g.engine.close()
             done(app, result)
             return isinstance(result, Outcome)
@@ -248,7 +249,9 @@ class Greenroom:
         return failed + sum(1 for f in futures if f.exception() is not None or not f.result())
 
     def _worker(self, cancel: threading.Event) -> Greenroom:
-        return Greenroom(self.cfg, host=self.engine.host, clock=self.clock, reporter=None, cancel=cancel)
+        if self._injected:
+            return Greenroom(self.cfg, clock=self.clock, engine=self.engine, proxy=self.proxy, cancel=cancel)
+        return Greenroom(self.cfg, host=self.engine.host, clock=self.clock, cancel=cancel)
 
     def rollback(self, app: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
         self.cfg.app(app)
