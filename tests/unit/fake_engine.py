@@ -1,5 +1,5 @@
-"""An in-memory Docker engine, proxy and clock for the executor's unit tests: they satisfy
-the same protocols as the real adapters (engine/protocol.py, deploy/ports.py, clock.py).
+"""An in-memory Docker engine for the executor's unit tests (fake_proxy.py and fake_clock.py
+beside it): it satisfies the real adapter's protocol (engine/protocol.py).
 
 The engine keeps containers and networks, gives addresses, answers a helper container's
 `cat /proc/net/...` with route and socket tables made from the attachments (the default
@@ -14,9 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any
 
 from greenroom.engine.model import (
     Attachment,
@@ -28,50 +26,12 @@ from greenroom.engine.model import (
     NetworkInfo,
 )
 from greenroom.engine.route_reader import SEPARATOR
-from greenroom.errors import Conflict, EngineError, NotFound, ProxyError, SubnetOverlap
-from greenroom.proxy_model import Instance, ProxyPlan, Routed
+from greenroom.errors import Conflict, EngineError, NotFound, SubnetOverlap
 
 ROUTE_HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT"
 TCP_HEADER = (
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
 )
-
-
-class FakeClock:
-    """Monotonic time that moves only when something sleeps or waits: no real sleeping."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.slept: list[float] = []
-        self.alarms: list[tuple[float, Callable[[], None]]] = []  # (after seconds, then do)
-        self.start = self.t
-
-    def at(self, after: float, then: Callable[[], None]) -> None:
-        """Once `after` seconds have passed (from now), `then` happens."""
-        self.alarms.append((self.t - self.start + after, then))
-
-    def elapsed(self) -> float:
-        return self.t - self.start
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += max(0.0, seconds)
-        for when, then in list(self.alarms):
-            if self.elapsed() >= when:
-                self.alarms.remove((when, then))
-                then()
-
-    def wait(self, event: threading.Event, seconds: float) -> bool:
-        if event.is_set():
-            return True
-        self.sleep(seconds)
-        return event.is_set()
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC) + timedelta(seconds=self.t)
 
 
 def _hex(address: IPv4Address) -> str:
@@ -379,76 +339,3 @@ class FakeEngine:
 
     def pull(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
         pass
-
-
-class FakeProxy:
-    """The proxy pod, kept in the fake engine (its holder is a container there); its
-    routing is a dict. `lose_reply` makes the next routing write land but raise, as a
-    lost admin reply would; `unreadable` makes its routing state unreadable."""
-
-    def __init__(self, engine: FakeEngine, plan: ProxyPlan) -> None:
-        self.engine = engine
-        self.plan = plan
-        self.routing: dict[str, Routed] = {}
-        self.pools: tuple[str, ...] = ()
-        self.entries: dict[str, list[dict[str, Any]]] = {}
-        self._instances: list[Instance] = []
-        self.lose_reply = False
-        self.unreadable = ""
-        self.answers_from: list[str] | None = None  # upstreams the confirm sees (None: the routed ones)
-
-    def container(self) -> ContainerInfo | None:
-        try:
-            return self.engine.container(self.plan.name)
-        except NotFound:
-            return None
-
-    def instances(self, *, refresh: bool = False) -> list[Instance]:
-        return list(self._instances)
-
-    def note_instances(self, listed: list[ContainerInfo]) -> list[Instance]:
-        return list(self._instances)
-
-    def observe(self) -> tuple[dict[str, Routed], str, frozenset[str]]:
-        if self.unreadable:
-            raise ProxyError(self.unreadable, where=self.plan.name)
-        return dict(self.routing), self.generation_live(), frozenset(self.pools)
-
-    def pools_live(self) -> frozenset[str]:
-        return frozenset(self.pools)
-
-    def generation_live(self, port: int | None = None) -> str:
-        return self.plan.generation(tuple(sorted(self.pools)))
-
-    def set_app(self, routed: Routed) -> None:
-        self.engine._check("set_app", routed.app, routed.deploy)
-        self.routing[routed.app] = routed
-        self.engine.calls.append(f"route {routed.app} {routed.deploy}")
-        if self.lose_reply:
-            self.lose_reply = False
-            raise ProxyError("proxy admin POST failed (no answer)", where=self.plan.name)
-
-    def probe(self, host: str, path: str, tries: int) -> list[tuple[int, str]]:
-        routed = next((r for r in self.routing.values() if host in r.hosts), None)
-        ups = self.answers_from if self.answers_from is not None else list(routed.targets if routed else ())
-        return [(200, ups[i % len(ups)]) if ups else (0, "") for i in range(tries)]
-
-    def record(self, app: str, entry: dict[str, Any]) -> None:
-        self.entries.setdefault(app, []).append(entry)
-
-    def history(self, app: str) -> list[dict[str, Any]]:
-        return list(self.entries.get(app, []))
-
-    def create(self, pools: tuple[str, ...] = ()) -> None:
-        self.engine.create_container(self.plan.spec())
-        self.engine.start(self.plan.name)
-        self.pools = tuple(sorted(pools))
-        self._instances = [Instance(self.plan.instance_name(1), 1, True, 1, self.plan.image)]
-
-    def reboot(self, pools: tuple[str, ...] = ()) -> str:
-        self.pools = tuple(sorted(pools))
-        return "rebooted"
-
-    def apply_config(self, pools: tuple[str, ...] = ()) -> str:
-        self.pools = tuple(sorted(pools))
-        return "applied"

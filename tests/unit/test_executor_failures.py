@@ -23,7 +23,9 @@ from greenroom.deploy.service import Greenroom, proxy_plan
 from greenroom.deploy.steps import Step
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import DeployFailed, EngineError, GreenroomError, Locked, SubnetOverlap
-from tests.unit.fake_engine import FakeClock, FakeEngine, FakeProxy
+from tests.unit.fake_clock import FakeClock
+from tests.unit.fake_engine import FakeEngine
+from tests.unit.fake_proxy import FakeProxy
 
 YAML = """
 proxy:

@@ -14,7 +14,8 @@ from greenroom.deploy.probe import Prober
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import EngineError, HealthGateFailed
-from tests.unit.fake_engine import FakeClock, FakeEngine
+from tests.unit.fake_clock import FakeClock
+from tests.unit.fake_engine import FakeEngine
 
 # -- poll_until ---------------------------------------------------------------------------
 
