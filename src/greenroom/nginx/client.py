@@ -125,13 +125,7 @@ class ProxyClient:
         body: str | None,
         timeout: float,
     ) -> list[Reply]:
-        cmd = ["curl", "-sS", "-m", f"{timeout:g}", "-X", method]
-        for key, value in headers.items():
-            cmd += ["-H", f"{key}: {value}"]
-        if body is not None:
-            cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
-        cmd += ["-w", f"\\n{_MARK}%{{http_code}} %header{{{UPSTREAM_HEADER.lower()}}}\\n"]
-        cmd += [f"http://127.0.0.1:{port}{p}" for p in paths]
+        cmd = curl_command(method, port, paths, headers, body, timeout)
         try:
             code, out = self.engine.exec(self.container, cmd)
         except GreenroomError as exc:
@@ -140,10 +134,7 @@ class ProxyClient:
                 where=f"{self.engine.host} {self.container}",
                 hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
             ) from exc
-        parts = _MARKED.split(out)
-        replies = [
-            Reply(int(parts[i + 1]), parts[i].strip(), parts[i + 2]) for i in range(0, len(parts) - 2, 3)
-        ]
+        replies = parse_curl_replies(out)
         if len(replies) != len(paths):
             raise ProxyError(
                 f"curl in the proxy answered {len(replies)} of {len(paths)} requests (exit {code}): "
@@ -152,3 +143,23 @@ class ProxyClient:
                 hint="the proxy image needs curl 7.84 or later",
             )
         return replies
+
+
+def curl_command(
+    method: str, port: int, paths: list[str], headers: dict[str, str], body: str | None, timeout: float
+) -> list[str]:
+    """One curl for a batch of requests to 127.0.0.1:port, each answer followed by a mark
+    line with its status and upstream header."""
+    cmd = ["curl", "-sS", "-m", f"{timeout:g}", "-X", method]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
+    cmd += ["-w", f"\\n{_MARK}%{{http_code}} %header{{{UPSTREAM_HEADER.lower()}}}\\n"]
+    return cmd + [f"http://127.0.0.1:{port}{p}" for p in paths]
+
+
+def parse_curl_replies(out: str) -> list[Reply]:
+    """The replies in the output of `curl_command`, in order (status 0: no answer)."""
+    parts = _MARKED.split(out)
+    return [Reply(int(parts[i + 1]), parts[i].strip(), parts[i + 2]) for i in range(0, len(parts) - 2, 3)]
