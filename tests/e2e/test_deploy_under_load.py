@@ -184,7 +184,7 @@ def test_long_lived_outbound_connection_survives_the_deploy(bed: BedEngine, proj
         def still_echoing() -> bool:
             now = get(bed, f"{project.name}.test", "/upstream")[1]["upstream"]
             assert now["alive"] and now["opened"] == upstream["opened"], now  # the same connection
-            return int(now["echoed"]) >= first + 5
+            return bool(int(now["echoed"]) >= first + 5)
 
         wait_for(still_echoing, what="five more echoes on the connection opened before the deploy")
 

@@ -9,7 +9,7 @@ import pytest
 from greenroom.deploy.probe import GateProgress, judge
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.nginx.render import ProxySettings, files, generation, render
-from greenroom.proxy import Routed, confirm_targets, parse_port
+from greenroom.proxy import Routed, confirm_targets
 from greenroom.sockets import in_flight_to, mentioning, parse_tcp
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -96,11 +96,6 @@ def test_routed_state_round_trips() -> None:
     import json
 
     assert Routed.from_json(json.loads(r.to_json())) == r
-
-
-def test_port_syntax() -> None:
-    assert parse_port("80:8080").host_port == 80
-    assert parse_port("127.0.0.1:8080:80").host_ip == "127.0.0.1"
 
 
 class _CurlEngine:

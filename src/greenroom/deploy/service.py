@@ -33,7 +33,7 @@ from greenroom.engine.client import Engine
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import GreenroomError
 from greenroom.nginx.render import ProxySettings
-from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan, parse_port
+from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan
 from greenroom.proxy_model import current, is_pod
 from greenroom.routes import IPNetwork, parse_ipv4
 from greenroom.secrets import Masker
@@ -45,7 +45,7 @@ def proxy_plan(cfg: Config) -> ProxyPlan:
         name=p.name,
         image=p.image,
         network=p.network,
-        ports=tuple(parse_port(x) for x in p.ports),
+        ports=p.published_ports(),
         listen=p.listen,
         restart=p.restart,
         settings=ProxySettings(listen=p.listen, trusted_proxies=tuple(p.trusted_proxies)),
