@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import secrets as pyrandom
-import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from greenroom.doctor import actual_gateway
 from greenroom.engine.client import Engine
 from greenroom.engine.route_reader import read_routes
 from greenroom.errors import GreenroomError
+from greenroom.identity import user_at_host
 from greenroom.nginx.render import ProxySettings
 from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan
 from greenroom.proxy_model import current, is_pod
@@ -134,7 +133,7 @@ class Greenroom:
         return Context(
             deploy_id,
             now.isoformat(timespec="seconds"),
-            f"{getpass.getuser()}@{socket.gethostname()}",
+            user_at_host(),
             routes,
         )
 
@@ -346,7 +345,7 @@ class Greenroom:
             "ok": outcome.ok,
             "started": started,
             "duration": round(outcome.total, 3),
-            "by": f"{getpass.getuser()}@{socket.gethostname()}",
+            "by": user_at_host(),
             "error": self.masker.text(outcome.error),
             "steps": [[r.step, round(r.duration, 3), r.status] for r in outcome.records],
         }
