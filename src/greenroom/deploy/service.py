@@ -28,7 +28,7 @@ from greenroom.deploy.state import AppState, HostState
 from greenroom.deploy.steps import EnsureNetwork, Plan
 from greenroom.doctor import actual_gateway
 from greenroom.engine.client import Engine
-from greenroom.engine.route_reader import read_routes
+from greenroom.engine.host_access import HostAccess
 from greenroom.errors import GreenroomError
 from greenroom.identity import user_at_host
 from greenroom.nginx.render import ProxySettings
@@ -303,7 +303,7 @@ class Greenroom:
             if st.routed is not None
         }
         try:
-            gateway = actual_gateway(c, read_routes(self.engine, c, image=self.helper_image)).v4
+            gateway = actual_gateway(c, HostAccess(self.engine, helper_image=self.helper_image).routes(c)).v4
             out["gateway"] = gateway
             if gateway != self.proxy.plan.network:
                 out["problems"].append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
@@ -380,7 +380,7 @@ class Greenroom:
                     continue
                 try:
                     info = self.engine.container(c.name)  # a full inspect: the pid, for /proc
-                    table = read_routes(self.engine, info, image=self.helper_image)
+                    table = HostAccess(self.engine, helper_image=self.helper_image).routes(info)
                 except GreenroomError as exc:
                     problems.append(f"{c.name}: routes unreadable ({exc.message})")
                     continue

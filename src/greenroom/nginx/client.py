@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from greenroom.engine.client import Engine
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import Namespace, NamespaceConnection, pid_is_container
 from greenroom.errors import GreenroomError, NotFound, ProxyError
@@ -33,7 +34,7 @@ class ProxyClient:
     def __init__(self, engine: Engine, container: str, *, direct: bool = True) -> None:
         self.engine = engine
         self.container = container
-        self.direct = direct
+        self.access = HostAccess(engine, direct=direct)
         self._ns: Namespace | None = None
         self._ns_of: tuple[str, int] = ("", 0)  # (container id, pid) the namespace belongs to
         self.last_mode = ""  # "direct" or "exec": how the last batch went
@@ -56,7 +57,7 @@ class ProxyClient:
         timeout: float = 10.0,
     ) -> list[Reply]:
         """One reply per path, in order, every request alike but for its path."""
-        ns = self._namespace() if self.direct else None
+        ns = self._namespace()
         if ns is not None:
             self.last_mode = "direct"
             return [self._direct(ns, method, port, p, headers or {}, body, timeout) for p in paths]
@@ -67,11 +68,11 @@ class ProxyClient:
 
     def seen(self, info: ContainerInfo) -> None:
         """The proxy container as just inspected: saves inspecting it again to get in."""
-        if self.direct and self.engine.is_local and (info.id, info.pid) != self._ns_of and info.running:
+        if self.access.reaches_in and (info.id, info.pid) != self._ns_of and info.running:
             self._enter(info)
 
     def _namespace(self) -> Namespace | None:
-        if not self.engine.is_local:
+        if not self.access.reaches_in:
             return None
         cid, pid = self._ns_of
         if self._ns is not None and pid_is_container(pid, cid):
@@ -85,7 +86,7 @@ class ProxyClient:
 
     def _enter(self, info: ContainerInfo) -> Namespace | None:
         self.reset()
-        self._ns = Namespace.of(info, self.engine.is_local)
+        self._ns = self.access.namespace(info)
         if self._ns is not None:
             self._ns_of = (info.id, info.pid)
         return self._ns
