@@ -6,7 +6,7 @@ import dataclasses
 import secrets as pyrandom
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from greenroom import labels
@@ -24,6 +24,7 @@ from greenroom.deploy.plan import (
     plan_rollback,
     repair,
 )
+from greenroom.deploy.reports import HistoryEntry, NginxInstance, ProxyStatus, RoutedApp
 from greenroom.deploy.state import AppState, HostState
 from greenroom.deploy.steps import EnsureNetwork, Plan
 from greenroom.doctor import actual_gateway
@@ -250,66 +251,55 @@ class Greenroom:
         # the EnsureProxy step takes the proxy's lock
         return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
 
-    def proxy_status(self) -> dict[str, Any]:
+    def proxy_status(self) -> ProxyStatus:
         state = self.observe()
         c = state.proxy
-        out: dict[str, Any] = {
-            "name": self.proxy.plan.name,
-            "image": self.proxy.plan.image,
-            "exists": c is not None,
-            "running": bool(c and c.running),
-            "generation": state.proxy_generation,
-            "expected_generation": self.proxy.plan.generation(tuple(sorted(state.proxy_pools))),
-            "pools": len(state.proxy_pools),
-            "layout": "pod" if c is not None and is_pod(c) else "single container (older greenroom)",
-            "nginx": [
-                {"name": i.name, "running": i.running, "admin_port": i.admin_port}
-                for i in self.proxy.instances()
-            ],
-            "published": list(c.published) if c else [],
-            "networks": [a.network for a in c.attachments] if c else [],
-            "routed": {},
-            "gateway": None,
-            "problems": [],
-        }
+        expected = self.proxy.plan.generation(tuple(sorted(state.proxy_pools)))
+        status = ProxyStatus(
+            name=self.proxy.plan.name,
+            image=self.proxy.plan.image,
+            exists=c is not None,
+            running=bool(c and c.running),
+            generation=state.proxy_generation,
+            expected_generation=expected,
+            pools=len(state.proxy_pools),
+            layout="pod" if c is not None and is_pod(c) else "single container (older greenroom)",
+            nginx=tuple(NginxInstance(i.name, i.running, i.admin_port) for i in self.proxy.instances()),
+            published=tuple(c.published) if c else (),
+            networks=tuple(a.network for a in c.attachments) if c else (),
+        )
         if c is None or not c.running:
-            out["problems"].append(
-                "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
-            )
-            return out
+            problem = "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
+            return replace(status, problems=(problem,))
+        problems: list[str] = []
         if is_pod(c) and current(self.proxy.instances()) is None:
-            out["problems"].append(
+            problems.append(
                 "no nginx runs in the proxy: the next deploy (or `greenroom proxy reboot`) starts one"
             )
         elif not state.routed_ok:
-            out["problems"].append(
+            problems.append(
                 "its routing state could not be read: the next deploy (or `greenroom proxy reboot`) "
                 "starts a new nginx"
             )
         if not is_pod(c):
-            out["problems"].append(
+            problems.append(
                 "made by an older greenroom: the next deploy recreates it as a pod (its port closes once)"
             )
-        elif state.proxy_generation != self.proxy.plan.generation(tuple(sorted(state.proxy_pools))):
-            out["problems"].append("its nginx config is not the current one: the next deploy applies it")
-        out["routed"] = {
-            name: {
-                "deploy": st.routed.deploy,
-                "targets": list(st.routed.targets),
-                "maintenance": st.routed.maintenance,
-                "hosts": list(st.routed.hosts),
-            }
+        elif state.proxy_generation != expected:
+            problems.append("its nginx config is not the current one: the next deploy applies it")
+        routed = {
+            name: RoutedApp(st.routed.deploy, st.routed.targets, st.routed.maintenance, st.routed.hosts)
             for name, st in state.apps.items()
             if st.routed is not None
         }
+        gateway = None
         try:
             gateway = actual_gateway(c, HostAccess(self.engine, helper_image=self.helper_image).routes(c)).v4
-            out["gateway"] = gateway
             if gateway != self.proxy.plan.network:
-                out["problems"].append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
+                problems.append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
         except GreenroomError as exc:
-            out["problems"].append(f"routes unreadable: {exc.message}")
-        return out
+            problems.append(f"routes unreadable: {exc.message}")
+        return replace(status, routed=routed, gateway=gateway, problems=tuple(problems))
 
     def unlock(self, app: str, force: bool = False) -> lock.Holder | None:
         """Release APP's lock: only one greenroom created, and unless forced only one whose
@@ -404,9 +394,9 @@ class Greenroom:
             problems=tuple(problems),
         )
 
-    def history(self, app: str) -> list[dict[str, Any]]:
+    def history(self, app: str) -> list[HistoryEntry]:
         self.cfg.app(app)
-        return self.proxy.history(app)
+        return [HistoryEntry.from_json(doc) for doc in self.proxy.history(app)]
 
     def logs(self, app: str, *, tail: int = 100) -> dict[str, str]:
         st = self.observe().app(app)
