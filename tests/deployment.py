@@ -20,6 +20,7 @@ import docker.errors
 import pytest
 import yaml
 
+from greenroom.labels import lock_name
 from tests.bed import BedEngine, load_description, uid
 
 # another checkout's tests can run beside these on the same engines with their own proxy
@@ -303,6 +304,11 @@ class Load:
         with self._lock:
             return len(self.samples)
 
+    def count_after(self, t: float) -> int:
+        """Requests sent after `t` (time.time()) that have been answered, or failed."""
+        with self._lock:
+            return sum(1 for s in self.samples if s.at > t)
+
 
 def app_containers(bed: BedEngine, app: str, *, running_only: bool = False) -> list[tuple[str, str]]:
     """(name, status) of an app's containers on the engine, sorted by name."""
@@ -310,6 +316,15 @@ def app_containers(bed: BedEngine, app: str, *, running_only: bool = False) -> l
     try:
         found = client.containers.list(all=not running_only, filters={"label": f"greenroom.app={app}"})
         return sorted((str(c.name), str(c.status)) for c in found)
+    finally:
+        client.close()
+
+
+def lock_held(bed: BedEngine, app: str) -> bool:
+    """Whether a deploy holds the app's lock (its lock container exists)."""
+    client = bed.docker()
+    try:
+        return bool(client.containers.list(all=True, filters={"name": f"^/{lock_name(app)}$"}))
     finally:
         client.close()
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from greenroom.doctor import UNKNOWN, actual_gateway, endpoints_of
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import NetworkInfo
 from greenroom.engine.observe import Observation, observe
 from greenroom.engine.protocol import Engine
-from greenroom.engine.route_reader import read_routes
 from greenroom.errors import ConfigError, GatewayMoved, GatewayWouldMove
 from greenroom.gateway import EngineRules, Gateway, Sandbox, predict_connect
 
@@ -119,7 +119,9 @@ def connect(
     engine.connect(obs.container.id, net.id, aliases=aliases, gw_priority=plan.priority, ipv4=ipv4)
     if not obs.container.running:
         return ConnectResult(plan, verified=False, gateway=plan.after)
-    table = read_routes(engine, engine.container(obs.container.id), method=routes_via, image=helper_image)
+    table = HostAccess(engine, helper_image=helper_image).routes(
+        engine.container(obs.container.id), via=routes_via
+    )
     now = actual_gateway(engine.container(obs.container.id), table)
     expected = plan.after if allow_move else plan.before
     if now.v4 != expected.v4 or (expected.v6 is not None and now.v6 != expected.v6):

@@ -33,10 +33,9 @@ from greenroom.proxy_model import (
     Routed,
     confirm_targets,
     current,
-    parse_port,
 )
 
-__all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxyPlan", "Routed", "confirm_targets", "parse_port"]
+__all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxyPlan", "Routed", "confirm_targets"]
 
 PROXY_IMAGE_HINT = (
     "proxy.image must name an image on the engine (or one it can pull) with nginx, the njs module, "

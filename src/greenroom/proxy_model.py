@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from greenroom import labels
-from greenroom.engine.model import ContainerInfo, ContainerSpec, PortBinding
-from greenroom.errors import ConfigError
+from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.nginx import render
+from greenroom.ports import PortMapping
 
 STATE_VOLUME_SUFFIX = "-state"
 ROLE_NGINX = "proxy-nginx"
@@ -115,7 +115,7 @@ class ProxyPlan:
     name: str
     image: str
     network: str
-    ports: tuple[PortBinding, ...]
+    ports: tuple[PortMapping, ...]
     listen: int
     restart: str = "unless-stopped"
     settings: render.ProxySettings = field(default_factory=render.ProxySettings)
@@ -165,19 +165,6 @@ class ProxyPlan:
             stop_timeout=INSTANCE_STOP_TIMEOUT,
             stop_signal="SIGQUIT",
         )
-
-
-def parse_port(text: str) -> PortBinding:
-    """Compose short syntax: "[HOST_IP:]HOST_PORT:CONTAINER_PORT"."""
-    parts = text.rsplit(":", 2)
-    try:
-        if len(parts) == 2:
-            return PortBinding("0.0.0.0", int(parts[0]), int(parts[1]))
-        if len(parts) == 3:
-            return PortBinding(parts[0].strip("[]"), int(parts[1]), int(parts[2]))
-    except ValueError:
-        pass
-    raise ConfigError(f"port {text!r} is not [HOST_IP:]HOST_PORT:CONTAINER_PORT", where="proxy.ports")
 
 
 def confirm_targets(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from greenroom import __version__
-from greenroom.config.schema import format_duration
+from greenroom.config.fields import format_duration
 
 LOCAL_ENGINE = "unix:///var/run/docker.sock"
 FALLBACK_PORT = 8080

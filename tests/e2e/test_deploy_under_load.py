@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import signal
 import threading
 import time
 
@@ -11,11 +13,13 @@ import pytest
 
 from tests.bed import BedEngine
 from tests.deployment import (
+    PROXY_PORT,
     Load,
     Project,
     app_containers,
     app_images,
     get,
+    lock_held,
     remove_proxy,
     use_official_proxy,
     wait_for,
@@ -58,7 +62,7 @@ def deploys_under_load(bed: BedEngine, project: Project, deploys: int) -> None:
             gate = next(s for s in out["steps"] if s["step"] == "HealthGate")
             assert "probes (direct)" in gate["detail"], gate  # root on the engine's host: no helper
             done = time.time()
-            time.sleep(0.3)
+            wait_for(lambda t=done: load.count_after(t) >= 2 * load.clients, what="requests after the deploy")
             assert load.versions_after(done) == {version}, f"deploy {i + 1}: mixed versions after the switch"
     finally:
         load.stop()
@@ -122,8 +126,13 @@ def test_two_deploys_at_once_one_waits_its_turn(bed: BedEngine, project: Project
     )
     images = app_images(bed)
     first = project.spawn("deploy", "--image", images["v2"])
-    time.sleep(1.0)
-    second = project.run("deploy", "--image", images["v3"], check=False)
+    wait_for(lambda: lock_held(bed, project.name), what="the first deploy to take the lock")
+    first.send_signal(signal.SIGSTOP)  # it holds the lock until we let it go on
+    try:
+        assert lock_held(bed, project.name) and first.poll() is None
+        second = project.run("deploy", "--image", images["v3"], check=False)
+    finally:
+        first.send_signal(signal.SIGCONT)
     out_first, _ = first.communicate(timeout=120)
     assert first.returncode == 0, out_first
     assert re.search(r"probes \(helper\)", out_first), out_first
@@ -134,24 +143,29 @@ def test_two_deploys_at_once_one_waits_its_turn(bed: BedEngine, project: Project
 
 def test_streams_on_the_old_color_finish_before_it_stops(bed: BedEngine, project: Project) -> None:
     project.run("deploy")
+    conn = http.client.HTTPConnection(bed.address, PROXY_PORT, timeout=10)
+    conn.request("GET", "/stream?seconds=4", headers={"Host": f"{project.name}.test"})
+    resp = conn.getresponse()
+    first_chunk = resp.readline().decode()
+    assert resp.status == 200 and first_chunk.startswith("v1 "), first_chunk  # streaming from v1
     result: dict[str, object] = {}
 
-    def stream() -> None:
-        status, body = get(bed, f"{project.name}.test", "/stream?seconds=4")
-        result["status"] = status
-        result["body"] = body.get("raw", "")
+    def finish_stream() -> None:
+        result["body"] = first_chunk + resp.read().decode()
+        result["ended"] = time.monotonic()
+        conn.close()
 
-    t = threading.Thread(target=stream)
+    t = threading.Thread(target=finish_stream)
     t.start()
-    time.sleep(0.5)
-    started = time.monotonic()
-    project.run("deploy", "--image", app_images(bed)["v2"])
-    took = time.monotonic() - started
+    out = json.loads(project.run("deploy", "--json", "--image", app_images(bed)["v2"]).stdout)
+    deployed = time.monotonic()
     t.join(timeout=30)
-    assert result["status"] == 200
     lines = str(result["body"]).splitlines()
     assert len(lines) >= 35 and all(line.startswith("v1 ") for line in lines)  # all of it, from v1
-    assert took >= 3.0  # the deploy waited for the stream (drain) before stopping v1
+    # the deploy waited for the stream (drain) before stopping v1: it returned after the end
+    assert float(str(result["ended"])) <= deployed
+    drain = next(s for s in out["steps"] if s["step"] == "Drain")
+    assert drain["detail"].startswith("drained in"), drain
     assert live_version(bed, project) == "v2"
 
 
@@ -162,15 +176,17 @@ def test_long_lived_outbound_connection_survives_the_deploy(bed: BedEngine, proj
     with echo_server(bed.ext_netns, bed.ext_address, port):
         project.set(environment={"UPSTREAM": f"{bed.ext_address}:{port}"})
         project.run("deploy")
-        time.sleep(2.5)
         status, body = get(bed, f"{project.name}.test", "/upstream")
         upstream = body["upstream"]
         assert status == 200 and upstream["alive"], body
         first = upstream["echoed"]
-        time.sleep(2)
-        status, body = get(bed, f"{project.name}.test", "/upstream")
-        assert body["upstream"]["alive"] and body["upstream"]["echoed"] >= first + 5
-        assert body["upstream"]["opened"] == upstream["opened"]  # the same connection
+
+        def still_echoing() -> bool:
+            now = get(bed, f"{project.name}.test", "/upstream")[1]["upstream"]
+            assert now["alive"] and now["opened"] == upstream["opened"], now  # the same connection
+            return bool(int(now["echoed"]) >= first + 5)
+
+        wait_for(still_echoing, what="five more echoes on the connection opened before the deploy")
 
 
 def test_changing_hosts_keeps_the_kept_ones_routed(bed: BedEngine, project: Project) -> None:
@@ -182,7 +198,8 @@ def test_changing_hosts_keeps_the_kept_ones_routed(bed: BedEngine, project: Proj
         wait_for(lambda: load.count() > 50, what="load through the proxy")
         project.set(hosts=[f"{name}.test", f"new-{name}.test"])
         project.run("deploy", "--image", app_images(bed)["v2"])
-        time.sleep(0.3)
+        done = time.time()
+        wait_for(lambda t=done: load.count_after(t) >= 2 * load.clients, what="requests after the deploy")
     finally:
         load.stop()
     assert not load.failures(), load.failures()[:5]  # the kept host never went unmapped

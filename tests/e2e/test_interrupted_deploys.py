@@ -4,7 +4,6 @@ and the app never fails a request."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,5 +88,6 @@ def test_status_names_an_interrupted_deploy_and_repair_fixes_it(bed: BedEngine, 
     assert len(running(bed, project.name)) == 1
     _, body = get(bed, f"{project.name}.test")
     assert body["version"] == "v1"
-    time.sleep(0.2)
-    assert "greenroom repair" not in project.run("status").stderr
+    wait_for(
+        lambda: "greenroom repair" not in project.run("status").stderr, what="status to name no leftover"
+    )

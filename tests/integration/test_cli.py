@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.bed import BedEngine, Scratch, greenroom, uid
 
@@ -99,13 +100,28 @@ def test_connect_internal_network_on_every_engine(bed: BedEngine, box: Scratch) 
     assert doc["gateway"]["v4"] == back
 
 
+def default_gateway_network(box: Scratch, name: str) -> str:
+    """The network whose gateway the container's kernel sends its default route through
+    (`ip route` inside it, matched to the engine's inspect): greenroom's view not involved."""
+    m = re.search(r"^default via (\S+) ", box.exec(name, "ip", "route"), re.M)
+    assert m is not None
+    nets = box.client.api.inspect_container(name)["NetworkSettings"]["Networks"]
+    [holder] = [net for net, ep in nets.items() if ep["Gateway"] == m.group(1)]
+    return str(holder)
+
+
 def test_connect_allow_gateway_move(bed: BedEngine, box: Scratch) -> None:
-    _, name, _, front = seed(bed, box)
+    _, name, back, front = seed(bed, box)
+    assert default_gateway_network(box, name) == back
     res = greenroom("connect", name, front, "--allow-gateway-move", "--json", host=bed.host)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    expected = doc["plan"]["after"]["v4"]
-    assert doc["gateway"]["v4"] == expected
+    holder = default_gateway_network(box, name)
+    # engine >= 28: GwPriority -1 still keeps it; before: the front's name sorts first and
+    # takes it, which is what --allow-gateway-move lets happen instead of refusing
+    assert holder == (back if bed.gw_priority else front)
+    assert doc["verified"] is True and doc["gateway"]["v4"] == holder
+    assert doc["plan"]["before"]["v4"] == back
 
 
 def test_errors_name_the_thing_and_the_fix(bed: BedEngine, box: Scratch) -> None:

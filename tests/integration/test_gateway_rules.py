@@ -9,16 +9,14 @@ import pytest
 
 from greenroom.doctor import actual_gateway
 from greenroom.engine.client import post_json
-from greenroom.engine.route_reader import read_local
+from greenroom.engine.host_access import HostAccess
 from tests.bed import BedEngine, Scratch, uid
 
 
 def gateway_of(bed: BedEngine, cid: str) -> str | None:
     engine = bed.engine()
     c = engine.container(cid)
-    table = read_local(c)
-    assert table is not None
-    return actual_gateway(c, table).v4
+    return actual_gateway(c, HostAccess(engine).routes(c, via="proc")).v4
 
 
 def test_name_order_decides_and_connect_moves_the_gateway(bed: BedEngine, box: Scratch) -> None:

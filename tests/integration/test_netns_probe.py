@@ -6,6 +6,7 @@ import time
 
 from greenroom.deploy.probe import probe_once
 from greenroom.deploy.steps import ProbeSpec
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.netns import Namespace
 from tests.bed import BedEngine, Scratch, load_description, uid
 
@@ -28,7 +29,7 @@ def test_probe_from_inside_the_namespace_reads_the_status(bed: BedEngine, box: S
     engine = bed.engine()
     http = ProbeSpec("http", 8000, path="/health", timeout=1.0)
     for cid, want in ((ok, "200"), (failing, "500")):
-        ns = Namespace.of(engine.container(cid), engine.is_local)
+        ns = HostAccess(engine).namespace(engine.container(cid))
         assert ns is not None, "root on the engine's host: the namespace is reachable"
         with ns:
             target = f"{_address(bed, cid, net)}:8000"
@@ -49,7 +50,8 @@ def test_no_namespace_for_a_remote_or_stopped_container(bed: BedEngine, box: Scr
     cid = box.run(f"c{t}", box.network(f"{t}n"))
     engine = bed.engine()
     c = engine.container(cid)
+    assert HostAccess(engine, direct=False).namespace(c) is None  # engine.direct: false
     assert Namespace.of(c, engine_is_local=False) is None  # another host: its pid means nothing here
     box.client.api.kill(cid)
     box.client.api.wait(cid)
-    assert Namespace.of(engine.container(cid), engine.is_local) is None
+    assert HostAccess(engine).namespace(engine.container(cid)) is None

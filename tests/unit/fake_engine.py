@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from greenroom.engine.host_access import SEPARATOR
 from greenroom.engine.model import (
     Attachment,
     ContainerInfo,
@@ -25,7 +26,6 @@ from greenroom.engine.model import (
     Health,
     NetworkInfo,
 )
-from greenroom.engine.route_reader import SEPARATOR
 from greenroom.errors import Conflict, EngineError, NotFound, SubnetOverlap
 
 ROUTE_HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT"

@@ -25,10 +25,13 @@ from greenroom.config import (
     parse_duration,
     secret_values,
 )
+from greenroom.config.container import Mount
+from greenroom.config.envfile import parse_env_text
 from greenroom.config.load import interpolate
+from greenroom.config.names import HostName, ProbePath
 from greenroom.config.reference import render_reference
-from greenroom.config.schema import HostName, Mount, PortMapping, ProbePath, parse_env_text
 from greenroom.errors import ConfigError
+from greenroom.ports import PortMapping
 from greenroom.secrets import MASK, mask_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,6 +25,7 @@ from greenroom.cli.app import run
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.config import Config
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
+from greenroom.deploy.reports import HistoryEntry, NginxInstance, ProxyStatus, RoutedApp
 from greenroom.deploy.service import AppStatus
 from greenroom.deploy.steps import Plan, PullImage, Step
 from greenroom.errors import EngineError, GreenroomError
@@ -159,8 +160,8 @@ class FakeGreenroom:
         for i in range(0, len(text), step):
             yield text[i : i + step]
 
-    def history(self, app: str) -> list[dict[str, Any]]:
-        return [{"started": LEAK, "action": "deploy", "deploy": LEAK, "ok": False, "error": LEAK, "by": LEAK}]
+    def history(self, app: str) -> list[HistoryEntry]:
+        return [HistoryEntry("deploy", LEAK, False, LEAK, 1.0, LEAK, LEAK, ((LEAK, 0.5, LEAK),))]
 
     def maintenance(self, app: str, on: bool) -> Outcome:
         if not on:
@@ -173,18 +174,23 @@ class FakeGreenroom:
     def unlock(self, app: str, force: bool = False) -> Any:
         raise EngineError(f"cannot unlock {LEAK}", hint=f"try {LEAK}", where=LEAK)
 
-    def proxy_status(self) -> dict[str, Any]:
-        return {
-            "name": LEAK,
-            "image": LEAK,
-            "running": True,
-            "generation": LEAK,
-            "expected_generation": LEAK,
-            "gateway": LEAK,
-            "published": [LEAK],
-            "routed": {"web": {"maintenance": True, "hosts": [LEAK], "targets": [LEAK], "deploy": LEAK}},
-            "problems": [LEAK],
-        }
+    def proxy_status(self) -> ProxyStatus:
+        return ProxyStatus(
+            name=LEAK,
+            image=LEAK,
+            exists=True,
+            running=True,
+            generation=LEAK,
+            expected_generation=LEAK,
+            pools=1,
+            layout=LEAK,
+            nginx=(NginxInstance(LEAK, True, 8099),),
+            published=(LEAK,),
+            networks=(LEAK,),
+            routed={"web": RoutedApp(LEAK, (LEAK,), True, (LEAK,))},
+            gateway=LEAK,
+            problems=(LEAK,),
+        )
 
     def proxy_reboot(self) -> Outcome:
         return _outcome("proxy-reboot")

@@ -9,7 +9,7 @@ import pytest
 from greenroom.deploy.probe import GateProgress, judge
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.nginx.render import ProxySettings, files, generation, render
-from greenroom.proxy import Routed, confirm_targets, parse_port
+from greenroom.proxy import Routed, confirm_targets
 from greenroom.sockets import in_flight_to, mentioning, parse_tcp
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -98,11 +98,6 @@ def test_routed_state_round_trips() -> None:
     assert Routed.from_json(json.loads(r.to_json())) == r
 
 
-def test_port_syntax() -> None:
-    assert parse_port("80:8080").host_port == 80
-    assert parse_port("127.0.0.1:8080:80").host_ip == "127.0.0.1"
-
-
 class _CurlEngine:
     """Stands in for the engine's exec only: answers what curl printed."""
 
@@ -145,38 +140,3 @@ def test_a_short_curl_answer_is_an_error_naming_the_proxy() -> None:
     with pytest.raises(ProxyError, match=r"answered 0 of 2 requests \(exit 127\)") as info:
         client.fetch("GET", 8099, ["/greenroom/state", "/greenroom/generation"])
     assert info.value.where == "unix:///fake.sock proxy"
-
-
-def _diag_msg(family: int, state: int, src: str, sport: int, dst: str, dport: int) -> bytes:
-    import ipaddress
-    import struct
-
-    size = 16 if family == 10 else 4
-    s, d = (
-        ipaddress.ip_address(src).packed.ljust(16, b"\0"),
-        ipaddress.ip_address(dst).packed.ljust(16, b"\0"),
-    )
-    assert len(ipaddress.ip_address(src).packed) == size
-    body = struct.pack("=BBBB", family, state, 0, 0) + struct.pack("!HH", sport, dport) + s + d
-    body += b"\0" * (72 - len(body))  # if, cookie, expires, queues, uid, inode
-    return struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
-
-
-def test_sock_diag_answers_are_parsed() -> None:
-    import struct
-
-    from greenroom.sockets import diag_request, parse_diag
-
-    req = diag_request(2)
-    length, kind, flags = struct.unpack_from("=IHH", req)
-    assert (length, kind, flags) == (len(req), 20, 0x301) and len(req) == 16 + 56
-    data = _diag_msg(2, 1, "10.213.0.130", 50000, "10.213.0.131", 8000)
-    data += _diag_msg(10, 2, "::ffff:10.213.0.130", 50002, "::ffff:10.213.0.131", 8000)
-    socks, done = parse_diag(data)
-    assert not done
-    assert in_flight_to(socks, {("10.213.0.131", 8000)}) == 2  # the v4-mapped one too
-    assert str(socks[1].local) == "10.213.0.130" and socks[1].state == 2
-    _, done = parse_diag(struct.pack("=IHHII", 20, 3, 2, 1, 0) + b"\0" * 4)
-    assert done
-    with pytest.raises(OSError, match="sock_diag dump refused"):
-        parse_diag(struct.pack("=IHHII", 36, 2, 0, 1, 0) + struct.pack("=i", -1) + b"\0" * 16)

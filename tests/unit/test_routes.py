@@ -4,13 +4,14 @@ import dataclasses
 import ipaddress
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenroom.engine.model import parse_container
-from greenroom.engine.route_reader import read_local, read_local_files
+from greenroom.engine.host_access import HostAccess
+from greenroom.engine.model import ContainerInfo, parse_container
 from greenroom.errors import RouteReadError
 from greenroom.routes import (
     format_route,
@@ -63,19 +64,63 @@ def test_ipv6_reject_local_and_multicast_routes_are_skipped() -> None:
     assert sum(r.is_default for r in routes) == 1
 
 
-def test_local_proc_files_only_for_the_right_container(tmp_path: Path) -> None:
-    doc = load("e20", "2-front-attached")
+class _Engine:
+    """Stands in for the engine: local or not, and a helper container that answers `text`."""
+
+    def __init__(self, *, is_local: bool, text: str = "") -> None:
+        self.is_local = is_local
+        self.text = text
+        self.helpers: list[tuple[str, list[str], str]] = []
+
+    def run_helper(self, image: str, command: list[str], *, network_mode: str) -> str:
+        self.helpers.append((image, command, network_mode))
+        return self.text
+
+
+def _proc(tmp_path: Path, doc: dict[str, Any]) -> ContainerInfo:
     net = tmp_path / "4242" / "net"
     net.mkdir(parents=True)
     (tmp_path / "4242" / "cgroup").write_text("12:memory:/gr-e20/" + "a" * 64 + "\n")
     (net / "route").write_text(doc["route"])
-    mine = dataclasses.replace(parse_container(doc["container"]), id="a" * 64, pid=4242)
-    found = read_local_files(mine, ("route", "ipv6_route"), proc=tmp_path)
+    return dataclasses.replace(parse_container(doc["container"]), id="a" * 64, pid=4242)
+
+
+def test_local_proc_files_only_for_the_right_container(tmp_path: Path) -> None:
+    doc = load("e20", "2-front-attached")
+    mine = _proc(tmp_path, doc)
+    engine = _Engine(is_local=True)
+    access = HostAccess(engine, proc=tmp_path)  # type: ignore[arg-type]
+    found = access.net_files(mine, ("route", "ipv6_route"), via="proc")
     assert found == {"route": doc["route"], "ipv6_route": ""}
-    table = read_local(mine, proc=tmp_path)
-    assert table is not None and table.default(4) is not None
+    assert access.routes(mine).default(4) is not None and not engine.helpers
     other = dataclasses.replace(mine, id="b" * 64)
-    assert read_local_files(other, ("route",), proc=tmp_path) is None
+    with pytest.raises(RouteReadError, match="not readable here"):
+        access.net_files(other, ("route",), via="proc")
+
+
+def test_one_place_decides_direct_or_through_the_engine(tmp_path: Path) -> None:
+    doc = load("e20", "2-front-attached")
+    mine = _proc(tmp_path, doc)
+    helper_text = doc["route"] + "--greenroom-file--\n" + doc["ipv6_route"] + "--greenroom-file--\n"
+    for is_local, direct, via, helper in (
+        (True, True, "auto", False),
+        (True, False, "auto", True),  # engine.direct: false
+        (True, False, "proc", False),  # asked for explicitly
+        (True, True, "engine", True),
+        (False, True, "auto", True),  # a remote engine: its pids mean nothing here
+    ):
+        engine = _Engine(is_local=is_local, text=helper_text)
+        access = HostAccess(engine, direct=direct, helper_image="busybox:test", proc=tmp_path)  # type: ignore[arg-type]
+        assert access.reaches_in == (is_local and direct)
+        table = access.routes(mine, via=via)
+        assert table == parse_tables(doc["route"], doc["ipv6_route"] if helper else "")
+        assert bool(engine.helpers) == helper, (is_local, direct, via)
+        if helper:
+            [(image, _, mode)] = engine.helpers
+            assert image == "busybox:test" and mode == f"container:{mine.id}"
+    stopped = dataclasses.replace(mine, running=False)
+    with pytest.raises(RouteReadError, match="not running"):
+        HostAccess(_Engine(is_local=True), proc=tmp_path).routes(stopped)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

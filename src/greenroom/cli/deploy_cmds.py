@@ -307,19 +307,19 @@ def register(app: typer.Typer) -> None:
         g = _greenroom(file, host, quiet=True, lenient=True)
         entries = g.history(name)
         if as_json:
-            output.json(entries)
+            output.json(to_jsonable(entries))
             return
         table = Table(title=f"history of {name}", title_justify="left")
         for col in ("started", "action", "deploy", "result", "took", "by"):
             table.add_column(col)
         for e in entries:
             table.add_row(
-                e.get("started", ""),
-                e.get("action", ""),
-                e.get("deploy") or "",
-                "ok" if e.get("ok") else Text.assemble(("failed", "red"), f" {_short(e.get('error', ''))}"),
-                f"{e.get('duration', 0):.2f}s",
-                e.get("by", ""),
+                e.started,
+                e.action,
+                e.deploy or "",
+                "ok" if e.ok else Text.assemble(("failed", "red"), f" {_short(e.error)}"),
+                f"{e.duration:.2f}s",
+                e.by,
             )
         output.out.print(table)
 
@@ -378,24 +378,21 @@ def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: Js
         output.json(to_jsonable(st))
         return
     out = output.out
-    state = Text("running", style="green") if st["running"] else Text("not running", style="red")
+    state = Text("running", style="green") if st.running else Text("not running", style="red")
     out.print(
         Text.assemble(
-            f"proxy {st['name']} ({st['image']}): ",
+            f"proxy {st.name} ({st.image}): ",
             state,
-            f", generation {st['generation']} (current: {st['expected_generation']}), "
-            f"gateway on {st['gateway']}",
+            f", generation {st.generation} (current: {st.expected_generation}), gateway on {st.gateway}",
         )
     )
-    out.print(Text(f"  published: {', '.join(st['published']) or 'nothing'}"))
-    for name, r in sorted(st["routed"].items()):
-        mode = Text(" (maintenance)", style="yellow") if r["maintenance"] else ""
+    out.print(Text(f"  published: {', '.join(st.published) or 'nothing'}"))
+    for name, r in sorted(st.routed.items()):
+        mode = Text(" (maintenance)", style="yellow") if r.maintenance else ""
         out.print(
-            Text.assemble(
-                f"  {name}", mode, f": {', '.join(r['hosts'])} -> {' '.join(r['targets'])} ({r['deploy']})"
-            )
+            Text.assemble(f"  {name}", mode, f": {', '.join(r.hosts)} -> {' '.join(r.targets)} ({r.deploy})")
         )
-    for p in st["problems"]:
+    for p in st.problems:
         output.err.print(Text(p, style="yellow"))
 
 

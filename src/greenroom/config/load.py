@@ -34,7 +34,7 @@ from greenroom.config.limits import (
     blank_bad_characters,
     read_text,
 )
-from greenroom.config.schema import Config
+from greenroom.config.root import Config
 from greenroom.config.yaml_loader import MERGE, TAG, TAGS, Loader, TooLarge, source_text
 from greenroom.errors import ConfigError
 from greenroom.secrets import mask_text

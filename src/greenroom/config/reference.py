@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
+from greenroom.config.fields import Kind, format_duration
 from greenroom.config.limits import (
     MAX_COMMAND_TEXT,
     MAX_DEPTH,
@@ -28,12 +29,12 @@ from greenroom.config.limits import (
     MAX_VALUES,
     size_text,
 )
-from greenroom.config.schema import Config, Kind, format_duration
+from greenroom.config.root import Config
 
 INTRO = """\
 # greenroom.yml reference
 
-<!-- Generated from src/greenroom/config/schema.py; do not edit. Regenerate with:
+<!-- Generated from the models in src/greenroom/config/; do not edit. Regenerate with:
      .venv/bin/python -m greenroom.config.reference > docs/configuration.md -->
 
 `greenroom config check [-f FILE]` validates a file and prints it resolved, secrets masked;

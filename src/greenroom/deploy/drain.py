@@ -14,10 +14,10 @@ import socket
 from collections.abc import Callable
 
 from greenroom.clock import Clock, poll_until
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import Namespace
 from greenroom.engine.protocol import Engine
-from greenroom.engine.route_reader import read_net_files
 from greenroom.errors import GreenroomError, NotFound
 from greenroom.sockets import (
     NETLINK_SOCK_DIAG,
@@ -55,7 +55,7 @@ class Drainer:
                 return in_flight_to(ask_kernel(ns), targets)
             except OSError:
                 pass  # no sock_diag here: read the tables instead
-        files = read_net_files(self.engine, proxy, ("tcp", "tcp6"), image=self.helper_image)
+        files = HostAccess(self.engine, helper_image=self.helper_image).net_files(proxy, ("tcp", "tcp6"))
         text = mentioning(files["tcp"] + "\n" + files["tcp6"], targets)
         return in_flight_to(parse_tcp(text), targets)
 

@@ -20,7 +20,6 @@ greenroom did not create (its managed and role labels) is ever removed.
 
 from __future__ import annotations
 
-import getpass
 import os
 import secrets
 import socket
@@ -33,6 +32,7 @@ from greenroom import labels
 from greenroom.clock import Clock
 from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.errors import Conflict, Locked, NotFound
+from greenroom.identity import user_at_host
 
 PROXY = "-proxy"  # the proxy's own lock; app names cannot start with "-"
 
@@ -205,10 +205,9 @@ class Holder:
 
 def me(clock: Clock, procs: Processes | None = None) -> Holder:
     ident = (procs or PROCS).me()
-    host = socket.gethostname()
     return Holder(
-        f"{getpass.getuser()}@{host}",
-        host,
+        user_at_host(),
+        socket.gethostname(),
         ident.pid,
         clock.now().isoformat(timespec="seconds"),
         secrets.token_hex(8),

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import secrets as pyrandom
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from greenroom import labels
@@ -29,15 +27,17 @@ from greenroom.deploy.plan import (
     repair,
 )
 from greenroom.deploy.ports import ProxyApi
+from greenroom.deploy.reports import HistoryEntry, NginxInstance, ProxyStatus, RoutedApp
 from greenroom.deploy.state import AppState, HostState
 from greenroom.deploy.steps import EnsureNetwork, Plan
 from greenroom.doctor import actual_gateway
 from greenroom.engine.client import Engine as DockerEngine
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
-from greenroom.engine.route_reader import read_routes
 from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap
+from greenroom.identity import user_at_host
 from greenroom.nginx.render import ProxySettings
-from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan, parse_port
+from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan
 from greenroom.proxy_model import current, is_pod
 from greenroom.routes import IPNetwork, parse_ipv4
 from greenroom.secrets import Masker
@@ -49,7 +49,7 @@ def proxy_plan(cfg: Config) -> ProxyPlan:
         name=p.name,
         image=p.image,
         network=p.network,
-        ports=tuple(parse_port(x) for x in p.ports),
+        ports=p.published_ports(),
         listen=p.listen,
         restart=p.restart,
         settings=ProxySettings(listen=p.listen, trusted_proxies=tuple(p.trusted_proxies)),
@@ -147,7 +147,7 @@ class Greenroom:
         return Context(
             deploy_id,
             now.isoformat(timespec="seconds"),
-            f"{getpass.getuser()}@{socket.gethostname()}",
+            user_at_host(),
             routes,
         )
 
@@ -284,66 +284,55 @@ class Greenroom:
         # the EnsureProxy step takes the proxy's lock
         return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
 
-    def proxy_status(self) -> dict[str, Any]:
+    def proxy_status(self) -> ProxyStatus:
         state = self.observe()
         c = state.proxy
-        out: dict[str, Any] = {
-            "name": self.proxy.plan.name,
-            "image": self.proxy.plan.image,
-            "exists": c is not None,
-            "running": bool(c and c.running),
-            "generation": state.proxy_generation,
-            "expected_generation": self.proxy.plan.generation(tuple(sorted(state.proxy_pools))),
-            "pools": len(state.proxy_pools),
-            "layout": "pod" if c is not None and is_pod(c) else "single container (older greenroom)",
-            "nginx": [
-                {"name": i.name, "running": i.running, "admin_port": i.admin_port}
-                for i in self.proxy.instances()
-            ],
-            "published": list(c.published) if c else [],
-            "networks": [a.network for a in c.attachments] if c else [],
-            "routed": {},
-            "gateway": None,
-            "problems": [],
-        }
+        expected = self.proxy.plan.generation(tuple(sorted(state.proxy_pools)))
+        status = ProxyStatus(
+            name=self.proxy.plan.name,
+            image=self.proxy.plan.image,
+            exists=c is not None,
+            running=bool(c and c.running),
+            generation=state.proxy_generation,
+            expected_generation=expected,
+            pools=len(state.proxy_pools),
+            layout="pod" if c is not None and is_pod(c) else "single container (older greenroom)",
+            nginx=tuple(NginxInstance(i.name, i.running, i.admin_port) for i in self.proxy.instances()),
+            published=tuple(c.published) if c else (),
+            networks=tuple(a.network for a in c.attachments) if c else (),
+        )
         if c is None or not c.running:
-            out["problems"].append(
-                "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
-            )
-            return out
+            problem = "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
+            return replace(status, problems=(problem,))
+        problems: list[str] = []
         if is_pod(c) and current(self.proxy.instances()) is None:
-            out["problems"].append(
+            problems.append(
                 "no nginx runs in the proxy: the next deploy (or `greenroom proxy reboot`) starts one"
             )
         elif not state.routed_ok:
-            out["problems"].append(
+            problems.append(
                 "its routing state could not be read: the next deploy (or `greenroom proxy reboot`) "
                 "starts a new nginx"
             )
         if not is_pod(c):
-            out["problems"].append(
+            problems.append(
                 "made by an older greenroom: the next deploy recreates it as a pod (its port closes once)"
             )
-        elif state.proxy_generation != self.proxy.plan.generation(tuple(sorted(state.proxy_pools))):
-            out["problems"].append("its nginx config is not the current one: the next deploy applies it")
-        out["routed"] = {
-            name: {
-                "deploy": st.routed.deploy,
-                "targets": list(st.routed.targets),
-                "maintenance": st.routed.maintenance,
-                "hosts": list(st.routed.hosts),
-            }
+        elif state.proxy_generation != expected:
+            problems.append("its nginx config is not the current one: the next deploy applies it")
+        routed = {
+            name: RoutedApp(st.routed.deploy, st.routed.targets, st.routed.maintenance, st.routed.hosts)
             for name, st in state.apps.items()
             if st.routed is not None
         }
+        gateway = None
         try:
-            gateway = actual_gateway(c, read_routes(self.engine, c, image=self.helper_image)).v4
-            out["gateway"] = gateway
+            gateway = actual_gateway(c, HostAccess(self.engine, helper_image=self.helper_image).routes(c)).v4
             if gateway != self.proxy.plan.network:
-                out["problems"].append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
+                problems.append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
         except GreenroomError as exc:
-            out["problems"].append(f"routes unreadable: {exc.message}")
-        return out
+            problems.append(f"routes unreadable: {exc.message}")
+        return replace(status, routed=routed, gateway=gateway, problems=tuple(problems))
 
     def unlock(self, app: str, force: bool = False) -> lock.Holder | None:
         """Release APP's lock: only one greenroom created, and unless forced only one whose
@@ -379,7 +368,7 @@ class Greenroom:
             "ok": outcome.ok,
             "started": started,
             "duration": round(outcome.total, 3),
-            "by": f"{getpass.getuser()}@{socket.gethostname()}",
+            "by": user_at_host(),
             "error": self.masker.text(outcome.error),
             "steps": [[r.step, round(r.duration, 3), r.status] for r in outcome.records],
         }
@@ -422,7 +411,7 @@ class Greenroom:
                     continue
                 try:
                     info = self.engine.container(c.name)  # a full inspect: the pid, for /proc
-                    table = read_routes(self.engine, info, image=self.helper_image)
+                    table = HostAccess(self.engine, helper_image=self.helper_image).routes(info)
                 except GreenroomError as exc:
                     problems.append(f"{c.name}: routes unreadable ({exc.message})")
                     continue
@@ -446,9 +435,9 @@ class Greenroom:
             problems=tuple(problems),
         )
 
-    def history(self, app: str) -> list[dict[str, Any]]:
+    def history(self, app: str) -> list[HistoryEntry]:
         self.cfg.app(app)
-        return self.proxy.history(app)
+        return [HistoryEntry.from_json(doc) for doc in self.proxy.history(app)]
 
     def logs(self, app: str, *, tail: int = 100) -> dict[str, str]:
         st = self.observe().app(app)

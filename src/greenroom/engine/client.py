@@ -45,7 +45,7 @@ from greenroom.errors import (
 )
 
 if TYPE_CHECKING:
-    from greenroom.config.schema import EngineConfig
+    from greenroom.config.engine import EngineConfig
 
 MIN_API = "1.41"  # what the client speaks until the engine says what it speaks (Engine 20.10)
 SSH_BASE_URL = "http+docker://greenroom-ssh"  # not http+docker://ssh: the SDK special-cases that
@@ -350,7 +350,7 @@ class Engine:
             "RestartPolicy": {"Name": spec.restart},
             "Binds": list(spec.volumes),
             "PortBindings": {
-                f"{p.container_port}/tcp": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+                f"{p.container_port}/tcp": [{"HostIp": p.bind_ip, "HostPort": str(p.host_port)}]
                 for p in spec.ports
             },
         }

@@ -9,6 +9,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
 from greenroom.gateway import Endpoint, EngineRules
+from greenroom.ports import PortMapping
 from greenroom.routes import IPNetwork, RouteTable
 
 Json = Mapping[str, Any]
@@ -217,13 +218,6 @@ def parse_state(doc: Json) -> ContainerState:
 
 
 @dataclass(frozen=True)
-class PortBinding:
-    host_ip: str
-    host_port: int
-    container_port: int
-
-
-@dataclass(frozen=True)
 class ContainerSpec:
     """Everything greenroom creates a container from (engine-neutral)."""
 
@@ -235,7 +229,7 @@ class ContainerSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     gw_priority: int | None = None
     aliases: tuple[str, ...] = ()
-    ports: tuple[PortBinding, ...] = ()
+    ports: tuple[PortMapping, ...] = ()
     volumes: tuple[str, ...] = ()
     restart: str = "unless-stopped"
     memory: int | None = None

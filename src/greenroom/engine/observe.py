@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import NetworkInfo, Observation
 from greenroom.engine.protocol import Engine
-from greenroom.engine.route_reader import read_routes
 from greenroom.errors import NotFound
 
 __all__ = ["Observation", "observe"]
@@ -22,5 +22,5 @@ def observe(
             continue  # removed under our feet: the attachment still shows, without a network
     routes = None
     if container.running:
-        routes = read_routes(engine, container, method=routes_via, image=helper_image)
+        routes = HostAccess(engine, helper_image=helper_image).routes(container, via=routes_via)
     return Observation(container, networks, routes)

@@ -12,6 +12,7 @@ import http.client
 import re
 from dataclasses import dataclass
 
+from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.netns import Namespace, NamespaceConnection, pid_is_container
 from greenroom.engine.protocol import Engine
@@ -33,7 +34,7 @@ class ProxyClient:
     def __init__(self, engine: Engine, container: str, *, direct: bool = True) -> None:
         self.engine = engine
         self.container = container
-        self.direct = direct
+        self.access = HostAccess(engine, direct=direct)
         self._ns: Namespace | None = None
         self._ns_of: tuple[str, int] = ("", 0)  # (container id, pid) the namespace belongs to
         self.last_mode = ""  # "direct" or "exec": how the last batch went
@@ -56,7 +57,7 @@ class ProxyClient:
         timeout: float = 10.0,
     ) -> list[Reply]:
         """One reply per path, in order, every request alike but for its path."""
-        ns = self._namespace() if self.direct else None
+        ns = self._namespace()
         if ns is not None:
             self.last_mode = "direct"
             return [self._direct(ns, method, port, p, headers or {}, body, timeout) for p in paths]
@@ -67,11 +68,11 @@ class ProxyClient:
 
     def seen(self, info: ContainerInfo) -> None:
         """The proxy container as just inspected: saves inspecting it again to get in."""
-        if self.direct and self.engine.is_local and (info.id, info.pid) != self._ns_of and info.running:
+        if self.access.reaches_in and (info.id, info.pid) != self._ns_of and info.running:
             self._enter(info)
 
     def _namespace(self) -> Namespace | None:
-        if not self.engine.is_local:
+        if not self.access.reaches_in:
             return None
         cid, pid = self._ns_of
         if self._ns is not None and pid_is_container(pid, cid):
@@ -85,7 +86,7 @@ class ProxyClient:
 
     def _enter(self, info: ContainerInfo) -> Namespace | None:
         self.reset()
-        self._ns = Namespace.of(info, self.engine.is_local)
+        self._ns = self.access.namespace(info)
         if self._ns is not None:
             self._ns_of = (info.id, info.pid)
         return self._ns
@@ -125,13 +126,7 @@ class ProxyClient:
         body: str | None,
         timeout: float,
     ) -> list[Reply]:
-        cmd = ["curl", "-sS", "-m", f"{timeout:g}", "-X", method]
-        for key, value in headers.items():
-            cmd += ["-H", f"{key}: {value}"]
-        if body is not None:
-            cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
-        cmd += ["-w", f"\\n{_MARK}%{{http_code}} %header{{{UPSTREAM_HEADER.lower()}}}\\n"]
-        cmd += [f"http://127.0.0.1:{port}{p}" for p in paths]
+        cmd = curl_command(method, port, paths, headers, body, timeout)
         try:
             code, out = self.engine.exec(self.container, cmd)
         except GreenroomError as exc:
@@ -140,10 +135,7 @@ class ProxyClient:
                 where=f"{self.engine.host} {self.container}",
                 hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
             ) from exc
-        parts = _MARKED.split(out)
-        replies = [
-            Reply(int(parts[i + 1]), parts[i].strip(), parts[i + 2]) for i in range(0, len(parts) - 2, 3)
-        ]
+        replies = parse_curl_replies(out)
         if len(replies) != len(paths):
             raise ProxyError(
                 f"curl in the proxy answered {len(replies)} of {len(paths)} requests (exit {code}): "
@@ -152,3 +144,23 @@ class ProxyClient:
                 hint="the proxy image needs curl 7.84 or later",
             )
         return replies
+
+
+def curl_command(
+    method: str, port: int, paths: list[str], headers: dict[str, str], body: str | None, timeout: float
+) -> list[str]:
+    """One curl for a batch of requests to 127.0.0.1:port, each answer followed by a mark
+    line with its status and upstream header."""
+    cmd = ["curl", "-sS", "-m", f"{timeout:g}", "-X", method]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
+    cmd += ["-w", f"\\n{_MARK}%{{http_code}} %header{{{UPSTREAM_HEADER.lower()}}}\\n"]
+    return cmd + [f"http://127.0.0.1:{port}{p}" for p in paths]
+
+
+def parse_curl_replies(out: str) -> list[Reply]:
+    """The replies in the output of `curl_command`, in order (status 0: no answer)."""
+    parts = _MARKED.split(out)
+    return [Reply(int(parts[i + 1]), parts[i].strip(), parts[i + 2]) for i in range(0, len(parts) - 2, 3)]

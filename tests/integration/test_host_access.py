@@ -1,10 +1,13 @@
+"""Containers' kernel tables read directly (/proc on the engine's host) and through the
+engine (a helper container), on both engines: the same answers."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from greenroom.engine.route_reader import read_local, read_routes, read_via_engine
+from greenroom.engine.host_access import HostAccess
 from greenroom.errors import NotFound, RouteReadError
 from tests.bed import TEST_LABEL, BedEngine, Scratch, uid
 
@@ -17,10 +20,11 @@ def test_proc_and_helper_container_read_the_same_routes(bed: BedEngine, box: Scr
     box.connect(cid, b)
     engine = bed.engine()
     c = engine.container(cid)
-    local = read_local(c)
-    assert local is not None
-    remote = read_via_engine(engine, c, image=bed.busybox_image)
+    access = HostAccess(engine, helper_image=bed.busybox_image)
+    local = access.routes(c, via="proc")
+    remote = access.routes(c, via="engine")
     assert local == remote
+    assert HostAccess(engine, direct=False, helper_image=bed.busybox_image).routes(c) == local
     # and both agree with what `ip route` inside shows
     ip_route = box.exec(cid, "ip", "route")
     m = re.search(r"^default via (\S+) dev (\S+)", ip_route, re.M)
@@ -35,7 +39,7 @@ def test_helper_container_leaves_nothing_behind(bed: BedEngine, box: Scratch) ->
     t = uid()
     cid = box.run(f"c{t}", box.network(f"{t}n"))
     engine = bed.engine()
-    read_via_engine(engine, engine.container(cid), image=bed.busybox_image)
+    HostAccess(engine, helper_image=bed.busybox_image).routes(engine.container(cid), via="engine")
     left = box.client.api.containers(all=True, filters={"label": "greenroom.helper"})
     assert left == []
 
@@ -44,8 +48,10 @@ def test_missing_helper_image_is_a_clear_error(bed: BedEngine, box: Scratch) -> 
     t = uid()
     cid = box.run(f"c{t}", box.network(f"{t}n"))
     engine = bed.engine()
+    absent = HostAccess(engine, helper_image=f"greenroom-test/absent:{t}")
+    c = engine.container(cid)
     with pytest.raises(NotFound, match="could not be pulled") as info:
-        read_via_engine(engine, engine.container(cid), image=f"greenroom-test/absent:{t}")
+        absent.routes(c, via="engine")
     assert "--helper-image" in info.value.hint
 
 
@@ -55,7 +61,7 @@ def test_stopped_container_has_no_routes(bed: BedEngine, box: Scratch) -> None:
     box.client.api.stop(cid, timeout=0)
     engine = bed.engine()
     with pytest.raises(RouteReadError, match="not running"):
-        read_routes(engine, engine.container(cid))
+        HostAccess(engine).routes(engine.container(cid))
 
 
 def test_a_pid_of_another_container_is_not_trusted(bed: BedEngine, box: Scratch) -> None:
@@ -65,5 +71,7 @@ def test_a_pid_of_another_container_is_not_trusted(bed: BedEngine, box: Scratch)
     engine = bed.engine()
     c1, c2 = engine.container(one), engine.container(two)
     impostor = type(c1)(**{**c1.__dict__, "pid": c2.pid})
-    assert read_local(impostor) is None
+    with pytest.raises(RouteReadError, match="not readable here"):
+        HostAccess(engine).routes(impostor, via="proc")
+    assert HostAccess(engine).namespace(impostor) is None
     assert TEST_LABEL in c1.labels
