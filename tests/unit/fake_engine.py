@@ -26,6 +26,7 @@ from greenroom.engine.model import (
     Health,
     NetworkInfo,
 )
+from greenroom.engine.net_watch import MARKER
 from greenroom.errors import Conflict, EngineError, NotFound, SubnetOverlap
 
 ROUTE_HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT"
@@ -77,6 +78,7 @@ class FakeEngine:
         self.open_connections: dict[str, int] = {}  # "ip:port" -> sockets the proxy has open
         self.socket_table_error: EngineError | None = None  # reading the proxy's sockets fails
         self.hold: tuple[str, threading.Event, threading.Event] | None = None  # see state()
+        self.watchers: set[str] = set()  # running table-watch helpers
         self._serial = 0
 
     @property
@@ -166,8 +168,21 @@ class FakeEngine:
         return f"last words of {container}\n"
 
     def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]:
+        if container in self.watchers:  # a table watch: the proxy's table, again and again
+            while container in self.watchers:
+                yield self._sockets() + MARKER + "\n"
+            return
         for line in self.helper_lines:
             yield line + "\n"
+
+    def start_helper(self, image: str, command: Sequence[str], *, network_mode: str) -> str:
+        self._check("start_helper", network_mode)
+        self._box(network_mode.removeprefix("container:"))
+        self._serial += 1
+        name = f"watch-{self._serial}"
+        self.watchers.add(name)
+        self.calls.append(f"start_helper {name} {network_mode}")
+        return name
 
     # -- containers ----------------------------------------------------------------------
 
@@ -221,6 +236,9 @@ class FakeEngine:
         self.calls.append(f"stop {box.name}")
 
     def remove(self, container: str) -> None:
+        if container in self.watchers:
+            self.watchers.discard(container)
+            return
         self._check("remove", container)
         try:
             box = self._box(container)
@@ -273,7 +291,7 @@ class FakeEngine:
             raise self.socket_table_error
         lines = [TCP_HEADER]
         n = 0
-        for target, count in self.open_connections.items():
+        for target, count in list(self.open_connections.items()):  # a watch reads it meanwhile
             host, _, port = target.partition(":")
             for _ in range(count):
                 rem = f"{_hex(IPv4Address(host))}:{int(port):04X}"

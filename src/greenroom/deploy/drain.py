@@ -10,31 +10,26 @@ one that counts: the app's side cannot see a SYN it dropped.
 
 from __future__ import annotations
 
-import socket
+import contextlib
 from collections.abc import Callable
 
 from greenroom.clock import Clock, poll_until
 from greenroom.engine.host_access import HostAccess
-from greenroom.engine.model import ContainerInfo
+from greenroom.engine.net_watch import TableWatch
 from greenroom.engine.netns import Namespace
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, NotFound
-from greenroom.sockets import (
-    NETLINK_SOCK_DIAG,
-    Socket,
-    diag_request,
-    in_flight_to,
-    mentioning,
-    parse_diag,
-    parse_tcp,
-)
+from greenroom.sockets import in_flight_to
+
+WATCH_GRACE = 30.0  # seconds a remote watch's helper outlives the drain_timeout, at most
 
 
 class Drainer:
-    def __init__(self, engine: Engine, clock: Clock, helper_image: str) -> None:
+    def __init__(self, engine: Engine, clock: Clock, helper_image: str, *, direct: bool = True) -> None:
         self.engine = engine
         self.clock = clock
         self.helper_image = helper_image
+        self.access = HostAccess(engine, direct=direct, helper_image=helper_image)
 
     def targets(self, containers: list[str], port: int, network: str) -> set[tuple[str, int]]:
         out: set[tuple[str, int]] = set()
@@ -46,18 +41,6 @@ class Drainer:
             if att is not None and att.ipv4 is not None:
                 out.add((str(att.ipv4.ip), port))
         return out
-
-    def in_flight(
-        self, proxy: ContainerInfo, targets: set[tuple[str, int]], ns: Namespace | None = None
-    ) -> int:
-        if ns is not None:
-            try:
-                return in_flight_to(ask_kernel(ns), targets)
-            except OSError:
-                pass  # no sock_diag here: read the tables instead
-        files = HostAccess(self.engine, helper_image=self.helper_image).net_files(proxy, ("tcp", "tcp6"))
-        text = mentioning(files["tcp"] + "\n" + files["tcp6"], targets)
-        return in_flight_to(parse_tcp(text), targets)
 
     def drain(
         self,
@@ -80,12 +63,16 @@ class Drainer:
         blind: list[str] = []  # why the watch failed, once it has
         counts: list[int] = []
         ns: Namespace | None = None
+        watch: TableWatch | None = None
 
         def drained() -> bool | None:
             if blind:
                 return None  # waiting the timeout out
             try:
-                count = self.in_flight(seen, targets, ns)
+                if watch is not None:
+                    count = in_flight_to(watch.sockets(), targets)
+                else:
+                    count = self.access.in_flight(seen, targets, ns)
             except GreenroomError as exc:
                 blind.append(exc.message)
                 if progress:
@@ -98,17 +85,19 @@ class Drainer:
                 progress(f"{count} connection(s) from the proxy still open")
             return None
 
-        try:
+        with contextlib.ExitStack() as stack:
             try:
                 seen = self.engine.container(proxy)
+                ns = self.access.namespace(seen)
+                if ns is not None:
+                    stack.callback(ns.close)
+                else:  # out of reach from here: one helper watches for the whole drain
+                    watch = stack.enter_context(
+                        self.access.watch(seen, targets, self.clock, lifetime=timeout + WATCH_GRACE)
+                    )
             except GreenroomError as exc:
                 blind.append(exc.message)
-            else:
-                ns = Namespace.of(seen, self.engine.is_local)
             done = poll_until(self.clock, drained, timeout=timeout, interval=0.02 if ns is not None else 0.1)
-        finally:
-            if ns is not None:
-                ns.close()
         if blind:
             return (
                 f"could not watch the proxy's connections ({blind[0]}); "
@@ -117,21 +106,3 @@ class Drainer:
         if done is None:
             return f"drain_timeout ({timeout:g}s) reached with {counts[-1]} connection(s) open"
         return f"drained in {self.clock.monotonic() - start:.2f}s"
-
-
-def ask_kernel(ns: Namespace) -> list[Socket]:
-    """The open and opening TCP sockets of a namespace, by netlink sock_diag: the kernel
-    filters by state, so the thousands in TIME_WAIT under load are never even listed."""
-    out: list[Socket] = []
-    for family in (socket.AF_INET, socket.AF_INET6):
-        link = ns.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-        try:
-            link.settimeout(2.0)
-            link.sendto(diag_request(family), (0, 0))
-            done = False
-            while not done:
-                found, done = parse_diag(link.recv(1 << 16))
-                out.extend(found)
-        finally:
-            link.close()
-    return out

@@ -81,7 +81,7 @@ class Executor:
         self.masker = Masker(secrets)
         self.reporter = reporter or Quiet()
         self.prober = Prober(engine, self.clock, helper_image, direct=probe_direct)
-        self.drainer = Drainer(engine, self.clock, helper_image)
+        self.drainer = Drainer(engine, self.clock, helper_image, direct=probe_direct)
         # what this run has done, for undoing it
         self._created: list[str] = []
         self._started: list[str] = []

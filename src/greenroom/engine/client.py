@@ -5,6 +5,7 @@ Everything above it sees typed values (engine/model.py) and greenroom errors.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -330,6 +331,26 @@ class Engine:
                 return bytes(output).decode()
             finally:
                 self._api.remove_container(cid, force=True)
+
+    def start_helper(self, image: str, command: Sequence[str], *, network_mode: str) -> str:
+        """Start a long-lived helper container (removed by the engine when it exits, and by
+        `remove` before that); returns its ID. Its output is read with `follow_logs`."""
+        with _translated(self.host, f"helper container from {image}"):
+            self.ensure_image(image)
+            created = self._api.create_container(
+                image=image,
+                command=list(command),
+                host_config=self._api.create_host_config(network_mode=network_mode, auto_remove=True),
+                labels={"greenroom.helper": "watch"},
+            )
+            cid = str(created["Id"])
+            try:
+                self._api.start(cid)
+            except BaseException:
+                with contextlib.suppress(docker.errors.DockerException):
+                    self._api.remove_container(cid, force=True)
+                raise
+            return cid
 
     def state(self, ref: str) -> ContainerState:
         """Whether the container runs, how it ended, its HEALTHCHECK status."""

@@ -16,7 +16,9 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from greenroom.clock import Clock
 from greenroom.engine.model import ContainerInfo
+from greenroom.engine.net_watch import TableWatch
 from greenroom.engine.netns import Namespace, pid_is_container
 from greenroom.engine.protocol import Engine
 from greenroom.errors import RouteReadError
@@ -132,6 +134,15 @@ class HostAccess:
                 pass  # no sock_diag here: read the tables instead
         files = self.net_files(container, ("tcp", "tcp6"))
         return in_flight_to(parse_tcp(mentioning(files["tcp"] + "\n" + files["tcp6"], targets)), targets)
+
+    def watch(
+        self, container: ContainerInfo, targets: set[tuple[str, int]], clock: Clock, lifetime: float
+    ) -> TableWatch:
+        """For repeated in-flight counts where the namespace is out of reach: one helper
+        container for the whole watch (enter it as a context), not one per count."""
+        return TableWatch(
+            self.engine, container.id, targets, self.helper_image or helper_image(), clock, lifetime=lifetime
+        )
 
 
 def ask_kernel(ns: Namespace) -> list[Socket]:

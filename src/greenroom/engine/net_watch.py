@@ -12,6 +12,7 @@ older than the question. The helper is removed on the way out, whatever happens.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -36,12 +37,15 @@ class HelperHost(Protocol):
     def remove(self, container: str) -> None: ...
 
 
-def watch_script(keys: list[str], period: float) -> str:
-    """The helper's loop: the table lines mentioning any key, then the marker, forever."""
+def watch_script(keys: list[str], period: float, lifetime: float = 3600.0) -> str:
+    """The helper's loop: the table lines mentioning any key, then the marker, until it is
+    removed or `lifetime` is over (a greenroom killed outright leaves no helper for long;
+    the engine removes it when it exits)."""
     patterns = " ".join(f"-e {k}" for k in keys)
+    rounds = max(1, math.ceil(lifetime / period))
     return (
-        f"while :; do grep -h {patterns} /proc/net/tcp /proc/net/tcp6 2>/dev/null; "
-        f"echo {MARKER}; sleep {period:g}; done"
+        f"i=0; while [ $i -lt {rounds} ]; do grep -h {patterns} /proc/net/tcp /proc/net/tcp6 2>/dev/null; "
+        f"echo {MARKER}; sleep {period:g}; i=$((i+1)); done"
     )
 
 
@@ -54,6 +58,7 @@ class TableWatch:
         image: str,
         clock: Clock,
         period: float = 0.05,
+        lifetime: float = 3600.0,
     ) -> None:
         self.engine = engine
         self.container_id = container_id
@@ -61,15 +66,17 @@ class TableWatch:
         self.image = image
         self.clock = clock
         self.period = period
+        self.lifetime = lifetime
         self.helper: str | None = None
         self._cond = threading.Condition()
         self._tables = 0  # complete tables seen so far
         self._last = ""
         self._ended: str | None = None  # why the stream ended, once it has
+        self._failure: GreenroomError | None = None  # the engine's error that ended it
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> TableWatch:
-        script = watch_script(target_keys(self.targets), self.period)
+        script = watch_script(target_keys(self.targets), self.period, self.lifetime)
         self.helper = self.engine.start_helper(
             self.image, ["sh", "-c", script], network_mode=f"container:{self.container_id}"
         )
@@ -111,8 +118,11 @@ class TableWatch:
                         lines.append(line)
         except GreenroomError as exc:
             why = exc.message
+            self._failure = exc
         except OSError as exc:  # the stream's connection dropped
             why = str(exc)
+        except Exception as exc:  # a bug: the watch ends, the drain must not wait on it forever
+            why = f"unexpected {type(exc).__name__}: {exc}"
         with self._cond:
             self._ended = why
             self._cond.notify_all()
@@ -124,6 +134,8 @@ class TableWatch:
         with self._cond:
             wanted = self._tables + 2
             while self._tables < wanted:
+                if self._failure is not None:
+                    raise self._failure
                 if self._ended is not None:
                     raise RouteReadError(
                         f"the proxy's connection table stopped coming: {self._ended}",

@@ -60,6 +60,8 @@ class Engine(Protocol):
         self, image: str, command: Sequence[str], *, network_mode: str, timeout: float = 30.0
     ) -> str: ...
 
+    def start_helper(self, image: str, command: Sequence[str], *, network_mode: str) -> str: ...
+
     # -- networks
     def connect(
         self,
