@@ -39,6 +39,7 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.model import Attachment, ContainerInfo, NetworkInfo
 from greenroom.errors import ConfigError, DeployError
+from greenroom.gateway import EngineRules
 from greenroom.proxy import Routed
 
 YAML = """
@@ -52,6 +53,8 @@ apps:
     retain: 1
     healthcheck: {path: /up, interval: 200ms}
 """
+E28 = EngineRules.of("28.5.2", "1.51")
+E20 = EngineRules.of("20.10.24", "1.41")
 CTX = Context("d-new", "2026-11-26T13:00:00+00:00", "me@here")
 
 
@@ -115,6 +118,8 @@ def host(
     proxy: ContainerInfo | None = None,
     home: bool = True,
     others: dict[str, AppState] | None = None,
+    rules: EngineRules = E28,
+    extra: tuple[NetworkInfo, ...] = (),
 ) -> HostState:
     apps = {"web": app} if app else {}
     apps.update(others or {})
@@ -132,8 +137,9 @@ def host(
         gen if proxy else None,
         home_net,
         apps,
-        tuple(nets + ([home_net] if home_net else [])),
+        tuple(nets + ([home_net] if home_net else []) + list(extra)),
         proxy_pools=frozenset(pooled) if proxy else frozenset(),
+        rules=rules,
     )
 
 
@@ -333,7 +339,8 @@ def test_extra_networks_are_attached_before_the_gate(cfg: Config, tmp_path: Path
     f = tmp_path / "g2.yml"
     f.write_text(YAML + "    networks: [redis-net]\n")
     cfg2 = load_config(f, environ={})
-    plan = plan_deploy(cfg2, proxy_plan(cfg2), host(cfg2, home=False), "web", None, CTX, config_hash="h")
+    state = host(cfg2, home=False, extra=(network("redis-net", "10.99.0.0/24"),))
+    plan = plan_deploy(cfg2, proxy_plan(cfg2), state, "web", None, CTX, config_hash="h")
     names = kinds(plan)
     assert names.index("AttachNetworks") == names.index("CreateRelease") + 1
     step = next(s for s in plan.steps if isinstance(s, AttachNetworks))

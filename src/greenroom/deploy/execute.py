@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 
 from greenroom import labels
 from greenroom.clock import Clock, poll_until
-from greenroom.connect import connect
 from greenroom.deploy import lock, pools
+from greenroom.deploy.attach import perform_attach
 from greenroom.deploy.drain import Drainer
 from greenroom.deploy.interrupt import CancellableClock, why
 from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
@@ -212,15 +212,8 @@ class Executor:
                 return step.subnet
             case EnsureProxy():
                 return self._ensure_proxy(step)
-            case ProxyJoin():
-                res = connect(
-                    self.engine,
-                    self.proxy.plan.name,
-                    step.network,
-                    helper_image=self.helper_image,
-                    ipv4=step.address,
-                )
-                return f"proxy gateway on {res.gateway.describe()}"
+            case ProxyJoin() | AttachNetworks() | AttachFront():
+                return perform_attach(self.engine, step, self.helper_image)
             case RemoveRelease():
                 for name in step.containers:
                     self.engine.remove(name)
@@ -232,11 +225,6 @@ class Executor:
                 return "present"
             case CreateRelease():
                 return self._create(step)
-            case AttachNetworks():
-                for name in step.containers:
-                    for network in step.networks:
-                        connect(self.engine, name, network, helper_image=self.helper_image)
-                return "gateways verified"
             case StartRelease():
                 self._new = step.containers
                 front = labels.front_network(step.app)
@@ -252,21 +240,6 @@ class Executor:
                     step.app, list(step.containers), step.network, step.probe, self._gate_progress
                 )
                 return f"{state.probes} probes ({self.prober.last_mode}): {state.summary()}"
-            case AttachFront():
-                for name, addr in zip(step.containers, step.addresses, strict=True):
-                    res = connect(
-                        self.engine,
-                        name,
-                        step.network,
-                        (step.app,),
-                        helper_image=self.helper_image,
-                        ipv4=addr,
-                    )
-                    if not res.verified:
-                        raise DeployError(
-                            f"{name} is not running: cannot verify its gateway", where=self.engine.host
-                        )
-                return "gateways verified"
             case Switch():
                 # before the call: a switch applied whose reply was lost is routed back too
                 self._switched_from = step.previous

@@ -51,4 +51,5 @@ def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:
         routed_error=routed_error,
         proxy_pools=pooled,
         proxy_instances=tuple(instances),
+        rules=engine.info.rules,
     )

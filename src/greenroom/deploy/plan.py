@@ -9,6 +9,13 @@ from greenroom import labels
 from greenroom.config import AppConfig, Config
 from greenroom.config.rules import INTERNAL_HOST_SUFFIX
 from greenroom.deploy import pools
+from greenroom.deploy.gateway_plan import (
+    decide,
+    decide_each,
+    network_info,
+    observed_endpoints,
+    spec_endpoints,
+)
 from greenroom.deploy.pools import proxy_address
 from greenroom.deploy.state import AppState, HostState, Release
 from greenroom.deploy.steps import (
@@ -32,6 +39,8 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import ConfigError, DeployError
+from greenroom.gateway import Endpoint
+from greenroom.gateway_decision import AttachDecision
 from greenroom.proxy_model import ProxyPlan, Routed, current, is_pod
 from greenroom.routes import IPNetwork
 from greenroom.subnets import allocate, front_prefix, host_addresses, spread
@@ -151,19 +160,26 @@ def infrastructure(
                 seen=tuple(sorted(state.proxy_pools)),
             )
         )
+    planned = [s for s in steps if isinstance(s, EnsureNetwork)]
+    if proxy_running and state.proxy is not None:
+        holder = observed_endpoints(state, state.proxy)
+    else:
+        holder = spec_endpoints(state, proxy.spec(), planned)
     proxy_on_front = (
         proxy_running
         and state.proxy is not None
         and (state.proxy.attachment(labels.front_network(name)) is not None)
     )
     if not proxy_on_front:
-        steps.append(ProxyJoin(labels.front_network(name), str(proxy_address(front))))
+        net = network_info(state, labels.front_network(name), planned)
+        steps.append(ProxyJoin(net.name, str(proxy_address(front)), decide(state, proxy.name, holder, net)))
     if not proxy_running:  # a new proxy container must rejoin every other app too
         for other, ost in sorted(state.apps.items()):
             if other != name and ost.front is not None and ost.routed is not None:
                 subnets = [s for s in ost.front.subnets if isinstance(s, IPv4Network)]
                 if subnets:
-                    steps.append(ProxyJoin(ost.front.name, str(proxy_address(subnets[0]))))
+                    decision = decide(state, proxy.name, holder, ost.front)
+                    steps.append(ProxyJoin(ost.front.name, str(proxy_address(subnets[0])), decision))
     return steps, front
 
 
@@ -310,8 +326,9 @@ def _go_live(
     color: str,
     version: str,
     addresses: tuple[str, ...],
+    attach: tuple[AttachDecision, ...],
 ) -> list[Step]:
-    """From healthy to serving: attach, switch, confirm, drain and stop the old one."""
+    """From healthy to serving: attach (as decided), switch, confirm, drain and stop the old one."""
     front = labels.front_network(name)
     targets = tuple(f"{a}:{app.port}" for a in addresses)
     previous = st.routed
@@ -327,7 +344,7 @@ def _go_live(
     )
     hc = app.healthcheck
     steps: list[Step] = [
-        AttachFront(name, deploy, rel_names, front, addresses),
+        AttachFront(name, deploy, rel_names, front, addresses, attach),
         Switch(routed, previous),
         Confirm(
             name,
@@ -398,11 +415,17 @@ def plan_deploy(
     names = tuple(s.name for s in new_specs)
     steps.append(PullImage(image))
     steps.append(CreateRelease(name, ctx.deploy_id, color, new_specs))
+    planned = [s for s in steps if isinstance(s, EnsureNetwork)]
+    endpoints = [spec_endpoints(state, spec, planned) for spec in new_specs]
     if app.networks:
-        steps.append(AttachNetworks(name, ctx.deploy_id, names, tuple(app.networks)))
+        extra = [network_info(state, n) for n in app.networks]
+        decided = decide_each(state, names, endpoints, extra)
+        steps.append(AttachNetworks(name, ctx.deploy_id, names, tuple(app.networks), decided))
     steps.append(HealthGate(name, ctx.deploy_id, names, labels.back_network(name), probe_spec(app)))
     addresses = _addresses(front, st, state, len(names), keep=live)
-    steps += _go_live(name, app, st, names, ctx.deploy_id, color, image.rsplit("/", 1)[-1], addresses)
+    attach = decide_each(state, names, endpoints, [network_info(state, labels.front_network(name), planned)])
+    version = image.rsplit("/", 1)[-1]
+    steps += _go_live(name, app, st, names, ctx.deploy_id, color, version, addresses, attach)
     removed = {s.deploy for s in fixes if isinstance(s, RemoveRelease)}
     remaining = replace(st, releases=tuple(r for r in st.releases if r.deploy not in removed))
     steps += _prune(remaining, app, {ctx.deploy_id})
@@ -439,14 +462,24 @@ def plan_rollback(
     if not target.running:
         steps.append(StartRelease(name, target.deploy, names))
     steps.append(HealthGate(name, target.deploy, names, labels.back_network(name), probe_spec(app)))
-    attached = [c.address_on(labels.front_network(name)) for c in target.containers]
+    front_name = labels.front_network(name)
+    attached = [c.address_on(front_name) for c in target.containers]
     if all(attached):
         addresses = tuple(a for a in attached if a)
-        steps_live = _go_live(name, app, st, names, target.deploy, target.color, target.version, addresses)
+        steps_live = _go_live(
+            name, app, st, names, target.deploy, target.color, target.version, addresses, ()
+        )
         steps += [s for s in steps_live if not isinstance(s, AttachFront)]
     else:
         addresses = _addresses(front, st, state, len(names), keep=live)
-        steps += _go_live(name, app, st, names, target.deploy, target.color, target.version, addresses)
+        planned = [s for s in steps if isinstance(s, EnsureNetwork)]
+        # StartRelease detaches the front network from a release whose stop was interrupted
+        endpoints = [observed_endpoints(state, c.info, skip=front_name) for c in target.containers]
+        attach = decide_each(state, names, endpoints, [network_info(state, front_name, planned)])
+        live_steps = _go_live(
+            name, app, st, names, target.deploy, target.color, target.version, addresses, attach
+        )
+        steps += live_steps
     return Plan(
         name,
         "rollback",
@@ -500,6 +533,9 @@ def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
     ]
     # the holder (namespace, ports, attachments) stays when it runs: only a new one rejoins
     kept = state.proxy is not None and state.proxy.running and is_pod(state.proxy)
+    holder: list[Endpoint] | None = None
+    if kept and state.proxy is not None:
+        holder = observed_endpoints(state, state.proxy)
     for _, st in sorted(state.apps.items()):
         if st.front is None or st.routed is None:
             continue
@@ -507,5 +543,7 @@ def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
             continue
         subnets = [s for s in st.front.subnets if isinstance(s, IPv4Network)]
         if subnets:
-            steps.append(ProxyJoin(st.front.name, str(proxy_address(subnets[0]))))
+            holder = holder if holder is not None else spec_endpoints(state, proxy.spec(), ())
+            decision = decide(state, proxy.name, holder, st.front)
+            steps.append(ProxyJoin(st.front.name, str(proxy_address(subnets[0])), decision))
     return Plan("proxy", "proxy reboot", None, tuple(steps))
