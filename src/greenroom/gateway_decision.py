@@ -149,6 +149,11 @@ def recheck(
     (parallel deploys) do not matter unless they change that. Else: what changed."""
     if container.attachment(decision.network) is not None:
         return f"{container.name} is already on {decision.network}"
+    if actual is not None and not _keeps(decision.before, actual):
+        return (
+            f"its default route leaves by {actual.describe()}, not by {decision.before.describe()} "
+            f"as planned (`greenroom routes {container.name}` shows why)"
+        )
     now = decide_attach(
         rules, container.name, modelled_endpoints(container, networks), network, actual=actual
     )
