@@ -18,9 +18,9 @@ E29 = EngineRules.of("29.4.1", "1.53")
 
 
 def net(name: str, *, internal: bool = False, ipv6: bool = False) -> NetworkInfo:
-    subnets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [ipaddress.ip_network("10.9.0.0/24")]  # type: ignore[list-item]
+    subnets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [ipaddress.ip_network("10.9.0.0/24")]
     if ipv6:
-        subnets.append(ipaddress.ip_network("fd00:9::/64"))  # type: ignore[arg-type]
+        subnets.append(ipaddress.ip_network("fd00:9::/64"))
     return NetworkInfo(name, name, "bridge", internal, ipv6, tuple(subnets))
 
 

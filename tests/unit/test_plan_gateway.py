@@ -13,17 +13,17 @@ from greenroom.cli.render import plan_data
 from greenroom.config import Config, load_config
 from greenroom.deploy.plan import plan_deploy, plan_proxy_reboot, plan_rollback
 from greenroom.deploy.service import proxy_plan
+from greenroom.deploy.state import AppState
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
 from greenroom.engine.model import Attachment
 from greenroom.errors import GatewayWouldMove, NotFound
 from greenroom.gateway import EngineRules
+from greenroom.proxy_model import Routed
 from tests.unit.test_plan import (
     CTX,
     E20,
     E28,
     YAML,
-    AppState,
-    Routed,
     container,
     host,
     live_state,
