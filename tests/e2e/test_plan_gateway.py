@@ -46,7 +46,8 @@ def test_the_plan_shows_the_priority_the_deploy_sends(bed: BedEngine, box: Scrat
     client = bed.docker()
     try:  # the plan names its deploy's containers; the deploy's own id names them now
         (app,) = [
-            c.name for c in client.containers.list(filters={"label": f"greenroom.deploy={outcome['deploy']}"})
+            str(c.name)
+            for c in client.containers.list(filters={"label": f"greenroom.deploy={outcome['deploy']}"})
         ]
     finally:
         client.close()
