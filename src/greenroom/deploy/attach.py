@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from greenroom.connect import connect_as_decided
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
-from greenroom.engine.client import Engine
+from greenroom.engine.protocol import Engine
 from greenroom.errors import DeployError
 
 
