@@ -109,7 +109,7 @@ def current(instances: Sequence[Instance]) -> Instance | None:
 
 
 @dataclass(frozen=True)
-class ProxyPlan:
+class ProxySpec:
     """What the proxy's containers are made of (pure, from the config)."""
 
     name: str
@@ -131,7 +131,7 @@ class ProxyPlan:
     def instance_name(self, slot: int) -> str:
         return f"{self.name}-nginx-{slot}"
 
-    def spec(self, sysctls: dict[str, str] | None = None) -> ContainerSpec:
+    def holder_spec(self, sysctls: dict[str, str] | None = None) -> ContainerSpec:
         """The holder: namespace, ports, gateway; nothing that changes with nginx."""
         return ContainerSpec(
             name=self.name,

@@ -19,7 +19,7 @@ from greenroom.deploy.plan import (
     plan_rollback,
 )
 from greenroom.deploy.pools import of_front, proxy_address
-from greenroom.deploy.service import proxy_plan
+from greenroom.deploy.service import proxy_spec
 from greenroom.deploy.state import AppState, HostState, group_releases
 from greenroom.deploy.steps import (
     AttachFront,
@@ -130,7 +130,7 @@ def host(
     for name, a in apps.items():
         if a.front is not None and name in cfg.apps:
             pooled |= of_front(ipaddress.IPv4Network(a.front.subnets[0]), (cfg.apps[name].port,))
-    gen = proxy_plan(cfg).generation(tuple(sorted(pooled)))
+    gen = proxy_spec(cfg).generation(tuple(sorted(pooled)))
     return HostState(
         "unix:///test.sock",
         proxy,
@@ -163,7 +163,7 @@ def kinds(plan: object) -> list[str]:
 
 
 def test_first_deploy_builds_everything_in_order(cfg: Config) -> None:
-    plan = plan_deploy(cfg, proxy_plan(cfg), host(cfg, home=False), "web", None, CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), host(cfg, home=False), "web", None, CTX, config_hash="h")
     assert kinds(plan) == [
         "EnsureNetwork",
         "EnsureNetwork",
@@ -203,7 +203,7 @@ def test_first_deploy_builds_everything_in_order(cfg: Config) -> None:
 
 def test_host_routes_are_never_shadowed(cfg: Config) -> None:
     ctx = Context("d", "t", "u", (ipaddress.ip_network("10.213.0.0/24"),))
-    plan = plan_deploy(cfg, proxy_plan(cfg), host(cfg, home=False), "web", None, ctx, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), host(cfg, home=False), "web", None, ctx, config_hash="h")
     for s in plan.steps:
         if isinstance(s, EnsureNetwork):
             assert not ipaddress.ip_network(s.subnet).overlaps(ipaddress.ip_network("10.213.0.0/24"))
@@ -216,7 +216,7 @@ def test_next_deploy_flips_color_drains_stops_and_prunes(cfg: Config) -> None:
         container("web-blue-dz-0", "dz", "2026-01-01", running=False),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
-    plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", "example/web:2", CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", "example/web:2", CTX, config_hash="h")
     assert kinds(plan) == [
         "PullImage",
         "CreateRelease",
@@ -249,7 +249,7 @@ def test_repair_after_an_interrupted_deploy(cfg: Config) -> None:
         released=("d0", "d1"),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
-    plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     head = plan.steps[:3]
     assert isinstance(head[0], Drain) and head[0].containers == ("web-green-d0-0",)
     assert isinstance(head[1], StopRelease) and head[1].deploy == "d0"
@@ -261,7 +261,7 @@ def test_first_deploy_interrupted_before_the_switch_is_removed(cfg: Config) -> N
     st = live_state(container("web-blue-d1-0", "d1", "2026-01-02", running=True), routed_deploy=None)
     plan = plan_deploy(
         cfg,
-        proxy_plan(cfg),
+        proxy_spec(cfg),
         host(cfg, st, proxy=proxy_container("gr-web-front")),
         "web",
         None,
@@ -275,7 +275,7 @@ def test_front_network_that_is_not_internal_is_refused(cfg: Config) -> None:
     st = live_state()
     st = AppState("web", st.back, network("gr-web-front", "10.213.0.128/29", internal=False), (), None)
     with pytest.raises(DeployError, match="not internal"):
-        plan_deploy(cfg, proxy_plan(cfg), host(cfg, st), "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), host(cfg, st), "web", None, CTX, config_hash="h")
 
 
 def test_new_proxy_rejoins_every_routed_app(cfg: Config) -> None:
@@ -287,13 +287,13 @@ def test_new_proxy_rejoins_every_routed_app(cfg: Config) -> None:
         Routed("api", ("10.213.2.67:80",)),
     )
     plan = plan_deploy(
-        cfg, proxy_plan(cfg), host(cfg, others={"api": other}), "web", None, CTX, config_hash="h"
+        cfg, proxy_spec(cfg), host(cfg, others={"api": other}), "web", None, CTX, config_hash="h"
     )
     joins = [s for s in plan.steps if isinstance(s, ProxyJoin)]
     assert [j.network for j in joins] == ["gr-web-front", "gr-api-front"]
     assert joins[1].address == "10.213.2.66"
     assert any(isinstance(s, EnsureProxy) and s.create for s in plan.steps)
-    reboot = plan_proxy_reboot(cfg, proxy_plan(cfg), host(cfg, others={"api": other}))
+    reboot = plan_proxy_reboot(cfg, proxy_spec(cfg), host(cfg, others={"api": other}))
     assert kinds(reboot) == ["EnsureProxy", "ProxyJoin"]
 
 
@@ -304,7 +304,7 @@ def test_rollback_picks_the_newest_older_release(cfg: Config) -> None:
         container("web-blue-dz-0", "dz", "2026-01-01", running=False, version="web:z"),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
-    plan = plan_rollback(cfg, proxy_plan(cfg), state, "web", None, CTX)
+    plan = plan_rollback(cfg, proxy_spec(cfg), state, "web", None, CTX)
     assert plan.deploy == "d0"
     assert kinds(plan) == [
         "StartRelease",
@@ -315,9 +315,9 @@ def test_rollback_picks_the_newest_older_release(cfg: Config) -> None:
         "Drain",
         "StopRelease",
     ]
-    assert plan_rollback(cfg, proxy_plan(cfg), state, "web", "web:z", CTX).deploy == "dz"
+    assert plan_rollback(cfg, proxy_spec(cfg), state, "web", "web:z", CTX).deploy == "dz"
     with pytest.raises(ConfigError, match="no retained release") as info:
-        plan_rollback(cfg, proxy_plan(cfg), state, "web", "web:9", CTX)
+        plan_rollback(cfg, proxy_spec(cfg), state, "web", "web:9", CTX)
     assert "d0 (web:0)" in info.value.hint
     start = plan.steps[0]
     assert isinstance(start, StartRelease) and start.containers == ("web-green-d0-0",)
@@ -340,7 +340,7 @@ def test_extra_networks_are_attached_before_the_gate(cfg: Config, tmp_path: Path
     f.write_text(YAML + "    networks: [redis-net]\n")
     cfg2 = load_config(f, environ={})
     state = host(cfg2, home=False, extra=(network("redis-net", "10.99.0.0/24"),))
-    plan = plan_deploy(cfg2, proxy_plan(cfg2), state, "web", None, CTX, config_hash="h")
+    plan = plan_deploy(cfg2, proxy_spec(cfg2), state, "web", None, CTX, config_hash="h")
     names = kinds(plan)
     assert names.index("AttachNetworks") == names.index("CreateRelease") + 1
     step = next(s for s in plan.steps if isinstance(s, AttachNetworks))
@@ -356,7 +356,7 @@ def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config)
     )
     plan = plan_deploy(
         cfg,
-        proxy_plan(cfg),
+        proxy_spec(cfg),
         host(cfg, st, proxy=proxy_container("gr-web-front")),
         "web",
         None,
@@ -372,6 +372,6 @@ def test_no_plan_without_the_proxys_routing_state(cfg: Config) -> None:
     st = live_state(container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"))
     state = dataclasses.replace(host(cfg, st, proxy=proxy_container("gr-web-front")), routed_ok=False)
     with pytest.raises(DeployError, match="routing state could not be read"):
-        plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     with pytest.raises(DeployError, match="routing state"):
         plan_maintenance(cfg, state, "web", True)

@@ -12,7 +12,7 @@ import pytest
 from greenroom.cli.render import plan_data
 from greenroom.config import Config, load_config
 from greenroom.deploy.plan import plan_deploy, plan_proxy_reboot, plan_rollback
-from greenroom.deploy.service import proxy_plan
+from greenroom.deploy.service import proxy_spec
 from greenroom.deploy.state import AppState
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
 from greenroom.engine.model import Attachment
@@ -44,7 +44,7 @@ def config(tmp_path: Path, extra: str = "") -> Config:
 def test_a_first_deploy_says_what_each_attach_sends(rules: EngineRules, tmp_path: Path) -> None:
     cfg = config(tmp_path, "    replicas: 2\n")
     plan = plan_deploy(
-        cfg, proxy_plan(cfg), host(cfg, home=False, rules=rules), "web", None, CTX, config_hash="h"
+        cfg, proxy_spec(cfg), host(cfg, home=False, rules=rules), "web", None, CTX, config_hash="h"
     )
     join = next(s for s in plan.steps if isinstance(s, ProxyJoin))
     attach = next(s for s in plan.steps if isinstance(s, AttachFront))
@@ -74,7 +74,7 @@ def test_extra_network_that_sorts_after_the_back_one(rules: EngineRules, tmp_pat
     state = host(cfg, home=False, rules=rules, extra=(network("zz-redis", "10.99.0.0/24"),))
     step = next(
         s
-        for s in plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h").steps
+        for s in plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h").steps
         if isinstance(s, AttachNetworks)
     )
     (decision,) = step.gateway
@@ -90,7 +90,7 @@ def test_extra_network_that_sorts_first_is_refused_on_20_10_before_anything(
     cfg = config(tmp_path, "    networks: [aa-redis]\n")
     state = host(cfg, home=False, rules=rules, extra=(network("aa-redis", "10.99.0.0/24"),))
     if rules.gw_priority:
-        plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+        plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
         step = next(s for s in plan.steps if isinstance(s, AttachNetworks))
         assert step.gateway[0].priority == -1
         # the front attach is decided on top of the extra network's endpoint
@@ -98,7 +98,7 @@ def test_extra_network_that_sorts_first_is_refused_on_20_10_before_anything(
         assert attach.gateway[0].priority == -1 and attach.gateway[0].before.v4 == "gr-web-back"
         return
     with pytest.raises(GatewayWouldMove) as info:
-        plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     assert (
         "would move its default route from gr-web-back to aa-redis on engine 20.10.24" in info.value.message
     )
@@ -112,13 +112,13 @@ def test_a_dual_stack_extra_network_is_refused_on_28_5(tmp_path: Path) -> None:
     dual = dataclasses.replace(dual, subnets=(*dual.subnets, *network("x", "fd00:9::/64").subnets))
     state = host(cfg, home=False, rules=E28, extra=(dual,))
     with pytest.raises(GatewayWouldMove, match="moby #51999"):
-        plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
 
 
 def test_a_missing_extra_network_is_named_at_plan_time(tmp_path: Path) -> None:
     cfg = config(tmp_path, "    networks: [nowhere]\n")
     with pytest.raises(NotFound, match="network nowhere does not exist"):
-        plan_deploy(cfg, proxy_plan(cfg), host(cfg, home=False), "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), host(cfg, home=False), "web", None, CTX, config_hash="h")
 
 
 @ENGINES
@@ -135,7 +135,7 @@ def test_a_running_proxy_is_decided_on_its_attachments(rules: EngineRules, tmp_p
     )
     api = AppState("api", None, network("gr-api-front", "10.213.2.64/29", internal=True), (), Routed("api"))
     state = host(cfg, proxy=holder, others={"api": api}, rules=rules)
-    plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     (join,) = [s for s in plan.steps if isinstance(s, ProxyJoin)]
     assert join.gateway.before.v4 == "greenroom-proxy"
     assert join.gateway.priority == (-1 if rules.gw_priority else None)
@@ -153,7 +153,7 @@ def test_rollback_decides_on_the_stopped_releases_networks(rules: EngineRules, t
         container("web-blue-d1-0", "d1", "2026-01-03", running=True, front_ip="10.213.0.131"), stopped
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"), rules=rules)
-    plan = plan_rollback(cfg, proxy_plan(cfg), state, "web", None, CTX)
+    plan = plan_rollback(cfg, proxy_spec(cfg), state, "web", None, CTX)
     attach = next(s for s in plan.steps if isinstance(s, AttachFront))
     assert attach.gateway[0].before.v4 == "gr-web-back"
     assert attach.gateway[0].priority == (-1 if rules.gw_priority else None)
@@ -166,7 +166,7 @@ def test_a_rebooted_proxy_that_is_new_rejoins_as_decided(rules: EngineRules, tmp
         n: AppState(n, None, network(f"gr-{n}-front", sub, internal=True), (), Routed(n))
         for n, sub in (("api", "10.213.2.64/29"), ("shop", "10.213.3.64/29"))
     }
-    plan = plan_proxy_reboot(cfg, proxy_plan(cfg), host(cfg, others=apps, rules=rules))
+    plan = plan_proxy_reboot(cfg, proxy_spec(cfg), host(cfg, others=apps, rules=rules))
     joins = [s for s in plan.steps if isinstance(s, ProxyJoin)]
     assert [j.network for j in joins] == ["gr-api-front", "gr-shop-front"]
     assert {j.gateway.priority for j in joins} == ({-1} if rules.gw_priority else {None})

@@ -269,7 +269,7 @@ def register(app: typer.Typer) -> None:
         output.out.print(table)
         proxy = state.proxy
         output.out.print(
-            f"proxy {g.proxy.plan.name}: "
+            f"proxy {g.proxy.spec.name}: "
             + ("running" if proxy and proxy.running else "[red]not running[/]")
             + (f", generation {state.proxy_generation}" if state.proxy_generation else "")
         )

@@ -252,7 +252,7 @@ class Executor:
                 if problem:
                     raise ProxyError(
                         problem,
-                        where=f"{self.engine.host} {self.proxy.plan.name}",
+                        where=f"{self.engine.host} {self.proxy.spec.name}",
                         hint="routing was switched back; the old version is serving",
                     )
                 self._confirmed = True
@@ -262,7 +262,7 @@ class Executor:
                     list(step.containers),
                     step.port,
                     step.network,
-                    self.proxy.plan.name,
+                    self.proxy.spec.name,
                     step.timeout,
                     self.reporter.progress,
                 )
@@ -307,7 +307,7 @@ class Executor:
         """Under the proxy's lock, waiting for it: another greenroom may be creating or
         reconfiguring the same proxy (two apps' first deploys on a new host)."""
         if step.create:
-            self.engine.ensure_image(self.proxy.plan.image, hint=PROXY_IMAGE_HINT)
+            self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
         with self._proxy_lock():
             holder = self.proxy.container()
             if holder is None or not holder.running or not is_pod(holder):
@@ -320,11 +320,11 @@ class Executor:
                         )
                     self.engine.remove(holder.id)  # stopped, or an older greenroom's layout
                 self.proxy.create(step.pools)
-                return f"generation {self.proxy.plan.generation(step.pools)}"
+                return f"generation {self.proxy.spec.generation(step.pools)}"
             if step.rebuild or current(self.proxy.instances(refresh=True)) is None:
                 return self.proxy.reboot(step.pools)
             live = self.proxy.pools_live()
-            if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.plan.generation(
+            if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.spec.generation(
                 tuple(sorted(live))
             ):
                 return "already current (applied by another greenroom)"
@@ -338,7 +338,7 @@ class Executor:
 
     @contextlib.contextmanager
     def _proxy_lock(self) -> Iterator[None]:
-        image = self.proxy.plan.image
+        image = self.proxy.spec.image
         held: list[Locked] = []
 
         def take() -> lock.Lock | None:

@@ -28,7 +28,7 @@ from greenroom.deploy.steps import (
 from greenroom.engine.model import NetworkInfo
 from greenroom.errors import DeployError
 from greenroom.gateway import Endpoint
-from greenroom.proxy_model import ProxyPlan, current
+from greenroom.proxy_model import ProxySpec, current
 from greenroom.routes import IPNetwork
 from greenroom.subnets import allocate, front_prefix, spread
 
@@ -42,7 +42,7 @@ def _pool(cfg: Config) -> IPv4Network:
 
 
 def infrastructure(
-    cfg: Config, proxy: ProxyPlan, state: HostState, name: str, ctx: Context
+    cfg: Config, proxy: ProxySpec, state: HostState, name: str, ctx: Context
 ) -> tuple[list[Step], IPv4Network]:
     """Networks and proxy the app needs; returns the steps and the front subnet."""
     app = cfg.app(name)
@@ -55,7 +55,7 @@ def infrastructure(
     if running is not None:
         holder = observed_endpoints(state, running)
     else:
-        holder = spec_endpoints(state, proxy.spec(), planned)
+        holder = spec_endpoints(state, proxy.holder_spec(), planned)
     mine = network_info(state, labels.front_network(name), planned)
     if running is None or running.attachment(mine.name) is None:
         steps += proxy_joins(state, proxy, holder, [mine])
@@ -70,7 +70,7 @@ def infrastructure(
 
 
 def proxy_joins(
-    state: HostState, proxy: ProxyPlan, holder: list[Endpoint], fronts: Iterable[NetworkInfo]
+    state: HostState, proxy: ProxySpec, holder: list[Endpoint], fronts: Iterable[NetworkInfo]
 ) -> list[Step]:
     """Join the proxy to each front network at its fixed address, each attach decided on
     the holder's endpoints (`holder`, updated) and the ones before it."""
@@ -84,7 +84,7 @@ def proxy_joins(
 
 
 def _networks(
-    cfg: Config, proxy: ProxyPlan, state: HostState, name: str, ctx: Context
+    cfg: Config, proxy: ProxySpec, state: HostState, name: str, ctx: Context
 ) -> tuple[list[Step], IPv4Network]:
     """The proxy's home network and the app's back and front networks that are missing,
     each in a free subnet of the pool; and the front subnet, made or found."""
@@ -130,7 +130,7 @@ def _networks(
 
 
 def _ensure_proxy(
-    state: HostState, proxy: ProxyPlan, name: str, port: int, front: IPv4Network
+    state: HostState, proxy: ProxySpec, name: str, port: int, front: IPv4Network
 ) -> EnsureProxy | None:
     """Create the proxy, start a new nginx with a new image, or apply a new config: the
     first that is needed, if any."""
@@ -164,7 +164,7 @@ def _ensure_proxy(
 
 
 def _reconfigure_reason(
-    state: HostState, proxy: ProxyPlan, name: str, port: int, front: IPv4Network, wanted: tuple[str, ...]
+    state: HostState, proxy: ProxySpec, name: str, port: int, front: IPv4Network, wanted: tuple[str, ...]
 ) -> str | None:
     """Why the running proxy's nginx config must change for this deploy, if it must: its
     settings (or greenroom's assets) differ, or the app's addresses have no pools yet."""

@@ -35,7 +35,7 @@ from greenroom.deploy.steps import (
     Switch,
 )
 from greenroom.errors import ConfigError, DeployError
-from greenroom.proxy_model import ProxyPlan, is_pod
+from greenroom.proxy_model import ProxySpec, is_pod
 
 __all__ = [
     "Context",
@@ -64,7 +64,7 @@ def routing_known(state: HostState) -> None:
 
 def plan_deploy(
     cfg: Config,
-    proxy: ProxyPlan,
+    proxy: ProxySpec,
     state: HostState,
     name: str,
     image: str | None,
@@ -105,7 +105,7 @@ def plan_deploy(
 
 
 def plan_rollback(
-    cfg: Config, proxy: ProxyPlan, state: HostState, name: str, to: str | None, ctx: Context
+    cfg: Config, proxy: ProxySpec, state: HostState, name: str, to: str | None, ctx: Context
 ) -> Plan:
     app = cfg.app(name)
     routing_known(state)
@@ -188,7 +188,7 @@ def plan_repair(cfg: Config, state: HostState, name: str) -> Plan:
     return Plan(name, "repair", None, tuple(repair(state.app(name), app)))
 
 
-def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
+def plan_proxy_reboot(cfg: Config, proxy: ProxySpec, state: HostState) -> Plan:
     """Rebuild the proxy container from state: same settings, every routed app rejoined;
     its routing state lives in a volume and survives."""
     steps: list[Step] = [
@@ -213,6 +213,6 @@ def plan_proxy_reboot(cfg: Config, proxy: ProxyPlan, state: HostState) -> Plan:
         if holder is not None:
             endpoints = observed_endpoints(state, holder)
         else:
-            endpoints = spec_endpoints(state, proxy.spec(), ())
+            endpoints = spec_endpoints(state, proxy.holder_spec(), ())
         steps += proxy_joins(state, proxy, endpoints, fronts)
     return Plan("proxy", "proxy reboot", None, tuple(steps))
