@@ -144,10 +144,10 @@ def host(
 
 
 def live_state(
-    *containers: ContainerInfo, routed_deploy: str | None = "d1", released: tuple[str, ...] = ()
+    *containers: ContainerInfo, routed_deploy: str | None = "d1", went_live: tuple[str, ...] = ()
 ) -> AppState:
     routed = Routed(
-        "web", ("10.213.0.130:8000",), ("web.example.com",), False, "blue", routed_deploy, "web:1", released
+        "web", ("10.213.0.130:8000",), ("web.example.com",), False, "blue", routed_deploy, "web:1", went_live
     )
     return AppState(
         "web",
@@ -246,7 +246,7 @@ def test_repair_after_an_interrupted_deploy(cfg: Config) -> None:
         container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"),
         container("web-green-d2-0", "d2", "2026-01-03", running=True, color="green"),  # never live
         container("web-green-d0-0", "d0", "2026-01-01", running=True, color="green"),  # was live
-        released=("d0", "d1"),
+        went_live=("d0", "d1"),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
     plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
@@ -352,7 +352,7 @@ def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config)
     st = live_state(
         container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"),
         container("web-green-d2-0", "d2", "2026-01-03", running=False, color="green"),  # rolled back from
-        released=("d1", "d2", "d1"),
+        went_live=("d1", "d2", "d1"),
     )
     plan = plan_deploy(
         cfg,
@@ -365,7 +365,7 @@ def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config)
     )
     assert not any(isinstance(s, RemoveRelease) and "never" in s.reason for s in plan.steps)
     switch = next(s for s in plan.steps if isinstance(s, Switch))
-    assert switch.routed.released == ("d2", "d1", "d-new")
+    assert switch.routed.went_live == ("d2", "d1", "d-new")
 
 
 def test_no_plan_without_the_proxys_routing_state(cfg: Config) -> None:

@@ -102,7 +102,7 @@ def go_live(
         color=color,
         deploy=deploy,
         version=version,
-        released=released_after(previous, deploy),
+        went_live=went_live_after(previous, deploy),
     )
     hc = app.healthcheck
     steps: list[Step] = [
@@ -129,9 +129,9 @@ def go_live(
     return steps
 
 
-def released_after(previous: Routed | None, deploy: str, keep: int = 100) -> tuple[str, ...]:
+def went_live_after(previous: Routed | None, deploy: str, keep: int = 100) -> tuple[str, ...]:
     """Each release once, at the last time it went live; `deploy` last."""
-    seq = [*(previous.released if previous else ()), deploy]
+    seq = [*(previous.went_live if previous else ()), deploy]
     last = {d: i for i, d in enumerate(seq)}
     return tuple(d for i, d in enumerate(seq) if last[d] == i)[-keep:]
 
@@ -159,14 +159,14 @@ def repair(st: AppState, app: AppConfig) -> list[Step]:
     stopped (kept for rollback). The proxy records every release that went live, at the
     moment it did (older state without that record: releases older than the live one)."""
     live = st.live
-    released = set(st.routed.released) if st.routed else set()
+    ever_live = set(st.routed.went_live) if st.routed else set()
     steps: list[Step] = []
     for rel in st.releases:
         if live is not None and rel.deploy == live.deploy:
             continue
         names = tuple(c.name for c in rel.containers)
-        if released:
-            went_live = rel.deploy in released
+        if ever_live:
+            went_live = rel.deploy in ever_live
         else:
             went_live = live is not None and (rel.deployed_at, rel.deploy) < (live.deployed_at, live.deploy)
         if not went_live:
