@@ -30,6 +30,7 @@ from greenroom.deploy.steps import (
     EnsureNetwork,
     EnsureProxy,
     HealthGate,
+    ProxyAction,
     ProxyJoin,
     PullImage,
     RemoveRelease,
@@ -292,7 +293,7 @@ def test_new_proxy_rejoins_every_routed_app(cfg: Config) -> None:
     joins = [s for s in plan.steps if isinstance(s, ProxyJoin)]
     assert [j.network for j in joins] == ["gr-web-front", "gr-api-front"]
     assert joins[1].address == "10.213.2.66"
-    assert any(isinstance(s, EnsureProxy) and s.create for s in plan.steps)
+    assert any(isinstance(s, EnsureProxy) and s.action is ProxyAction.CREATE for s in plan.steps)
     reboot = plan_proxy_reboot(cfg, proxy_spec(cfg), host(cfg, others={"api": other}))
     assert kinds(reboot) == ["EnsureProxy", "ProxyJoin"]
 

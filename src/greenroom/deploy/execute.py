@@ -32,6 +32,7 @@ from greenroom.deploy.steps import (
     EnsureProxy,
     HealthGate,
     Plan,
+    ProxyAction,
     ProxyJoin,
     PullImage,
     RemoveRelease,
@@ -306,7 +307,7 @@ class Executor:
     def _ensure_proxy(self, step: EnsureProxy) -> str:
         """Under the proxy's lock, waiting for it: another greenroom may be creating or
         reconfiguring the same proxy (two apps' first deploys on a new host)."""
-        if step.create:
+        if step.action is not ProxyAction.RECONFIGURE:
             self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
         with self._proxy_lock():
             holder = self.proxy.container()
@@ -321,7 +322,7 @@ class Executor:
                     self.engine.remove(holder.id)  # stopped, or an older greenroom's layout
                 self.proxy.create(step.pools)
                 return f"generation {self.proxy.spec.generation(step.pools)}"
-            if step.rebuild or current(self.proxy.instances(refresh=True)) is None:
+            if step.action is ProxyAction.REBUILD or current(self.proxy.instances(refresh=True)) is None:
                 return self.proxy.reboot(step.pools)
             live = self.proxy.pools_live()
             if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.spec.generation(

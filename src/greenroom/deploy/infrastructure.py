@@ -22,6 +22,7 @@ from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import (
     EnsureNetwork,
     EnsureProxy,
+    ProxyAction,
     ProxyJoin,
     Step,
 )
@@ -137,26 +138,22 @@ def _ensure_proxy(
     wanted = wanted_pools(state, (front, port), skip=name)
     if state.proxy is None or not state.proxy.running:
         return EnsureProxy(
-            create=True,
-            reconfigure=False,
+            ProxyAction.CREATE,
             reason="none running" if state.proxy is None else "it is stopped",
             pools=wanted,
         )
     serving = current(state.proxy_instances)
     if serving is not None and serving.image and serving.image != proxy.image:
         return EnsureProxy(
-            create=True,
-            reconfigure=False,
+            ProxyAction.REBUILD,
             reason=f"proxy image {serving.image} -> {proxy.image}",
             pools=wanted,
-            rebuild=True,
         )
     reason = _reconfigure_reason(state, proxy, name, port, front, wanted)
     if reason is None:
         return None
     return EnsureProxy(
-        create=False,
-        reconfigure=True,
+        ProxyAction.RECONFIGURE,
         reason=reason,
         pools=wanted,
         seen=tuple(sorted(state.proxy_pools)),

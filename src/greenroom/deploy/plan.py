@@ -28,6 +28,7 @@ from greenroom.deploy.steps import (
     EnsureProxy,
     HealthGate,
     Plan,
+    ProxyAction,
     PullImage,
     RemoveRelease,
     StartRelease,
@@ -193,11 +194,9 @@ def plan_proxy_reboot(cfg: Config, proxy: ProxySpec, state: HostState) -> Plan:
     its routing state lives in a volume and survives."""
     steps: list[Step] = [
         EnsureProxy(
-            create=True,
-            reconfigure=False,
+            ProxyAction.REBUILD,
             reason="reboot requested",
             pools=wanted_pools(state, None),
-            rebuild=True,
         )
     ]
     # the holder (namespace, ports, attachments) stays when it runs: only a new one rejoins

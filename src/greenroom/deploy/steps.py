@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from greenroom.engine.model import ContainerSpec
 from greenroom.gateway_decision import AttachDecision
@@ -43,23 +44,28 @@ class EnsureNetwork:
         return f"create {kind}network {self.name} ({self.subnet})"
 
 
+class ProxyAction(Enum):
+    CREATE = "create"  # none runs: create and start it
+    REBUILD = "rebuild"  # a new nginx beside the running one (new image, proxy reboot); or create
+    RECONFIGURE = "reconfigure"  # apply a new nginx config to the running one
+
+
 @dataclass(frozen=True)
 class EnsureProxy:
-    create: bool
-    reconfigure: bool
+    action: ProxyAction
     reason: str
     pools: tuple[str, ...] = ()  # upstream pools the config declares (app address:port)
     seen: tuple[str, ...] = ()  # the live config's pools when planned
-    rebuild: bool = False  # recreate it even if one runs (proxy reboot)
 
     def describe(self) -> str:
-        if self.rebuild:
-            action = "start a new nginx beside the proxy's, then retire the old one (no port closes)"
-        elif self.create:
-            action = "create and start the proxy"
-        else:
-            action = "apply the proxy's new nginx config (retire the old workers' connections, reload)"
-        return f"{action} ({self.reason})"
+        said = {
+            ProxyAction.REBUILD: "start a new nginx beside the proxy's, then retire the old one "
+            "(no port closes)",
+            ProxyAction.CREATE: "create and start the proxy",
+            ProxyAction.RECONFIGURE: "apply the proxy's new nginx config (retire the old workers' "
+            "connections, reload)",
+        }[self.action]
+        return f"{said} ({self.reason})"
 
 
 @dataclass(frozen=True)
