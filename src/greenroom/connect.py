@@ -1,7 +1,7 @@
 """`greenroom connect`: a `docker network connect` that does not move the default gateway.
 
 plan_connect() is pure: from what was observed it decides (gateway_decision.py) the
-GwPriority to send, or refuses with the reason and the fixes. connect() carries the plan
+GwPriority to send, or refuses with the reason and the fixes. safe_connect() carries the plan
 out, reads the real routes afterwards and, if the gateway moved anyway, detaches again
 and fails loudly. connect_as_decided() carries out a decision a deploy's plan made.
 """
@@ -81,7 +81,7 @@ def _known(obs: Observation) -> Gateway | None:
     return real if real.v4 != UNKNOWN else None
 
 
-def connect(
+def safe_connect(
     engine: Engine,
     container: str,
     network: str,
@@ -145,7 +145,9 @@ def _attach_and_verify(
 ) -> ConnectResult:
     """Attach with the plan's GwPriority; when the container runs, read its routes: if the
     gateway is not `expected`, detach again and fail loudly."""
-    engine.connect(obs.container.id, net.id, aliases=plan.aliases, gw_priority=plan.priority, ipv4=ipv4)
+    engine.connect_network(
+        obs.container.id, net.id, aliases=plan.aliases, gw_priority=plan.priority, ipv4=ipv4
+    )
     if not obs.container.running:
         return ConnectResult(plan, verified=False, gateway=plan.after)
     table = HostAccess(engine, helper_image=helper_image).routes(

@@ -61,7 +61,7 @@ class Engine(Protocol):
     ) -> str: ...
 
     # -- networks
-    def connect(
+    def connect_network(
         self,
         container: str,
         network: str,
