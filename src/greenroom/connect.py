@@ -1,8 +1,9 @@
 """`greenroom connect`: a `docker network connect` that does not move the default gateway.
 
-plan_connect() is pure: from what was observed it decides the GwPriority to send, or
-refuses with the reason and the fixes. connect() carries the plan out, reads the real
-routes afterwards and, if the gateway moved anyway, detaches again and fails loudly.
+plan_connect() is pure: from what was observed it decides (gateway_decision.py) the
+GwPriority to send, or refuses with the reason and the fixes. safe_connect() carries the plan
+out, reads the real routes afterwards and, if the gateway moved anyway, detaches again
+and fails loudly. connect_as_decided() carries out a decision a deploy's plan made.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from greenroom.engine.model import NetworkInfo
 from greenroom.engine.observe import Observation, observe
 from greenroom.engine.protocol import Engine
 from greenroom.errors import ConfigError, GatewayMoved, GatewayWouldMove
-from greenroom.gateway import EngineRules, Gateway, Sandbox, predict_connect
+from greenroom.gateway import EngineRules, Gateway
+from greenroom.gateway_decision import AttachDecision, decide_attach, recheck
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,12 @@ class ConnectPlan:
     @property
     def moves(self) -> bool:
         return self.before != self.after
+
+    @classmethod
+    def of(cls, d: AttachDecision, aliases: Sequence[str] = (), fixes: Sequence[str] = ()) -> ConnectPlan:
+        return cls(
+            d.container, d.network, tuple(aliases), d.priority, d.before, d.after, d.refusal, tuple(fixes)
+        )
 
 
 @dataclass(frozen=True)
@@ -56,49 +64,24 @@ def plan_connect(
             f"container {c.name} is already connected to network {network.name}",
             hint=f"nothing to do; `greenroom routes {c.name}` shows its gateway",
         )
-    eps = endpoints_of(c, obs.networks)
-    box = Sandbox.joined(rules, eps)
-    before = box.gateway()
-    if obs.routes is not None:
-        real = actual_gateway(c, obs.routes)
-        if real.v4 != UNKNOWN:
-            before = real
-    priority: int | None = None
-    candidates: list[int | None] = [None]
-    if rules.gw_priority:
-        lowest = min((e.priority for e in eps), default=0)
-        candidates = [-1, min(lowest, 0) - 1]
-    after = before
-    for candidate in candidates:
-        after = predict_connect(box, network.endpoint(candidate or 0)).after
-        priority = candidate
-        if after.v4 == before.v4 and (before.v6 is None or after.v6 == before.v6):
-            break
-    plan = ConnectPlan(c.name, network.name, tuple(aliases), priority, before, after)
-    if not plan.moves or allow_move:
-        return plan
-    fixes = [
-        f"create the network --internal (it can then never take the gateway): "
-        f"docker network create --internal {network.name}"
-    ]
-    if not rules.gw_priority:
-        fixes.append(f"rename it so it sorts after {before.v4}, e.g. zz_{network.name}")
-        fixes.append("upgrade the engine to 28 or later, where GwPriority keeps the gateway")
-    reason = (
-        f"connecting {c.name} to {network.name} would move its default route from "
-        f"{before.describe()} to {after.describe()} on engine {rules.label}"
+    decision = decide_attach(
+        rules, c.name, endpoints_of(c, obs.networks), network, actual=_known(obs), allow_move=allow_move
     )
-    if rules.gw_priority and network.has_ipv6 and rules.dual_stack_takes_both:
-        reason += (
-            " (engine < 29.4.1: a dual-stack network takes the IPv4 route whatever its "
-            "GwPriority, moby #51999)"
-        )
-        fixes.append("create the network without IPv6")
-    fixes.append("or pass --allow-gateway-move if that is what you want")
-    return ConnectPlan(c.name, network.name, tuple(aliases), priority, before, after, reason, tuple(fixes))
+    fixes = (
+        (*decision.fixes, "or pass --allow-gateway-move if that is what you want") if decision.refusal else ()
+    )
+    return ConnectPlan.of(decision, aliases, fixes)
 
 
-def connect(
+def _known(obs: Observation) -> Gateway | None:
+    """The gateway the container's routes show, when they were read and name a network."""
+    if obs.routes is None:
+        return None
+    real = actual_gateway(obs.container, obs.routes)
+    return real if real.v4 != UNKNOWN else None
+
+
+def safe_connect(
     engine: Engine,
     container: str,
     network: str,
@@ -107,7 +90,6 @@ def connect(
     allow_move: bool = False,
     routes_via: str = "auto",
     helper_image: str | None = None,
-    ipv4: str | None = None,
 ) -> ConnectResult:
     obs = observe(engine, container, routes_via=routes_via, helper_image=helper_image)
     net = engine.network(network)
@@ -116,14 +98,62 @@ def connect(
         raise GatewayWouldMove(
             plan.refusal, where=f"{engine.host} {obs.container.name}", hint="; ".join(plan.fixes)
         )
-    engine.connect(obs.container.id, net.id, aliases=aliases, gw_priority=plan.priority, ipv4=ipv4)
+    expected = plan.after if allow_move else plan.before
+    return _attach_and_verify(
+        engine, obs, net, plan, expected, routes_via=routes_via, helper_image=helper_image
+    )
+
+
+def connect_as_decided(
+    engine: Engine,
+    decision: AttachDecision,
+    aliases: Sequence[str] = (),
+    *,
+    ipv4: str | None = None,
+    helper_image: str | None = None,
+) -> ConnectResult:
+    """Carry out a decision made earlier (a deploy's plan): first check that what it was
+    made on still holds, else refuse rather than act on a stale decision; then send
+    exactly the decided GwPriority, and verify the gateway in the container's routes."""
+    where = f"{engine.host} {decision.container}"
+    if decision.refusal:
+        raise GatewayWouldMove(decision.refusal, where=where, hint="; ".join(decision.fixes))
+    obs = observe(engine, decision.container, helper_image=helper_image)
+    net = engine.network(decision.network)
+    changed = recheck(decision, engine.info.rules, obs.container, obs.networks, net, _known(obs))
+    if changed:
+        raise GatewayWouldMove(
+            f"not attaching {decision.network} to {decision.container}: the plan decided "
+            f"{decision.describe()!r}, but {changed}",
+            where=where,
+            hint="nothing was attached; run the command again: it plans afresh from what it finds",
+        )
+    plan = ConnectPlan.of(decision, aliases)
+    return _attach_and_verify(engine, obs, net, plan, decision.before, helper_image=helper_image, ipv4=ipv4)
+
+
+def _attach_and_verify(
+    engine: Engine,
+    obs: Observation,
+    net: NetworkInfo,
+    plan: ConnectPlan,
+    expected: Gateway,
+    *,
+    routes_via: str = "auto",
+    helper_image: str | None = None,
+    ipv4: str | None = None,
+) -> ConnectResult:
+    """Attach with the plan's GwPriority; when the container runs, read its routes: if the
+    gateway is not `expected`, detach again and fail loudly."""
+    engine.connect_network(
+        obs.container.id, net.id, aliases=plan.aliases, gw_priority=plan.priority, ipv4=ipv4
+    )
     if not obs.container.running:
         return ConnectResult(plan, verified=False, gateway=plan.after)
     table = HostAccess(engine, helper_image=helper_image).routes(
         engine.container(obs.container.id), via=routes_via
     )
     now = actual_gateway(engine.container(obs.container.id), table)
-    expected = plan.after if allow_move else plan.before
     if now.v4 != expected.v4 or (expected.v6 is not None and now.v6 != expected.v6):
         engine.disconnect(obs.container.id, net.id)
         raise GatewayMoved(

@@ -163,7 +163,7 @@ class Sandbox:
             ep = replace(ep, gw4=False, gw6=False)
         return ep
 
-    def connect(self, ep: Endpoint) -> Sandbox:
+    def join(self, ep: Endpoint) -> Sandbox:
         if any(e.network == ep.network for e in self.endpoints):
             raise ValueError(f"already connected to {ep.network}")
         ep = self._normalise(ep)
@@ -171,7 +171,7 @@ class Sandbox:
         i = _go_sort_search(len(eps), lambda j: self.rules.less(ep, eps[j]))
         return replace(self, endpoints=(*eps[:i], ep, *eps[i:]))
 
-    def disconnect(self, network: str) -> Sandbox:
+    def leave(self, network: str) -> Sandbox:
         return replace(self, endpoints=tuple(e for e in self.endpoints if e.network != network))
 
     def gateway(self) -> Gateway:
@@ -199,7 +199,7 @@ class Sandbox:
     def joined(cls, rules: EngineRules, endpoints: Iterable[Endpoint]) -> Sandbox:
         box = cls(rules)
         for ep in endpoints:
-            box = box.connect(ep)
+            box = box.join(ep)
         return box
 
 
@@ -219,10 +219,10 @@ class Change:
 
 
 def predict_connect(box: Sandbox, ep: Endpoint) -> Change:
-    after = box.connect(ep)
+    after = box.join(ep)
     return Change(box.gateway(), after.gateway(), after)
 
 
 def predict_disconnect(box: Sandbox, network: str) -> Change:
-    after = box.disconnect(network)
+    after = box.leave(network)
     return Change(box.gateway(), after.gateway(), after)

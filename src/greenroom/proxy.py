@@ -29,13 +29,13 @@ from greenroom.proxy_model import (
     ROLE_NGINX,
     STARTED,
     Instance,
-    ProxyPlan,
+    ProxySpec,
     Routed,
     confirm_targets,
     current,
 )
 
-__all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxyPlan", "Routed", "confirm_targets"]
+__all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxySpec", "Routed", "confirm_targets"]
 
 PROXY_IMAGE_HINT = (
     "proxy.image must name an image on the engine (or one it can pull) with nginx, the njs module, "
@@ -48,11 +48,11 @@ MIGRATE_REQ = (5, 14)  # kernels from 5.14 move requests queued on a closed reus
 
 
 class Proxy:
-    def __init__(self, engine: Engine, plan: ProxyPlan, clock: Clock, *, direct: bool = True) -> None:
+    def __init__(self, engine: Engine, spec: ProxySpec, clock: Clock, *, direct: bool = True) -> None:
         self.engine = engine
-        self.plan = plan
+        self.spec = spec
         self.clock = clock
-        self.client = ProxyClient(engine, plan.name, direct=direct)
+        self.client = ProxyClient(engine, spec.name, direct=direct)
         self._instances: list[Instance] | None = None
 
     # -- observe -------------------------------------------------------------------
@@ -60,7 +60,7 @@ class Proxy:
     def container(self) -> ContainerInfo | None:
         """The holder: the pod's namespace, ports and network attachments."""
         try:
-            info = self.engine.container(self.plan.name)
+            info = self.engine.container(self.spec.name)
         except NotFound:
             return None
         self.client.seen(info)
@@ -68,7 +68,7 @@ class Proxy:
 
     def instances(self, *, refresh: bool = False) -> list[Instance]:
         if self._instances is None or refresh:
-            mine = [f"{labels.ROLE}={ROLE_NGINX}", f"{OF_PROXY}={self.plan.name}"]
+            mine = [f"{labels.ROLE}={ROLE_NGINX}", f"{OF_PROXY}={self.spec.name}"]
             return self.note_instances(self.engine.summaries(label=mine))
         return self._instances
 
@@ -77,7 +77,7 @@ class Proxy:
         self._instances = [
             i
             for c in listed
-            if c.labels.get(labels.ROLE) == ROLE_NGINX and c.labels.get(OF_PROXY) == self.plan.name
+            if c.labels.get(labels.ROLE) == ROLE_NGINX and c.labels.get(OF_PROXY) == self.spec.name
             if (i := Instance.from_labels(c.name, c.running, dict(c.labels))) is not None
         ]
         return self._instances
@@ -91,7 +91,7 @@ class Proxy:
         return ProxyError(
             f"proxy admin {method} /greenroom/{path} failed ({reply.status or 'no answer'}): "
             f"{reply.body.strip()}",
-            where=f"{self.engine.host} {self.plan.name}",
+            where=f"{self.engine.host} {self.spec.name}",
             hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
         )
 
@@ -162,7 +162,7 @@ class Proxy:
         each; status 0 when one got no answer."""
         replies = self.client.fetch(
             "GET",
-            self.plan.listen,
+            self.spec.listen,
             [path] * tries,
             headers={"Host": host, render.PROBE_HEADER: "1"},
             timeout=5,
@@ -194,16 +194,16 @@ class Proxy:
 
     def create(self, pools: tuple[str, ...] = ()) -> None:
         """Create the holder, then its first nginx instance."""
-        self.engine.ensure_volume(self.plan.volume, labels.owned(labels.ROLE_PROXY))
-        self.engine.create_container(self.plan.spec(self._holder_sysctls()))
-        self.engine.start(self.plan.name)
+        self.engine.ensure_volume(self.spec.volume, labels.owned(labels.ROLE_PROXY))
+        self.engine.create_container(self.spec.holder_spec(self._holder_sysctls()))
+        self.engine.start(self.spec.name)
         self.client.reset()
         for inst in self.instances(refresh=True):  # they joined a namespace now gone
             self.engine.remove(inst.name)
         self._start_instance(1, pools)
 
     def _start_instance(self, slot: int, pools: tuple[str, ...]) -> Instance:
-        spec = self.plan.instance_spec(slot, time.time_ns())
+        spec = self.spec.instance_spec(slot, time.time_ns())
         leftover = next((i for i in self.instances(refresh=True) if i.name == spec.name), None)
         if leftover is not None:
             self.engine.remove(leftover.name)  # greenroom's own (listed by its labels), not serving
@@ -211,10 +211,10 @@ class Proxy:
         inst = Instance(spec.name, slot, True, int(spec.labels[STARTED]), spec.image)
         try:
             self.engine.put_files(
-                spec.name, render.CONF_DIR, render.files(self.plan.settings, pools, inst.admin_port)
+                spec.name, render.CONF_DIR, render.files(self.spec.settings, pools, inst.admin_port)
             )
             self.engine.start(spec.name)
-            self._wait_instance(inst, self.plan.generation(pools))
+            self._wait_instance(inst, self.spec.generation(pools))
         except GreenroomError:
             self.engine.remove(spec.name)  # never became the proxy: the serving one stays
             raise
@@ -275,15 +275,15 @@ class Proxy:
         if inst is None:
             raise ProxyError(
                 "the proxy has no running nginx",
-                where=f"{self.engine.host} {self.plan.name}",
+                where=f"{self.engine.host} {self.spec.name}",
                 hint="`greenroom proxy reboot` starts one",
             )
         conf = f"{render.CONF_DIR}/nginx.conf"
         backup = f"{render.CONF_DIR}/last-good"
-        want = self.plan.generation(pools)
+        want = self.spec.generation(pools)
         self._sh(inst.name, f"mkdir -p {backup} && cp -a {render.CONF_DIR}/*.* {backup}/")
         self.engine.put_files(
-            inst.name, render.CONF_DIR, render.files(self.plan.settings, pools, inst.admin_port)
+            inst.name, render.CONF_DIR, render.files(self.spec.settings, pools, inst.admin_port)
         )
         code, out = self.engine.exec(inst.name, ["nginx", "-t", "-q", "-c", conf])
         if code != 0:

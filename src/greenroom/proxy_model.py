@@ -48,7 +48,7 @@ class Routed:
     color: str | None = None
     deploy: str | None = None
     version: str | None = None
-    released: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
+    went_live: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Routed:
@@ -60,14 +60,14 @@ class Routed:
             color=doc.get("color"),
             deploy=doc.get("deploy"),
             version=doc.get("version"),
-            released=tuple(doc.get("released") or ()),
+            went_live=tuple(doc.get("released") or ()),  # the state file's key
         )
 
     def to_json(self) -> str:
         doc = asdict(self)
         doc["targets"] = list(self.targets)
         doc["hosts"] = list(self.hosts)
-        doc["released"] = list(self.released)
+        doc["released"] = list(doc.pop("went_live"))
         return json.dumps(doc)
 
 
@@ -109,7 +109,7 @@ def current(instances: Sequence[Instance]) -> Instance | None:
 
 
 @dataclass(frozen=True)
-class ProxyPlan:
+class ProxySpec:
     """What the proxy's containers are made of (pure, from the config)."""
 
     name: str
@@ -131,7 +131,7 @@ class ProxyPlan:
     def instance_name(self, slot: int) -> str:
         return f"{self.name}-nginx-{slot}"
 
-    def spec(self, sysctls: dict[str, str] | None = None) -> ContainerSpec:
+    def holder_spec(self, sysctls: dict[str, str] | None = None) -> ContainerSpec:
         """The holder: namespace, ports, gateway; nothing that changes with nginx."""
         return ContainerSpec(
             name=self.name,

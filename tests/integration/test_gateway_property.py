@@ -69,12 +69,12 @@ def check_property(bed: BedEngine, specs: list[NetSpec], data: st.DataObject) ->
         model = Sandbox(bed.rules)
         first = names[order[0]]
         cid = box.run(f"prop{tag}", first, gw_priority=specs[order[0]].priority if bed.gw_priority else None)
-        model = model.connect(endpoints[first])
+        model = model.join(endpoints[first])
         steps = [f"run on {first}"]
         for idx in order[1:]:
             name = names[idx]
             box.connect(cid, name, specs[idx].priority if bed.gw_priority else None)
-            model = model.connect(endpoints[name])
+            model = model.join(endpoints[name])
             steps.append(f"connect {name}")
             assert observed(engine, cid) == model.gateway(), (steps, model.networks)
         for idx in leave:
@@ -83,7 +83,7 @@ def check_property(bed: BedEngine, specs: list[NetSpec], data: st.DataObject) ->
                 box.disconnect(cid, name)
             except docker.errors.APIError as exc:  # pragma: no cover - shows the engine's reason
                 raise AssertionError(f"disconnect {name}: {exc}") from exc
-            model = model.disconnect(name)
+            model = model.leave(name)
             steps.append(f"disconnect {name}")
             assert observed(engine, cid) == model.gateway(), (steps, model.networks)
     engine.close()

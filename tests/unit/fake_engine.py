@@ -301,7 +301,7 @@ class FakeEngine:
 
     # -- networks, images ------------------------------------------------------------------
 
-    def connect(
+    def connect_network(
         self,
         container: str,
         network: str,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenroom.engine.model import ContainerInfo
 from greenroom.errors import NotFound, ProxyError
-from greenroom.proxy_model import Instance, ProxyPlan, Routed
+from greenroom.proxy_model import Instance, ProxySpec, Routed
 
 if TYPE_CHECKING:
     from tests.unit.fake_engine import FakeEngine
@@ -17,9 +17,9 @@ class FakeProxy:
     routing is a dict. `lose_reply` makes the next routing write land but raise, as a
     lost admin reply would; `unreadable` makes its routing state unreadable."""
 
-    def __init__(self, engine: FakeEngine, plan: ProxyPlan) -> None:
+    def __init__(self, engine: FakeEngine, spec: ProxySpec) -> None:
         self.engine = engine
-        self.plan = plan
+        self.spec = spec
         self.routing: dict[str, Routed] = {}
         self.pools: tuple[str, ...] = ()
         self.entries: dict[str, list[dict[str, Any]]] = {}
@@ -30,7 +30,7 @@ class FakeProxy:
 
     def container(self) -> ContainerInfo | None:
         try:
-            return self.engine.container(self.plan.name)
+            return self.engine.container(self.spec.name)
         except NotFound:
             return None
 
@@ -42,14 +42,14 @@ class FakeProxy:
 
     def observe(self) -> tuple[dict[str, Routed], str, frozenset[str]]:
         if self.unreadable:
-            raise ProxyError(self.unreadable, where=self.plan.name)
+            raise ProxyError(self.unreadable, where=self.spec.name)
         return dict(self.routing), self.generation_live(), frozenset(self.pools)
 
     def pools_live(self) -> frozenset[str]:
         return frozenset(self.pools)
 
     def generation_live(self, port: int | None = None) -> str:
-        return self.plan.generation(tuple(sorted(self.pools)))
+        return self.spec.generation(tuple(sorted(self.pools)))
 
     def set_app(self, routed: Routed) -> None:
         self.engine._check("set_app", routed.app, routed.deploy)
@@ -57,7 +57,7 @@ class FakeProxy:
         self.engine.calls.append(f"route {routed.app} {routed.deploy}")
         if self.lose_reply:
             self.lose_reply = False
-            raise ProxyError("proxy admin POST failed (no answer)", where=self.plan.name)
+            raise ProxyError("proxy admin POST failed (no answer)", where=self.spec.name)
 
     def probe(self, host: str, path: str, tries: int) -> list[tuple[int, str]]:
         routed = next((r for r in self.routing.values() if host in r.hosts), None)
@@ -71,10 +71,10 @@ class FakeProxy:
         return list(self.entries.get(app, []))
 
     def create(self, pools: tuple[str, ...] = ()) -> None:
-        self.engine.create_container(self.plan.spec())
-        self.engine.start(self.plan.name)
+        self.engine.create_container(self.spec.holder_spec())
+        self.engine.start(self.spec.name)
         self.pools = tuple(sorted(pools))
-        self._instances = [Instance(self.plan.instance_name(1), 1, True, 1, self.plan.image)]
+        self._instances = [Instance(self.spec.instance_name(1), 1, True, 1, self.spec.image)]
 
     def reboot(self, pools: tuple[str, ...] = ()) -> str:
         self.pools = tuple(sorted(pools))

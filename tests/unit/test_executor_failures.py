@@ -19,7 +19,7 @@ from greenroom.deploy import service
 from greenroom.deploy.execute import Executor
 from greenroom.deploy.interrupt import Interrupted, sigterm_interrupts
 from greenroom.deploy.outcome import Outcome
-from greenroom.deploy.service import Greenroom, proxy_plan
+from greenroom.deploy.service import Greenroom, proxy_spec
 from greenroom.deploy.steps import Step
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import DeployFailed, EngineError, GreenroomError, Locked, SubnetOverlap
@@ -64,7 +64,7 @@ class World:
         self.cfg = load_config(f, environ={})
         self.engine = FakeEngine()
         self.clock = FakeClock()
-        self.proxy = FakeProxy(self.engine, proxy_plan(self.cfg))
+        self.proxy = FakeProxy(self.engine, proxy_spec(self.cfg))
         self.g = Greenroom(self.cfg, engine=self.engine, proxy=self.proxy, clock=self.clock)
 
     def live(self, app: str = "web") -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from greenroom.config import load_config
-from greenroom.deploy.service import proxy_plan
+from greenroom.deploy.service import proxy_spec
 from greenroom.errors import ConfigError
 from greenroom.nginx.render import ProxySettings, generation, render
 
@@ -18,7 +18,7 @@ APP = "apps:\n  web: {image: web:1, port: 80}\n"
 def load(tmp_path: Path, proxy: str) -> ProxySettings:
     path = tmp_path / "greenroom.yml"
     path.write_text(f"proxy:\n{proxy}{APP}")
-    return proxy_plan(load_config(path, environ={})).settings
+    return proxy_spec(load_config(path, environ={})).settings
 
 
 def error(tmp_path: Path, proxy: str) -> str:

@@ -103,7 +103,7 @@ def test_disconnect_hands_over_to_the_next(rules: EngineRules) -> None:
 def test_connecting_twice_is_refused() -> None:
     box = Sandbox.joined(V20, [Endpoint("a")])
     with pytest.raises(ValueError, match="already connected"):
-        box.connect(Endpoint("a"))
+        box.join(Endpoint("a"))
 
 
 names = st.text("abAB01_-.", min_size=1, max_size=5)

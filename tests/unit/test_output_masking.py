@@ -115,7 +115,7 @@ class FakeGreenroom:
         self.cfg = cfg
         self.reporter = reporter
         self.engine = SimpleNamespace(host=f"ssh://{LEAK}", info=SimpleNamespace(version="27.0"))
-        self.proxy = SimpleNamespace(plan=SimpleNamespace(name="greenroom-proxy"))
+        self.proxy = SimpleNamespace(spec=SimpleNamespace(name="greenroom-proxy"))
 
     def _report(self) -> None:
         if self.reporter is not None:

@@ -19,7 +19,7 @@ from greenroom.deploy.plan import (
     plan_rollback,
 )
 from greenroom.deploy.pools import of_front, proxy_address
-from greenroom.deploy.service import proxy_plan
+from greenroom.deploy.service import proxy_spec
 from greenroom.deploy.state import AppState, HostState, group_releases
 from greenroom.deploy.steps import (
     AttachFront,
@@ -30,6 +30,7 @@ from greenroom.deploy.steps import (
     EnsureNetwork,
     EnsureProxy,
     HealthGate,
+    ProxyAction,
     ProxyJoin,
     PullImage,
     RemoveRelease,
@@ -39,6 +40,7 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.model import Attachment, ContainerInfo, NetworkInfo
 from greenroom.errors import ConfigError, DeployError
+from greenroom.gateway import EngineRules
 from greenroom.proxy import Routed
 
 YAML = """
@@ -52,6 +54,8 @@ apps:
     retain: 1
     healthcheck: {path: /up, interval: 200ms}
 """
+E28 = EngineRules.of("28.5.2", "1.51")
+E20 = EngineRules.of("20.10.24", "1.41")
 CTX = Context("d-new", "2026-11-26T13:00:00+00:00", "me@here")
 
 
@@ -115,6 +119,8 @@ def host(
     proxy: ContainerInfo | None = None,
     home: bool = True,
     others: dict[str, AppState] | None = None,
+    rules: EngineRules = E28,
+    extra: tuple[NetworkInfo, ...] = (),
 ) -> HostState:
     apps = {"web": app} if app else {}
     apps.update(others or {})
@@ -125,23 +131,24 @@ def host(
     for name, a in apps.items():
         if a.front is not None and name in cfg.apps:
             pooled |= of_front(ipaddress.IPv4Network(a.front.subnets[0]), (cfg.apps[name].port,))
-    gen = proxy_plan(cfg).generation(tuple(sorted(pooled)))
+    gen = proxy_spec(cfg).generation(tuple(sorted(pooled)))
     return HostState(
         "unix:///test.sock",
         proxy,
         gen if proxy else None,
         home_net,
         apps,
-        tuple(nets + ([home_net] if home_net else [])),
+        tuple(nets + ([home_net] if home_net else []) + list(extra)),
         proxy_pools=frozenset(pooled) if proxy else frozenset(),
+        rules=rules,
     )
 
 
 def live_state(
-    *containers: ContainerInfo, routed_deploy: str | None = "d1", released: tuple[str, ...] = ()
+    *containers: ContainerInfo, routed_deploy: str | None = "d1", went_live: tuple[str, ...] = ()
 ) -> AppState:
     routed = Routed(
-        "web", ("10.213.0.130:8000",), ("web.example.com",), False, "blue", routed_deploy, "web:1", released
+        "web", ("10.213.0.130:8000",), ("web.example.com",), False, "blue", routed_deploy, "web:1", went_live
     )
     return AppState(
         "web",
@@ -157,7 +164,7 @@ def kinds(plan: object) -> list[str]:
 
 
 def test_first_deploy_builds_everything_in_order(cfg: Config) -> None:
-    plan = plan_deploy(cfg, proxy_plan(cfg), host(cfg, home=False), "web", None, CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), host(cfg, home=False), "web", None, CTX, config_hash="h")
     assert kinds(plan) == [
         "EnsureNetwork",
         "EnsureNetwork",
@@ -197,7 +204,7 @@ def test_first_deploy_builds_everything_in_order(cfg: Config) -> None:
 
 def test_host_routes_are_never_shadowed(cfg: Config) -> None:
     ctx = Context("d", "t", "u", (ipaddress.ip_network("10.213.0.0/24"),))
-    plan = plan_deploy(cfg, proxy_plan(cfg), host(cfg, home=False), "web", None, ctx, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), host(cfg, home=False), "web", None, ctx, config_hash="h")
     for s in plan.steps:
         if isinstance(s, EnsureNetwork):
             assert not ipaddress.ip_network(s.subnet).overlaps(ipaddress.ip_network("10.213.0.0/24"))
@@ -210,7 +217,7 @@ def test_next_deploy_flips_color_drains_stops_and_prunes(cfg: Config) -> None:
         container("web-blue-dz-0", "dz", "2026-01-01", running=False),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
-    plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", "example/web:2", CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", "example/web:2", CTX, config_hash="h")
     assert kinds(plan) == [
         "PullImage",
         "CreateRelease",
@@ -240,10 +247,10 @@ def test_repair_after_an_interrupted_deploy(cfg: Config) -> None:
         container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"),
         container("web-green-d2-0", "d2", "2026-01-03", running=True, color="green"),  # never live
         container("web-green-d0-0", "d0", "2026-01-01", running=True, color="green"),  # was live
-        released=("d0", "d1"),
+        went_live=("d0", "d1"),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
-    plan = plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+    plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     head = plan.steps[:3]
     assert isinstance(head[0], Drain) and head[0].containers == ("web-green-d0-0",)
     assert isinstance(head[1], StopRelease) and head[1].deploy == "d0"
@@ -255,7 +262,7 @@ def test_first_deploy_interrupted_before_the_switch_is_removed(cfg: Config) -> N
     st = live_state(container("web-blue-d1-0", "d1", "2026-01-02", running=True), routed_deploy=None)
     plan = plan_deploy(
         cfg,
-        proxy_plan(cfg),
+        proxy_spec(cfg),
         host(cfg, st, proxy=proxy_container("gr-web-front")),
         "web",
         None,
@@ -269,7 +276,7 @@ def test_front_network_that_is_not_internal_is_refused(cfg: Config) -> None:
     st = live_state()
     st = AppState("web", st.back, network("gr-web-front", "10.213.0.128/29", internal=False), (), None)
     with pytest.raises(DeployError, match="not internal"):
-        plan_deploy(cfg, proxy_plan(cfg), host(cfg, st), "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), host(cfg, st), "web", None, CTX, config_hash="h")
 
 
 def test_new_proxy_rejoins_every_routed_app(cfg: Config) -> None:
@@ -281,13 +288,13 @@ def test_new_proxy_rejoins_every_routed_app(cfg: Config) -> None:
         Routed("api", ("10.213.2.67:80",)),
     )
     plan = plan_deploy(
-        cfg, proxy_plan(cfg), host(cfg, others={"api": other}), "web", None, CTX, config_hash="h"
+        cfg, proxy_spec(cfg), host(cfg, others={"api": other}), "web", None, CTX, config_hash="h"
     )
     joins = [s for s in plan.steps if isinstance(s, ProxyJoin)]
     assert [j.network for j in joins] == ["gr-web-front", "gr-api-front"]
     assert joins[1].address == "10.213.2.66"
-    assert any(isinstance(s, EnsureProxy) and s.create for s in plan.steps)
-    reboot = plan_proxy_reboot(cfg, proxy_plan(cfg), host(cfg, others={"api": other}))
+    assert any(isinstance(s, EnsureProxy) and s.action is ProxyAction.CREATE for s in plan.steps)
+    reboot = plan_proxy_reboot(cfg, proxy_spec(cfg), host(cfg, others={"api": other}))
     assert kinds(reboot) == ["EnsureProxy", "ProxyJoin"]
 
 
@@ -298,7 +305,7 @@ def test_rollback_picks_the_newest_older_release(cfg: Config) -> None:
         container("web-blue-dz-0", "dz", "2026-01-01", running=False, version="web:z"),
     )
     state = host(cfg, st, proxy=proxy_container("gr-web-front"))
-    plan = plan_rollback(cfg, proxy_plan(cfg), state, "web", None, CTX)
+    plan = plan_rollback(cfg, proxy_spec(cfg), state, "web", None, CTX)
     assert plan.deploy == "d0"
     assert kinds(plan) == [
         "StartRelease",
@@ -309,9 +316,9 @@ def test_rollback_picks_the_newest_older_release(cfg: Config) -> None:
         "Drain",
         "StopRelease",
     ]
-    assert plan_rollback(cfg, proxy_plan(cfg), state, "web", "web:z", CTX).deploy == "dz"
+    assert plan_rollback(cfg, proxy_spec(cfg), state, "web", "web:z", CTX).deploy == "dz"
     with pytest.raises(ConfigError, match="no retained release") as info:
-        plan_rollback(cfg, proxy_plan(cfg), state, "web", "web:9", CTX)
+        plan_rollback(cfg, proxy_spec(cfg), state, "web", "web:9", CTX)
     assert "d0 (web:0)" in info.value.hint
     start = plan.steps[0]
     assert isinstance(start, StartRelease) and start.containers == ("web-green-d0-0",)
@@ -333,7 +340,8 @@ def test_extra_networks_are_attached_before_the_gate(cfg: Config, tmp_path: Path
     f = tmp_path / "g2.yml"
     f.write_text(YAML + "    networks: [redis-net]\n")
     cfg2 = load_config(f, environ={})
-    plan = plan_deploy(cfg2, proxy_plan(cfg2), host(cfg2, home=False), "web", None, CTX, config_hash="h")
+    state = host(cfg2, home=False, extra=(network("redis-net", "10.99.0.0/24"),))
+    plan = plan_deploy(cfg2, proxy_spec(cfg2), state, "web", None, CTX, config_hash="h")
     names = kinds(plan)
     assert names.index("AttachNetworks") == names.index("CreateRelease") + 1
     step = next(s for s in plan.steps if isinstance(s, AttachNetworks))
@@ -345,11 +353,11 @@ def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config)
     st = live_state(
         container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"),
         container("web-green-d2-0", "d2", "2026-01-03", running=False, color="green"),  # rolled back from
-        released=("d1", "d2", "d1"),
+        went_live=("d1", "d2", "d1"),
     )
     plan = plan_deploy(
         cfg,
-        proxy_plan(cfg),
+        proxy_spec(cfg),
         host(cfg, st, proxy=proxy_container("gr-web-front")),
         "web",
         None,
@@ -358,13 +366,13 @@ def test_a_release_newer_than_the_live_one_after_a_rollback_is_kept(cfg: Config)
     )
     assert not any(isinstance(s, RemoveRelease) and "never" in s.reason for s in plan.steps)
     switch = next(s for s in plan.steps if isinstance(s, Switch))
-    assert switch.routed.released == ("d2", "d1", "d-new")
+    assert switch.routed.went_live == ("d2", "d1", "d-new")
 
 
 def test_no_plan_without_the_proxys_routing_state(cfg: Config) -> None:
     st = live_state(container("web-blue-d1-0", "d1", "2026-01-02", running=True, front_ip="10.213.0.131"))
     state = dataclasses.replace(host(cfg, st, proxy=proxy_container("gr-web-front")), routed_ok=False)
     with pytest.raises(DeployError, match="routing state could not be read"):
-        plan_deploy(cfg, proxy_plan(cfg), state, "web", None, CTX, config_hash="h")
+        plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     with pytest.raises(DeployError, match="routing state"):
         plan_maintenance(cfg, state, "web", True)

@@ -8,6 +8,7 @@ import pytest
 
 from greenroom.deploy.probe import GateProgress, judge
 from greenroom.deploy.steps import ProbeSpec
+from greenroom.nginx.client import AdminReach
 from greenroom.nginx.render import ProxySettings, files, generation, render
 from greenroom.proxy import Routed, confirm_targets
 from greenroom.sockets import in_flight_to, mentioning, parse_tcp
@@ -126,7 +127,7 @@ def test_one_curl_answers_a_batch_of_requests_through_the_engine() -> None:
     replies = client.fetch("GET", 80, ["/a", "/b", "/c"], headers={"Host": "x.test"})
     assert [(r.status, r.upstream) for r in replies] == [(200, "10.0.0.2:8000"), (0, ""), (200, "")]
     assert replies[0].body == '{"a": 1}' and replies[2].body == "gen1"
-    assert client.last_mode == "exec"  # a remote engine: no namespace to enter
+    assert client.last_mode is AdminReach.EXEC  # a remote engine: no namespace to enter
     cmd = engine.commands[0]
     assert cmd[-3:] == ["http://127.0.0.1:80/a", "http://127.0.0.1:80/b", "http://127.0.0.1:80/c"]
     assert "Host: x.test" in cmd

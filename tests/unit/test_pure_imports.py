@@ -11,6 +11,7 @@ import pytest
 PURE = [
     "greenroom.config",
     "greenroom.gateway",
+    "greenroom.gateway_decision",
     "greenroom.routes",
     "greenroom.sockets",
     "greenroom.subnets",
@@ -20,6 +21,11 @@ PURE = [
     "greenroom.deploy.steps",
     "greenroom.deploy.pools",
     "greenroom.deploy.plan",
+    "greenroom.deploy.infrastructure",
+    "greenroom.deploy.releases",
+    "greenroom.deploy.addresses",
+    "greenroom.deploy.context",
+    "greenroom.deploy.gateway_plan",
     "greenroom.doctor",
     "greenroom.secrets",
 ]

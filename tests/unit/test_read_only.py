@@ -14,6 +14,7 @@ from greenroom.deploy.service import TENTATIVE, Greenroom
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import EnsureNetwork, EnsureProxy, PullImage
 from greenroom.errors import ConfigError
+from greenroom.gateway import EngineRules
 
 CONFIG = """engine: {host: "unix:///nonexistent/greenroom-test.sock"}
 apps:
@@ -129,7 +130,9 @@ class NoEngine:
 
 
 def fresh_host(_: Greenroom) -> HostState:
-    return HostState("unix:///fake.sock", None, None, None, {})  # no proxy, no networks
+    return HostState(
+        "unix:///fake.sock", None, None, None, {}, rules=EngineRules.of("28.5.2", "1.51")
+    )  # no proxy, no networks
 
 
 def test_a_plan_on_a_new_host_touches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from greenroom.cli import deploy_cmds, init_cmd
 from greenroom.cli.config_cmd import config_app
 from greenroom.cli.output import output
 from greenroom.cli.render import print_connect, print_reports, to_jsonable
-from greenroom.connect import connect as do_connect
+from greenroom.connect import safe_connect
 from greenroom.doctor import Report, diagnose
 from greenroom.engine.client import Engine, default_host
 from greenroom.engine.observe import observe
@@ -152,7 +152,7 @@ def connect(
     4 the gateway moved anyway (the network was detached again); 1 other errors.
     """
     engine = _engine(host)
-    result = do_connect(
+    result = safe_connect(
         engine,
         container,
         network,

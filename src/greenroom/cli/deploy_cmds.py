@@ -10,6 +10,7 @@ leniently: such a variable reads as empty, with a warning on stderr naming it an
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from greenroom.cli.output import MaskedConsole, output
-from greenroom.cli.render import to_jsonable
+from greenroom.cli.render import plan_data, print_plan, to_jsonable
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.service import Greenroom
@@ -105,15 +106,13 @@ def print_timeline(outcome: Outcome) -> None:
     output.out.print(table)
 
 
-def print_plan(plan: Plan) -> None:
-    out = output.out
-    out.print(Text.assemble((f"{plan.action} {plan.app}", "bold"), f" {plan.deploy or ''}"))
-    for note in () if output.quiet else plan.notes:
-        out.print(Text(f"  note: {note}"))
-    for i, step in enumerate(plan.steps, start=1):
-        out.print(Text(f"  {i:2}. {step.describe()}"))
-    if not plan.steps:
-        out.print("  nothing to do")
+def print_plans(plans: Iterable[Plan], as_json: bool = False) -> None:
+    """Each plan as it is made; with --json, one document: {"plans": [...]}."""
+    if as_json:
+        output.json({"plans": [plan_data(p) for p in plans]})
+        return
+    for plan in plans:
+        print_plan(output.out, plan, notes=not output.quiet)
 
 
 def _finish(outcome: Outcome, as_json: bool) -> None:
@@ -190,10 +189,10 @@ def register(app: typer.Typer) -> None:
         if parallel > 1 and not dry_run and not name:
             _deploy_parallel(g, image, parallel, as_json)
             return
+        if dry_run:
+            print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
+            return
         for one in _apps(g, name):
-            if dry_run:
-                print_plan(g.plan(one, image))
-                continue
             try:
                 _finish(g.deploy(one, image), as_json)
             except DeployFailed as exc:
@@ -206,11 +205,12 @@ def register(app: typer.Typer) -> None:
         image: Annotated[str | None, typer.Option(help="image to deploy")] = None,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
-        """The exact steps `deploy` would run now (same as deploy --dry-run)."""
+        """The exact steps `deploy` would run now (same as deploy --dry-run); each attach
+        says the GwPriority it will send, or why the gateway stays without one."""
         g = _greenroom(file, host, quiet=True)
-        for one in _apps(g, name):
-            print_plan(g.plan(one, image))
+        print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
 
     @app.command()
     def rollback(
@@ -229,7 +229,7 @@ def register(app: typer.Typer) -> None:
             _failed(exc, as_json)
             raise
         if isinstance(result, Plan):
-            print_plan(result)
+            print_plans([result], as_json)
         else:
             _finish(result, as_json)
 
@@ -269,7 +269,7 @@ def register(app: typer.Typer) -> None:
         output.out.print(table)
         proxy = state.proxy
         output.out.print(
-            f"proxy {g.proxy.plan.name}: "
+            f"proxy {g.proxy.spec.name}: "
             + ("running" if proxy and proxy.running else "[red]not running[/]")
             + (f", generation {state.proxy_generation}" if state.proxy_generation else "")
         )

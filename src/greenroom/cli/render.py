@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from greenroom.connect import ConnectResult
+from greenroom.deploy.steps import AttachFront, AttachNetworks, Plan, ProxyJoin, Step
 from greenroom.doctor import Report
 from greenroom.gateway import Gateway
 
@@ -107,3 +108,36 @@ def print_connect(console: Console, result: ConnectResult) -> None:
         f"connected {p.container} to {p.network}{prio}; default route on "
         f"{result.gateway.describe()} ({check})"
     )
+
+
+def print_plan(console: Console, plan: Plan, *, notes: bool = True) -> None:
+    """A plan, step by step; an attach step says the GwPriority it sends, or why none."""
+    console.print(Text.assemble((f"{plan.action} {plan.app}", "bold"), f" {plan.deploy or ''}"))
+    for note in plan.notes if notes else ():
+        console.print(Text(f"  note: {note}"))
+    for i, step in enumerate(plan.steps, start=1):
+        console.print(Text(f"  {i:2}. {step.describe()}"))
+    if not plan.steps:
+        console.print("  nothing to do")
+
+
+def plan_data(plan: Plan) -> dict[str, Any]:
+    """A plan for scripts: each step's kind and description; an attach step's gateway
+    decision per container and network (`priority`: the GwPriority sent, null for none)."""
+    return {
+        "app": plan.app,
+        "action": plan.action,
+        "deploy": plan.deploy,
+        "notes": list(plan.notes),
+        "steps": [_step_data(step) for step in plan.steps],
+    }
+
+
+def _step_data(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": type(step).__name__, "description": step.describe()}
+    match step:
+        case ProxyJoin():
+            out["gateway"] = [to_jsonable(step.gateway)]
+        case AttachFront() | AttachNetworks():
+            out["gateway"] = to_jsonable(step.gateway)
+    return out

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 
 from greenroom import labels
 from greenroom.clock import Clock, poll_until
-from greenroom.connect import connect
 from greenroom.deploy import lock, pools
+from greenroom.deploy.attach import perform_attach
 from greenroom.deploy.drain import Drainer
 from greenroom.deploy.interrupt import CancellableClock, why
 from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
@@ -32,6 +32,7 @@ from greenroom.deploy.steps import (
     EnsureProxy,
     HealthGate,
     Plan,
+    ProxyAction,
     ProxyJoin,
     PullImage,
     RemoveRelease,
@@ -212,15 +213,8 @@ class Executor:
                 return step.subnet
             case EnsureProxy():
                 return self._ensure_proxy(step)
-            case ProxyJoin():
-                res = connect(
-                    self.engine,
-                    self.proxy.plan.name,
-                    step.network,
-                    helper_image=self.helper_image,
-                    ipv4=step.address,
-                )
-                return f"proxy gateway on {res.gateway.describe()}"
+            case ProxyJoin() | AttachNetworks() | AttachFront():
+                return perform_attach(self.engine, step, self.helper_image)
             case RemoveRelease():
                 for name in step.containers:
                     self.engine.remove(name)
@@ -232,11 +226,6 @@ class Executor:
                 return "present"
             case CreateRelease():
                 return self._create(step)
-            case AttachNetworks():
-                for name in step.containers:
-                    for network in step.networks:
-                        connect(self.engine, name, network, helper_image=self.helper_image)
-                return "gateways verified"
             case StartRelease():
                 self._new = step.containers
                 front = labels.front_network(step.app)
@@ -252,21 +241,6 @@ class Executor:
                     step.app, list(step.containers), step.network, step.probe, self._gate_progress
                 )
                 return f"{state.probes} probes ({self.prober.last_mode}): {state.summary()}"
-            case AttachFront():
-                for name, addr in zip(step.containers, step.addresses, strict=True):
-                    res = connect(
-                        self.engine,
-                        name,
-                        step.network,
-                        (step.app,),
-                        helper_image=self.helper_image,
-                        ipv4=addr,
-                    )
-                    if not res.verified:
-                        raise DeployError(
-                            f"{name} is not running: cannot verify its gateway", where=self.engine.host
-                        )
-                return "gateways verified"
             case Switch():
                 # before the call: a switch applied whose reply was lost is routed back too
                 self._switched_from = step.previous
@@ -279,7 +253,7 @@ class Executor:
                 if problem:
                     raise ProxyError(
                         problem,
-                        where=f"{self.engine.host} {self.proxy.plan.name}",
+                        where=f"{self.engine.host} {self.proxy.spec.name}",
                         hint="routing was switched back; the old version is serving",
                     )
                 self._confirmed = True
@@ -289,7 +263,7 @@ class Executor:
                     list(step.containers),
                     step.port,
                     step.network,
-                    self.proxy.plan.name,
+                    self.proxy.spec.name,
                     step.timeout,
                     self.reporter.progress,
                 )
@@ -333,8 +307,8 @@ class Executor:
     def _ensure_proxy(self, step: EnsureProxy) -> str:
         """Under the proxy's lock, waiting for it: another greenroom may be creating or
         reconfiguring the same proxy (two apps' first deploys on a new host)."""
-        if step.create:
-            self.engine.ensure_image(self.proxy.plan.image, hint=PROXY_IMAGE_HINT)
+        if step.action is not ProxyAction.RECONFIGURE:
+            self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
         with self._proxy_lock():
             holder = self.proxy.container()
             if holder is None or not holder.running or not is_pod(holder):
@@ -347,11 +321,11 @@ class Executor:
                         )
                     self.engine.remove(holder.id)  # stopped, or an older greenroom's layout
                 self.proxy.create(step.pools)
-                return f"generation {self.proxy.plan.generation(step.pools)}"
-            if step.rebuild or current(self.proxy.instances(refresh=True)) is None:
+                return f"generation {self.proxy.spec.generation(step.pools)}"
+            if step.action is ProxyAction.REBUILD or current(self.proxy.instances(refresh=True)) is None:
                 return self.proxy.reboot(step.pools)
             live = self.proxy.pools_live()
-            if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.plan.generation(
+            if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.spec.generation(
                 tuple(sorted(live))
             ):
                 return "already current (applied by another greenroom)"
@@ -365,7 +339,7 @@ class Executor:
 
     @contextlib.contextmanager
     def _proxy_lock(self) -> Iterator[None]:
-        image = self.proxy.plan.image
+        image = self.proxy.spec.image
         held: list[Locked] = []
 
         def take() -> lock.Lock | None:

@@ -44,11 +44,12 @@ def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:
         engine_host=engine.host,
         proxy=pc,
         proxy_generation=generation,
-        home=by_name.get(proxy.plan.network),
+        home=by_name.get(proxy.spec.network),
         apps=states,
         networks=tuple(networks),
         routed_ok=routed_ok,
         routed_error=routed_error,
         proxy_pools=pooled,
         proxy_instances=tuple(instances),
+        rules=engine.info.rules,
     )

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from greenroom.engine.model import ContainerInfo
-from greenroom.proxy_model import Instance, ProxyPlan, Routed
+from greenroom.proxy_model import Instance, ProxySpec, Routed
 
 
 class ProxyApi(Protocol):
-    plan: ProxyPlan
+    spec: ProxySpec
 
     # -- observe
     def container(self) -> ContainerInfo | None: ...

@@ -19,6 +19,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from greenroom import labels
 from greenroom.clock import Clock, poll_until
@@ -114,13 +115,21 @@ def probe_once(ns: Namespace, target: str, spec: ProbeSpec) -> str:
         conn.close()
 
 
+class ProbeMode(StrEnum):
+    """How a health gate probed."""
+
+    DIRECT = "direct"  # sockets opened in each container's namespace
+    HELPER = "helper"  # a helper container on the back network
+    DOCKER = "docker"  # the image's own HEALTHCHECK
+
+
 class Prober:
     def __init__(self, engine: Engine, clock: Clock, helper_image: str, *, direct: bool = True) -> None:
         self.engine = engine
         self.clock = clock
         self.helper_image = helper_image
         self.direct = direct
-        self.last_mode = ""  # "direct", "helper" or "docker": how the last gate probed
+        self.last_mode: ProbeMode | None = None  # how the last gate probed
         self._removals: list[threading.Thread] = []
 
     def _remove_later(self, name: str) -> None:
@@ -148,7 +157,7 @@ class Prober:
         progress: Callable[[GateProgress], None] | None = None,
     ) -> GateProgress:
         if spec.kind == "docker":
-            self.last_mode = "docker"
+            self.last_mode = ProbeMode.DOCKER
             return self._docker_gate(containers, spec, progress)
         targets = []
         infos: list[ContainerInfo] = []
@@ -161,13 +170,13 @@ class Prober:
             infos.append(c)
         spaces = self._namespaces(infos) if self.direct else None
         if spaces is not None:
-            self.last_mode = "direct"
+            self.last_mode = ProbeMode.DIRECT
             try:
                 return self._direct_gate(containers, targets, spaces, spec, progress)
             finally:
                 for ns in spaces:
                     ns.close()
-        self.last_mode = "helper"
+        self.last_mode = ProbeMode.HELPER
         return self._helper_gate(app, containers, targets, network, spec, progress)
 
     def _namespaces(self, infos: list[ContainerInfo]) -> list[Namespace] | None:

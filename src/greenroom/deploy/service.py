@@ -37,15 +37,15 @@ from greenroom.engine.protocol import Engine
 from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap
 from greenroom.identity import user_at_host
 from greenroom.nginx.render import ProxySettings
-from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxyPlan
+from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxySpec
 from greenroom.proxy_model import current, is_pod
 from greenroom.routes import IPNetwork, parse_ipv4
 from greenroom.secrets import Masker
 
 
-def proxy_plan(cfg: Config) -> ProxyPlan:
+def proxy_spec(cfg: Config) -> ProxySpec:
     p = cfg.proxy
-    return ProxyPlan(
+    return ProxySpec(
         name=p.name,
         image=p.image,
         network=p.network,
@@ -102,7 +102,7 @@ class Greenroom:
         self.clock = clock or SystemClock()
         self.engine: Engine = engine or DockerEngine.from_config(cfg.engine, host)
         self.proxy: ProxyApi = proxy or Proxy(
-            self.engine, proxy_plan(cfg), self.clock, direct=cfg.engine.direct
+            self.engine, proxy_spec(cfg), self.clock, direct=cfg.engine.direct
         )
         self.cancel = cancel
         self._injected = engine is not None  # a worker shares it (else opens its own)
@@ -113,7 +113,7 @@ class Greenroom:
         self._host_routes: tuple[IPNetwork, ...] | None = None
 
     def _ensure_proxy_image(self) -> None:
-        self.engine.ensure_image(self.proxy.plan.image, hint=PROXY_IMAGE_HINT)
+        self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
 
     # -- observing -------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class Greenroom:
         routing state lives in the proxy's volume: the new instance serves it as it was."""
         state = self.observe()
         if state.proxy is not None and state.proxy.running and is_pod(state.proxy) and not state.routed_ok:
-            self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, state))
+            self._execute(plan_proxy_reboot(self.cfg, self.proxy.spec, state))
             state = self.observe()
         return state
 
@@ -164,7 +164,7 @@ class Greenroom:
         needs = self._needs_networks(state, app)
         plan = plan_deploy(
             self.cfg,
-            self.proxy.plan,
+            self.proxy.spec,
             state,
             app,
             image,
@@ -177,13 +177,13 @@ class Greenroom:
         state = self.observe_healed()
         ctx = self.context(self._needs_networks(state, app))
         return plan_deploy(
-            self.cfg, self.proxy.plan, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
+            self.cfg, self.proxy.spec, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
         )
 
     def deploy(self, app: str, image: str | None = None) -> Outcome:
         self.cfg.app(app)
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
             for attempt in range(1, ATTEMPTS + 1):
                 plan = self._plan(app, image)
                 try:
@@ -259,38 +259,38 @@ class Greenroom:
             state = self.observe()
             needs = self._needs_networks(state, app)
             ctx = self.context(needs, dry_run=True)
-            plan = plan_rollback(self.cfg, self.proxy.plan, state, app, to, ctx)
+            plan = plan_rollback(self.cfg, self.proxy.spec, state, app, to, ctx)
             return tentative(plan) if needs else plan
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
             state = self.observe_healed()
             plan = plan_rollback(
-                self.cfg, self.proxy.plan, state, app, to, self.context(self._needs_networks(state, app))
+                self.cfg, self.proxy.spec, state, app, to, self.context(self._needs_networks(state, app))
             )
             return self._execute(plan)
 
     def maintenance(self, app: str, on: bool) -> Outcome:
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
             return self._execute(plan_maintenance(self.cfg, self.observe_healed(), app, on))
 
     def repair(self, app: str) -> Outcome:
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.plan.image, self.clock):
+        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
             return self._execute(plan_repair(self.cfg, self.observe_healed(), app))
 
     def proxy_reboot(self) -> Outcome:
         self._ensure_proxy_image()
         # the EnsureProxy step takes the proxy's lock
-        return self._execute(plan_proxy_reboot(self.cfg, self.proxy.plan, self.observe()))
+        return self._execute(plan_proxy_reboot(self.cfg, self.proxy.spec, self.observe()))
 
     def proxy_status(self) -> ProxyStatus:
         state = self.observe()
         c = state.proxy
-        expected = self.proxy.plan.generation(tuple(sorted(state.proxy_pools)))
+        expected = self.proxy.spec.generation(tuple(sorted(state.proxy_pools)))
         status = ProxyStatus(
-            name=self.proxy.plan.name,
-            image=self.proxy.plan.image,
+            name=self.proxy.spec.name,
+            image=self.proxy.spec.image,
             exists=c is not None,
             running=bool(c and c.running),
             generation=state.proxy_generation,
@@ -328,8 +328,8 @@ class Greenroom:
         gateway = None
         try:
             gateway = actual_gateway(c, HostAccess(self.engine, helper_image=self.helper_image).routes(c)).v4
-            if gateway != self.proxy.plan.network:
-                problems.append(f"its default route is on {gateway}, not {self.proxy.plan.network}")
+            if gateway != self.proxy.spec.network:
+                problems.append(f"its default route is on {gateway}, not {self.proxy.spec.network}")
         except GreenroomError as exc:
             problems.append(f"routes unreadable: {exc.message}")
         return replace(status, routed=routed, gateway=gateway, problems=tuple(problems))

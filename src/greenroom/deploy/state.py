@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from greenroom import labels
 from greenroom.engine.model import ContainerInfo, NetworkInfo
+from greenroom.gateway import EngineRules
 from greenroom.proxy_model import Instance, Routed
 from greenroom.routes import IPNetwork
 
@@ -107,6 +108,7 @@ class HostState:
     routed_error: str = ""  # why the proxy's routing could not be read (routed_ok False)
     proxy_pools: frozenset[str] = frozenset()
     proxy_instances: tuple[Instance, ...] = ()
+    rules: EngineRules = field(kw_only=True)  # the engine's gateway rules: attach steps are decided on them
 
     def taken_subnets(self) -> list[IPNetwork]:
         return [s for n in self.networks for s in n.subnets]

@@ -4,9 +4,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from greenroom.engine.model import ContainerSpec
+from greenroom.gateway_decision import AttachDecision
 from greenroom.proxy_model import Routed
+
+
+def decided(*decisions: AttachDecision) -> str:
+    """The gateway decision of one or more containers joining a network, said once when
+    they are alike (a release's replicas), else per container."""
+    said = {d.describe() for d in decisions}
+    if len(said) == 1:
+        return said.pop()
+    return "; ".join(f"{d.container}: {d.describe()}" for d in decisions)
 
 
 @dataclass(frozen=True)
@@ -33,34 +44,40 @@ class EnsureNetwork:
         return f"create {kind}network {self.name} ({self.subnet})"
 
 
+class ProxyAction(Enum):
+    CREATE = "create"  # none runs: create and start it
+    REBUILD = "rebuild"  # a new nginx beside the running one (new image, proxy reboot); or create
+    RECONFIGURE = "reconfigure"  # apply a new nginx config to the running one
+
+
 @dataclass(frozen=True)
 class EnsureProxy:
-    create: bool
-    reconfigure: bool
+    action: ProxyAction
     reason: str
     pools: tuple[str, ...] = ()  # upstream pools the config declares (app address:port)
     seen: tuple[str, ...] = ()  # the live config's pools when planned
-    rebuild: bool = False  # recreate it even if one runs (proxy reboot)
 
     def describe(self) -> str:
-        if self.rebuild:
-            action = "start a new nginx beside the proxy's, then retire the old one (no port closes)"
-        elif self.create:
-            action = "create and start the proxy"
-        else:
-            action = "apply the proxy's new nginx config (retire the old workers' connections, reload)"
-        return f"{action} ({self.reason})"
+        said = {
+            ProxyAction.REBUILD: "start a new nginx beside the proxy's, then retire the old one "
+            "(no port closes)",
+            ProxyAction.CREATE: "create and start the proxy",
+            ProxyAction.RECONFIGURE: "apply the proxy's new nginx config (retire the old workers' "
+            "connections, reload)",
+        }[self.action]
+        return f"{said} ({self.reason})"
 
 
 @dataclass(frozen=True)
 class ProxyJoin:
     network: str
     address: str
+    gateway: AttachDecision
 
     def describe(self) -> str:
         return (
-            f"attach the proxy to {self.network} as {self.address} (internal: its gateway and ports "
-            "stay; verified)"
+            f"attach the proxy to {self.network} as {self.address} with {decided(self.gateway)} "
+            "(verified; its ports stay with its gateway)"
         )
 
 
@@ -101,9 +118,14 @@ class AttachNetworks:
     deploy: str
     containers: tuple[str, ...]
     networks: tuple[str, ...]
+    gateway: tuple[AttachDecision, ...]  # for each container, each network in order
 
     def describe(self) -> str:
-        return f"attach the extra networks {', '.join(self.networks)} (safely: the gateway stays, verified)"
+        each = "; ".join(f"{n} with {decided(*self.decisions(n))}" for n in self.networks)
+        return f"attach the extra networks: {each} (verified)"
+
+    def decisions(self, network: str) -> tuple[AttachDecision, ...]:
+        return tuple(d for d in self.gateway if d.network == network)
 
 
 @dataclass(frozen=True)
@@ -143,10 +165,11 @@ class AttachFront:
     containers: tuple[str, ...]
     network: str
     addresses: tuple[str, ...]
+    gateway: tuple[AttachDecision, ...]  # one per container
 
     def describe(self) -> str:
         pairs = ", ".join(f"{c}={a}" for c, a in zip(self.containers, self.addresses, strict=True))
-        return f"attach {self.network} ({pairs}); the default gateway must not move (verified)"
+        return f"attach {self.network} ({pairs}) with {decided(*self.gateway)} (verified)"
 
 
 @dataclass(frozen=True)

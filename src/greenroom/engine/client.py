@@ -260,7 +260,7 @@ class Engine:
 
     # -- act -------------------------------------------------------------------------
 
-    def connect(
+    def connect_network(
         self,
         container: str,
         network: str,

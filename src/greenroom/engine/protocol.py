@@ -63,7 +63,7 @@ class Engine(Protocol):
     def start_helper(self, image: str, command: Sequence[str], *, network_mode: str) -> str: ...
 
     # -- networks
-    def connect(
+    def connect_network(
         self,
         container: str,
         network: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import ContainerInfo
@@ -30,6 +31,13 @@ class Reply:
     upstream: str = ""  # the X-Greenroom-Upstream header, when the proxy sets it
 
 
+class AdminReach(StrEnum):
+    """How the admin calls reached the proxy."""
+
+    DIRECT = "direct"  # a socket opened in the proxy's network namespace
+    EXEC = "exec"  # `docker exec curl` in the proxy
+
+
 class ProxyClient:
     def __init__(self, engine: Engine, container: str, *, direct: bool = True) -> None:
         self.engine = engine
@@ -37,7 +45,7 @@ class ProxyClient:
         self.access = HostAccess(engine, direct=direct)
         self._ns: Namespace | None = None
         self._ns_of: tuple[str, int] = ("", 0)  # (container id, pid) the namespace belongs to
-        self.last_mode = ""  # "direct" or "exec": how the last batch went
+        self.last_mode: AdminReach | None = None  # how the last batch went
 
     def reset(self) -> None:
         """Forget the proxy's namespace (it was recreated or restarted)."""
@@ -59,9 +67,9 @@ class ProxyClient:
         """One reply per path, in order, every request alike but for its path."""
         ns = self._namespace()
         if ns is not None:
-            self.last_mode = "direct"
+            self.last_mode = AdminReach.DIRECT
             return [self._direct(ns, method, port, p, headers or {}, body, timeout) for p in paths]
-        self.last_mode = "exec"
+        self.last_mode = AdminReach.EXEC
         return self._exec(method, port, paths, headers or {}, body, timeout)
 
     # -- direct -------------------------------------------------------------------------
