@@ -22,6 +22,9 @@ PURE = [
     "greenroom.deploy.plan",
     "greenroom.doctor",
     "greenroom.secrets",
+    "greenroom.config.fleet",
+    "greenroom.lb.haproxy_text",
+    "greenroom.fleet.rollout",
 ]
 
 

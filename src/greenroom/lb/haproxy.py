@@ -123,11 +123,8 @@ class TcpApi:
     @classmethod
     def parse(cls, address: str, timeout: float = DEFAULT_TIMEOUT) -> TcpApi:
         """HOST:PORT, an IPv6 host in brackets."""
-        host, sep, port = address.rpartition(":")
-        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{address!r} is not HOST:PORT (an IPv6 host in brackets)")
-        return cls(host, int(port), timeout)
+        host, port = text.parse_tcp_address(address)
+        return cls(host, port, timeout)
 
     @property
     def display(self) -> str:

@@ -18,6 +18,15 @@ State = Literal["ready", "drain", "maint"]
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
+def parse_tcp_address(address: str) -> tuple[str, int]:
+    """HOST:PORT of a TCP stats socket, an IPv6 host in brackets."""
+    host, sep, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+        raise ValueError(f"{address!r} is not HOST:PORT (an IPv6 host in brackets)")
+    return host, int(port)
+
+
 def valid_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name))
 
