@@ -227,13 +227,14 @@ def ssh_failure(api: SshSocketApi, returncode: int, stderr: str) -> LoadBalancer
             where=api.display,
             hint=f"install it there (Debian: apt-get install socat); then {by_hand(api)}",
         )
-    if "No such file" in err or "Connection refused" in err:
+    socat = "socat" in err  # socat's own errors name it; ssh's start with "ssh:"
+    if socat and ("No such file" in err or "Connection refused" in err):
         return LoadBalancerError(
             f"no HAProxy admin socket at {api.path} on {host} ({last})",
             where=api.display,
             hint="is HAProxy running there? the path is its `stats socket` in haproxy.cfg",
         )
-    if "Permission denied" in err and "publickey" not in err:
+    if socat and "Permission denied" in err:
         return LoadBalancerError(
             f"the SSH user may not open {api.path} on {host} ({last})",
             where=api.display,
