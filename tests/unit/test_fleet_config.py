@@ -11,17 +11,17 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 
 from greenroom.config.balancer import LoadBalancerConfig
+from greenroom.config.fields import Model, section
 from greenroom.config.fleet import FleetHost, Placement, Rollout, check_fleet, check_hosts, placed
-from greenroom.config.schema import _Model, _section
 
 
-class App(_Model):
-    placement: Annotated[Placement, BeforeValidator(_section)] = Placement()
+class App(Model):
+    placement: Annotated[Placement, BeforeValidator(section)] = Placement()
 
 
-class Root(_Model):
+class Root(Model):
     hosts: Annotated[tuple[FleetHost, ...], AfterValidator(check_hosts)] = ()
-    rollout: Annotated[Rollout, BeforeValidator(_section)] = Rollout()
+    rollout: Annotated[Rollout, BeforeValidator(section)] = Rollout()
     load_balancer: LoadBalancerConfig | None = None
     apps: dict[str, App] = Field(default_factory=dict)
 

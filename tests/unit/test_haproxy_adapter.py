@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from greenroom.engine.transport import SshTarget
 from greenroom.errors import LoadBalancerError
 from greenroom.lb.haproxy import HAProxy, SshSocketApi, TcpApi
+from tests.unit.fake_clock import FakeClock
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "haproxy"
 STAT_HEADER = "# pxname,svname,qcur,qmax,scur,status,weight,type\n"
@@ -20,22 +20,6 @@ STAT_HEADER = "# pxname,svname,qcur,qmax,scur,status,weight,type\n"
 
 def stat(sessions: int, queued: int = 0) -> str:
     return STAT_HEADER + f"web,app-1,{queued},0,{sessions},DRAIN,1,2\nweb,app-2,0,0,3,UP,1,2\n\n"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class ScriptedApi:
@@ -76,7 +60,7 @@ def test_wait_idle_past_its_timeout_names_the_server_and_its_sessions() -> None:
     assert err.where == "haproxy 10.0.0.5:9999"
     assert "web/app-1 still has 4 session(s)" in err.message and "after 2s" in err.message
     assert "drain_timeout" in err.hint and "set server web/app-1 state ready" in err.hint
-    assert clock.t == pytest.approx(102)  # the last look is at the deadline, not past it
+    assert clock.elapsed() == pytest.approx(2)  # the last look is at the deadline, not past it
 
 
 def replies_of_a_haproxy(command: str) -> str:

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from greenroom.config.fields import Duration, Kind, Model, one_or_many, problem, scalar_text, within
 from greenroom.config.fleet import HostId
 from greenroom.config.limits import MAX_COMMAND_TEXT, size_text
-from greenroom.config.schema import Duration, Kind, _Model, _one_or_many, _scalar_text, _within, problem
 from greenroom.lb.haproxy_text import parse_tcp_address, valid_name
 
 
@@ -80,13 +80,13 @@ def _server_map(value: Any) -> Any:
         return {}
     if isinstance(value, Mapping):
         return {
-            k: _scalar_text(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            k: scalar_text(v) if isinstance(v, int) and not isinstance(v, bool) else v
             for k, v in value.items()
         }
     return value
 
 
-class HaproxyConfig(_Model):
+class HaproxyConfig(Model):
     """HAProxy's runtime API: drain a host's server before touching the host, ready it afterwards."""
 
     socket: Annotated[str | None, BeforeValidator(_socket_path), Kind("path or null")] = Field(
@@ -106,17 +106,17 @@ class HaproxyConfig(_Model):
     )
     backend: Annotated[
         tuple[HaproxyName, ...],
-        BeforeValidator(_one_or_many),
+        BeforeValidator(one_or_many),
         Kind("name or list"),
     ] = Field(description="The backend (or backends) whose servers are the hosts' proxies.")
     servers: Annotated[dict[HostId, HaproxyName], BeforeValidator(_server_map)] = Field(
         default={}, description="Server name per host, host: server. A host not listed is its own name."
     )
-    drain_timeout: Annotated[Duration, _within(0, 3600)] = Field(
+    drain_timeout: Annotated[Duration, within(0, 3600)] = Field(
         default=30.0,
         description="How long a drained server may keep sessions before the hand-off fails, 0 to 1h.",
     )
-    timeout: Annotated[Duration, _within(0, 60, above=True)] = Field(
+    timeout: Annotated[Duration, within(0, 60, above=True)] = Field(
         default=5.0, description="Time allowed for one runtime API command, more than 0 and at most 1m."
     )
 
@@ -150,7 +150,7 @@ def _hook_command(value: Any) -> str | tuple[str, ...] | None:
     if isinstance(value, list | tuple):
         words: list[str] = []
         for i, word in enumerate(value):
-            text = None if isinstance(word, bool) else _scalar_text(word)
+            text = None if isinstance(word, bool) else scalar_text(word)
             if text is None:
                 raise problem("command words must be strings (quote them)", i)
             words.append(text)
@@ -165,7 +165,7 @@ HookCommand = Annotated[
 ]
 
 
-class HooksConfig(_Model):
+class HooksConfig(Model):
     """Commands for any other load balancer, run on this machine around each host's hand-off."""
 
     before_host: HookCommand = Field(
@@ -175,7 +175,7 @@ class HooksConfig(_Model):
         "(before_host or after_host) and GREENROOM_ACTION (deploy, rollback, proxy-reboot, ...).",
     )
     after_host: HookCommand = Field(default=None, description="Puts the host back; as before_host.")
-    timeout: Annotated[Duration, _within(0, 3600, above=True)] = Field(
+    timeout: Annotated[Duration, within(0, 3600, above=True)] = Field(
         default=60.0, description="Time allowed for one hook; then it is killed and the hand-off fails."
     )
 
@@ -186,7 +186,7 @@ class HooksConfig(_Model):
         return self
 
 
-class LoadBalancerConfig(_Model):
+class LoadBalancerConfig(Model):
     """The load balancer in front of the hosts: HAProxy's runtime API, or hooks."""
 
     haproxy: HaproxyConfig | None = Field(default=None, description="HAProxy's runtime API.")

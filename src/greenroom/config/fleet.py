@@ -1,12 +1,13 @@
 """The fleet sections of greenroom.yml: hosts, where apps run, the rollout.
 
-Not wired into the root model yet. The root needs these fields, and `check_fleet` in its
-cross-check (the load balancer's section is in balancer.py):
+Not wired into the root model yet. Config (root.py) and AppConfig (app.py) need these
+fields, and `check_fleet` in Config's cross-check (the load balancer's section is in
+balancer.py):
 
     Config.hosts: Annotated[tuple[FleetHost, ...], AfterValidator(check_hosts)] = ()
-    Config.rollout: Annotated[Rollout, BeforeValidator(_section)] = Rollout()
+    Config.rollout: Annotated[Rollout, BeforeValidator(section)] = Rollout()
     Config.load_balancer: LoadBalancerConfig | None = None
-    AppConfig.placement: Annotated[Placement, BeforeValidator(_section)] = Placement()
+    AppConfig.placement: Annotated[Placement, BeforeValidator(section)] = Placement()
     Config._cross_check: check_fleet(self.hosts, self.load_balancer,
                                      {name: app.placement for name, app in self.apps.items()})
 """
@@ -19,17 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from greenroom.config.schema import (
-    Duration,
-    EngineTls,
-    Kind,
-    _engine_host,
-    _Model,
-    _one_or_many,
-    _scalar_text,
-    _within,
-    problem,
-)
+from greenroom.config.engine import EngineTls, _engine_host
+from greenroom.config.fields import Duration, Kind, Model, one_or_many, problem, scalar_text, within
 
 if TYPE_CHECKING:
     from greenroom.config.balancer import LoadBalancerConfig
@@ -58,7 +50,7 @@ def _labels(value: Any) -> dict[str, str]:
     for key, raw in value.items():
         if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
             raise problem(f"invalid label key {key!r}: letters, digits, _ . / and -", str(key))
-        text = None if isinstance(raw, bool) else _scalar_text(raw)
+        text = None if isinstance(raw, bool) else scalar_text(raw)
         if text is None:
             raise problem("label values must be strings or numbers", key)
         out[key] = text
@@ -68,7 +60,7 @@ def _labels(value: Any) -> dict[str, str]:
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), Kind("mapping")]
 
 
-class FleetHost(_Model):
+class FleetHost(Model):
     """One Docker host: its engine, and labels that apps are placed by."""
 
     name: HostId = Field(description="The host's name: in --host NAME, reports and the load balancer's map.")
@@ -86,7 +78,7 @@ class FleetHost(_Model):
         "context's, else engine.tls.",
     )
     labels: Labels = Field(default={}, description="Labels, key: value; apps pick hosts by them.")
-    connect_timeout: Annotated[Duration, _within(0, 300, above=True)] = Field(
+    connect_timeout: Annotated[Duration, within(0, 300, above=True)] = Field(
         default=10.0,
         description="How long reaching the engine may take before the host is reported unreachable, "
         "more than 0 and at most 5m.",
@@ -101,10 +93,10 @@ class FleetHost(_Model):
         return self
 
 
-class Placement(_Model):
+class Placement(Model):
     """Which hosts an app runs on: all of them unless narrowed here."""
 
-    hosts: Annotated[tuple[HostId, ...], BeforeValidator(_one_or_many)] = Field(
+    hosts: Annotated[tuple[HostId, ...], BeforeValidator(one_or_many)] = Field(
         default=(), description="Only these hosts, by name. Empty: every host (that the labels pick)."
     )
     labels: Labels = Field(
@@ -146,7 +138,7 @@ def _max_parallel(value: Any) -> int | str:
 MaxParallel = Annotated[int | str, BeforeValidator(_max_parallel), Kind("count or percentage")]
 
 
-class Rollout(_Model):
+class Rollout(Model):
     """How a deploy goes over several hosts."""
 
     strategy: Literal["rolling", "together"] = Field(
@@ -161,7 +153,7 @@ class Rollout(_Model):
         description="rolling only. Hosts per batch: a count, or a percentage of the app's hosts "
         "(rounded up).",
     )
-    pause: Annotated[Duration, _within(0, 3600)] = Field(
+    pause: Annotated[Duration, within(0, 3600)] = Field(
         default=0.0, description="rolling only. Wait between batches, 0 to 1h."
     )
     canary: bool = Field(

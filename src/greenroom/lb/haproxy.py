@@ -23,9 +23,9 @@ import socket
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from greenroom.clock import Clock, SystemClock
+from greenroom.clock import Clock, SystemClock, poll_until
 from greenroom.engine.transport import SSH_COMMAND_ENV, SSH_CONFIG_ENV, SshTarget
 from greenroom.errors import LoadBalancerError
 from greenroom.lb import haproxy_text as text
@@ -37,8 +37,6 @@ LEVEL_HINT = (
     "greenroom needs the runtime API at level admin: in haproxy.cfg's global section, "
     "e.g. `stats socket /run/haproxy/admin.sock mode 660 level admin`"
 )
-
-T = TypeVar("T")
 
 
 class RuntimeApi(Protocol):
@@ -247,21 +245,6 @@ def ssh_failure(api: SshSocketApi, returncode: int, stderr: str) -> LoadBalancer
     )
 
 
-def _poll_until(
-    clock: Clock, attempt: Callable[[], T | None], *, timeout: float, interval: float
-) -> T | None:
-    # TODO(issue 9): use greenroom.clock.poll_until (H1's executor branch) once it is merged.
-    deadline = clock.monotonic() + timeout
-    while True:
-        result = attempt()
-        if result is not None:
-            return result
-        left = deadline - clock.monotonic()
-        if left <= 0:
-            return None
-        clock.sleep(min(interval, left))
-
-
 class HAProxy:
     """drain / wait_idle / ready of one backend's servers through the runtime API."""
 
@@ -311,7 +294,7 @@ class HAProxy:
             last[:] = [self.stat(backend, server)]
             return last[0] if last[0].idle else None
 
-        done = _poll_until(self.clock, idle, timeout=timeout, interval=interval)
+        done = poll_until(self.clock, idle, timeout=timeout, interval=interval)
         if done is not None:
             return done
         busy = last[0]
