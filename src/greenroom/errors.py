@@ -2,6 +2,7 @@
 
     GreenroomError                  (exit code 1 unless noted)
     ├── ConfigError                 bad input: a field, a name, a value (exit 2)
+    ├── LoadBalancerError           the load balancer (HAProxy's runtime API, a hook) refused or failed
     ├── EngineError                 the Docker engine refused or failed
     │   ├── EngineUnreachable       no engine at that address
     │   ├── NotFound                no such container / network / image
@@ -124,3 +125,7 @@ class GatewayWouldMove(GatewayError):
 
 class GatewayMoved(GatewayError):
     exit_code = 4
+
+
+class LoadBalancerError(GreenroomError):
+    pass

@@ -28,6 +28,9 @@ PURE = [
     "greenroom.deploy.gateway_plan",
     "greenroom.doctor",
     "greenroom.secrets",
+    "greenroom.config.fleet",
+    "greenroom.lb.haproxy_text",
+    "greenroom.fleet.rollout",
 ]
 
 

@@ -1,0 +1,1 @@
+"""The fleet: many hosts, one rollout plan over them (rollout: pure)."""
