@@ -42,6 +42,7 @@ from greenroom.config.fields import (
     unique,
     within,
 )
+from greenroom.config.fleet import Placement
 from greenroom.config.names import HostName, Image, NetworkName, ProbePath
 
 
@@ -163,6 +164,10 @@ class AppConfig(Model):
     )
     retain: Int = Field(
         default=3, ge=0, le=20, description="Stopped old versions kept for rollback, 0 to 20."
+    )
+
+    placement: Annotated[Placement, BeforeValidator(section)] = Field(
+        default=Placement(), description="Which hosts run it: all of them unless narrowed here."
     )
 
     _env_file_values: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -377,7 +377,7 @@ def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         known = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.7)
         if close:
             return f"unknown key (did you mean {close[0]}?)"
         return "unknown key" + (f"; known keys: {', '.join(known)}" if known else "")

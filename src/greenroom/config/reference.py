@@ -106,11 +106,24 @@ def _cell(text: str) -> str:
 
 
 def _submodels(field: FieldInfo) -> Iterator[tuple[str, type[BaseModel]]]:
-    tp = field.annotation
-    if typing.get_origin(tp) is dict:
-        key, tp = "<name>", typing.get_args(tp)[1]
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            yield key, tp
+    yield from _models_in(field.annotation)
+
+
+def _models_in(tp: Any) -> Iterator[tuple[str, type[BaseModel]]]:
+    """The sections a type holds: itself, a mapping's values (`<name>`), a list's items
+    (`[]`), an optional one's."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        yield from _models_in(args[0])
+    elif origin is dict:
+        for key, sub in _models_in(args[1]):
+            yield ".".join(p for p in ("<name>", key) if p), sub
+    elif origin in (tuple, list):
+        for key, sub in _models_in(args[0]):
+            yield ".".join(p for p in ("[]", key) if p), sub
+    elif origin in (typing.Union, types.UnionType):
+        for arg in args:
+            yield from _models_in(arg)
     elif isinstance(tp, type) and issubclass(tp, BaseModel):
         yield "", tp
 

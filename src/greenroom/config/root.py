@@ -15,8 +15,10 @@ from pydantic import (
 )
 
 from greenroom.config.app import AppConfig
+from greenroom.config.balancer import LoadBalancerConfig
 from greenroom.config.engine import EngineConfig
 from greenroom.config.fields import Model, problem, section
+from greenroom.config.fleet import FleetHost, Rollout, check_fleet, check_hosts
 from greenroom.config.names import AppName
 from greenroom.config.proxy import ProxyConfig
 from greenroom.errors import ConfigError
@@ -39,12 +41,22 @@ class Config(Model):
     proxy: Annotated[ProxyConfig, BeforeValidator(section)] = Field(
         default=ProxyConfig(), description="The nginx proxy and greenroom's networks."
     )
+    hosts: Annotated[tuple[FleetHost, ...], AfterValidator(check_hosts)] = Field(
+        default=(), description="The Docker hosts, in rollout order."
+    )
+    rollout: Annotated[Rollout, BeforeValidator(section)] = Field(
+        default=Rollout(), description="How a deploy goes over the hosts."
+    )
+    load_balancer: LoadBalancerConfig | None = Field(
+        default=None, description="The load balancer in front of the hosts."
+    )
     apps: Annotated[dict[AppName, AppConfig], AfterValidator(_some_apps)] = Field(
         description="The apps, by name: 1-31 lowercase letters, digits and -, starting with a letter."
     )
 
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
+        check_fleet(self.hosts, self.load_balancer, {n: a.placement for n, a in self.apps.items()})
         owners: dict[str, str] = {}
         for name, app in self.apps.items():
             for i, host in enumerate(app.hosts):
@@ -86,7 +98,7 @@ def secret_values(config: Config) -> set[str]:
 
 def config_hash(app: AppConfig) -> str:
     """Stable short digest of everything that makes up the app's containers, secrets included."""
-    data = app.model_dump(mode="json")
+    data = app.model_dump(mode="json", exclude={"placement"})  # where it runs is not what it is
     data["secrets"] = {
         k: hashlib.sha256(v.get_secret_value().encode()).hexdigest() for k, v in app.secrets.items()
     }
