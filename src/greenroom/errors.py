@@ -14,6 +14,7 @@
     │   ├── HealthGateFailed        the new version never became healthy
     │   ├── ProxyError              the proxy refused a config or a switch
     │   ├── Locked                  another greenroom holds the app's lock (exit 5)
+    │   ├── RolloutStopped          another host of the rollout failed: this one stopped too
     │   └── DeployFailed            a command's steps failed and were undone: carries the
     │                               timeline (`outcome`); exit code of the step's error
     └── GatewayError                a default gateway moved, or would move
@@ -101,6 +102,10 @@ class ProxyError(DeployError):
 
 class Locked(DeployError):
     exit_code = 5
+
+
+class RolloutStopped(DeployError):
+    """This host's deploy was stopped because another host of the rollout failed."""
 
 
 class DeployFailed(DeployError):

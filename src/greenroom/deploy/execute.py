@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from greenroom import labels
 from greenroom.clock import Clock, poll_until
@@ -55,8 +55,9 @@ from greenroom.proxy import PROXY_IMAGE_HINT
 from greenroom.proxy_model import Routed, confirm_targets, current, is_pod
 from greenroom.secrets import Masker
 
-__all__ = ["DeployFailed", "Executor", "Outcome", "Quiet", "Reporter", "StepRecord"]
+__all__ = ["DeployFailed", "Executor", "Outcome", "Quiet", "Reporter", "StepHook", "StepRecord"]
 
+StepHook = Callable[[Step | None], None]
 PROXY_LOCK_WAIT = 60.0  # seconds to wait for another greenroom's proxy create or reload
 
 
@@ -72,8 +73,14 @@ class Executor:
         secrets: Iterable[str] = (),
         reporter: Reporter | None = None,
         cancel: threading.Event | None = None,
+        step_hook: StepHook | None = None,
     ) -> None:
         self.engine = engine
+        # the fleet's say before each step (and, with None, before the run is declared
+        # done): it may hold the run (hosts switching together) or fail it (another host
+        # failed); while a hook is set, a confirmed switch is final only once the hook
+        # lets the next step (or the end) come
+        self.step_hook = step_hook
         self.proxy = proxy
         # a cancel (parallel deploys interrupted) ends the run between steps and any wait in one
         self.cancel = cancel
@@ -89,6 +96,7 @@ class Executor:
         self._switched_from: Routed | None = None
         self._switched = False  # a switch was sent: applied, or maybe applied (reply lost)
         self._confirmed = False
+        self._confirm_pending = False  # confirmed, but the step hook has not let it stand yet
         self._new: tuple[str, ...] = ()
 
     def mask(self, text: str) -> str:
@@ -113,6 +121,7 @@ class Executor:
         try:
             for i, step in enumerate(plan.steps, start=1):
                 self._check_cancel()
+                self._let(step)
                 self.reporter.started(i, total, step)
                 start = self.clock.monotonic()
                 record = StepRecord(type(step).__name__, step.describe(), start - t0, 0.0, "ok")
@@ -126,6 +135,7 @@ class Executor:
                     record.duration = self.clock.monotonic() - start
                     outcome.records.append(record)
                     self.reporter.finished(record)
+            self._let(None)
             outcome.ok = True
         except BaseException as exc:  # any failure at all: undo first, then say why
             outcome.error = self.mask(why(exc) if isinstance(exc, KeyboardInterrupt) else _message(exc))
@@ -137,6 +147,15 @@ class Executor:
             raise self._failed(plan, exc, outcome) from exc
         outcome.total = self.clock.monotonic() - t0
         return outcome
+
+    def _let(self, step: Step | None) -> None:
+        """Ask the step hook before `step` (None: the end). Once it lets a step after the
+        confirm come, the switch is final."""
+        if self.step_hook is None:
+            return
+        self.step_hook(step)
+        if self._confirm_pending:
+            self._confirmed, self._confirm_pending = True, False
 
     def _failed(self, plan: Plan, exc: Exception, outcome: Outcome) -> DeployFailed:
         """The failure as the CLI shows it: message and hint (Docker's health log, say) masked."""
@@ -256,7 +275,10 @@ class Executor:
                         where=f"{self.engine.host} {self.proxy.spec.name}",
                         hint="routing was switched back; the old version is serving",
                     )
-                self._confirmed = True
+                if self.step_hook is None:
+                    self._confirmed = True
+                else:
+                    self._confirm_pending = True
                 return f"{len(results)} responses, all from the new version"
             case Drain():
                 return self.drainer.drain(

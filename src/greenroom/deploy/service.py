@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets as pyrandom
 import threading
@@ -14,7 +15,7 @@ from greenroom import labels
 from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, config_hash, secret_values
 from greenroom.deploy import lock
-from greenroom.deploy.execute import Executor, Outcome, Reporter
+from greenroom.deploy.execute import Executor, Outcome, Reporter, StepHook
 from greenroom.deploy.interrupt import sigterm_interrupts
 from greenroom.deploy.observe import observe_host
 from greenroom.deploy.plan import (
@@ -95,9 +96,11 @@ class Greenroom:
         engine: Engine | None = None,
         proxy: ProxyApi | None = None,
         cancel: threading.Event | None = None,
+        step_hook: StepHook | None = None,
     ) -> None:
         """`engine` and `proxy` default to the real adapters of the config (the unit tests
-        pass fakes); `cancel`, once set, interrupts this greenroom's runs (parallel deploys)."""
+        pass fakes); `cancel`, once set, interrupts this greenroom's runs (parallel deploys);
+        `step_hook` is asked before each step of its deploys (hosts switching together)."""
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.engine: Engine = engine or DockerEngine.from_config(cfg.engine, host)
@@ -105,6 +108,7 @@ class Greenroom:
             self.engine, proxy_spec(cfg), self.clock, direct=cfg.engine.direct
         )
         self.cancel = cancel
+        self.step_hook = step_hook
         self._injected = engine is not None  # a worker shares it (else opens its own)
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
@@ -180,10 +184,24 @@ class Greenroom:
             self.cfg, self.proxy.spec, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
         )
 
-    def deploy(self, app: str, image: str | None = None) -> Outcome:
+    def take_lock(self, app: str) -> lock.Lock:
+        """Take APP's lock on this engine (the fleet takes every host's before any deploy)."""
+        return lock.acquire(self.engine, app, self.proxy.spec.image, self.clock)
+
+    def give_back_lock(self, taken: lock.Lock) -> None:
+        lock.give_back(self.engine, taken)
+
+    def deploy(self, app: str, image: str | None = None, *, locked: bool = False) -> Outcome:
+        """Deploy APP (IMAGE: another version than the config's). `locked`: the caller holds
+        APP's lock on this engine already."""
         self.cfg.app(app)
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
+        held = (
+            contextlib.nullcontext()
+            if locked
+            else lock.locked(self.engine, app, self.proxy.spec.image, self.clock)
+        )
+        with sigterm_interrupts(), held:
             for attempt in range(1, ATTEMPTS + 1):
                 plan = self._plan(app, image)
                 try:
@@ -253,7 +271,9 @@ class Greenroom:
             return Greenroom(self.cfg, clock=self.clock, engine=self.engine, proxy=self.proxy, cancel=cancel)
         return Greenroom(self.cfg, host=self.engine.host, clock=self.clock, cancel=cancel)
 
-    def rollback(self, app: str, to: str | None = None, dry_run: bool = False) -> Outcome | Plan:
+    def rollback(
+        self, app: str, to: str | None = None, dry_run: bool = False, *, locked: bool = False
+    ) -> Outcome | Plan:
         self.cfg.app(app)
         if dry_run:  # changes nothing: no lock, no pull, no helper, no proxy healed
             state = self.observe()
@@ -262,7 +282,12 @@ class Greenroom:
             plan = plan_rollback(self.cfg, self.proxy.spec, state, app, to, ctx)
             return tentative(plan) if needs else plan
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
+        held = (
+            contextlib.nullcontext()
+            if locked
+            else lock.locked(self.engine, app, self.proxy.spec.image, self.clock)
+        )
+        with sigterm_interrupts(), held:
             state = self.observe_healed()
             plan = plan_rollback(
                 self.cfg, self.proxy.spec, state, app, to, self.context(self._needs_networks(state, app))
@@ -349,6 +374,7 @@ class Greenroom:
             secrets=self.secrets,
             reporter=self.reporter,
             cancel=self.cancel,
+            step_hook=self.step_hook,
         )
         started = self.clock.now().isoformat(timespec="seconds")
         try:

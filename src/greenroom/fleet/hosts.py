@@ -1,0 +1,135 @@
+"""The fleet's hosts: which ones an app runs on, and a greenroom for each, reached in time.
+
+Every host is reached in parallel, each within its `connect_timeout`: an engine that does
+not answer is reported by name and never hangs the command (its attempt is left to finish
+in the background; nothing has been done on it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from greenroom.clock import Clock
+from greenroom.config import Config
+from greenroom.config.engine import EngineTls
+from greenroom.config.fleet import FleetHost, placed
+from greenroom.deploy.outcome import Reporter
+from greenroom.deploy.service import Greenroom
+from greenroom.engine.client import Engine
+from greenroom.engine.endpoint import TlsMaterial, context_endpoint
+from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
+
+LOCAL_HOST = "local"  # the one host of a config without `hosts:`
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    host: str
+    error: GreenroomError
+
+
+def app_hosts(cfg: Config, app: str, only: str | None = None) -> tuple[FleetHost, ...]:
+    """The hosts APP runs on, in rollout order; `only`: that one host (it must be one of them)."""
+    hosts = placed(cfg.hosts, cfg.app(app).placement)
+    if only is None:
+        return hosts
+    picked = tuple(h for h in hosts if h.name == only)
+    if not picked:
+        names = ", ".join(h.name for h in cfg.hosts) or "none"
+        where = "is not a host in hosts:" if all(h.name != only for h in cfg.hosts) else "does not run"
+        raise ConfigError(
+            f"host {only!r} {where} {app if where == 'does not run' else ''}".rstrip(),
+            where="--host",
+            hint=f"the hosts: {names}; an app's placement picks its hosts",
+        )
+    return picked
+
+
+def host_names(cfg: Config, only: str | None = None) -> tuple[str, ...]:
+    """Every host (or `only`), for commands about the hosts rather than an app."""
+    if only is not None and all(h.name != only for h in cfg.hosts):
+        names = ", ".join(h.name for h in cfg.hosts) or "none"
+        raise ConfigError(
+            f"host {only!r} is not a host in hosts:", where="--host", hint=f"the hosts: {names}"
+        )
+    return tuple(h.name for h in cfg.hosts if only is None or h.name == only)
+
+
+def _tls(tls: EngineTls, source: str) -> TlsMaterial | None:
+    if not tls.given:
+        return None
+    return TlsMaterial(ca=tls.ca, cert=tls.cert, key=tls.key, verify=tls.verify, source=source)
+
+
+def open_engine(cfg: Config, host: FleetHost) -> Engine:
+    """The engine of one host: its address or Docker context, its TLS (else engine.tls)."""
+    if host.context is not None:
+        ep = context_endpoint(host.context, os.environ)
+        address, tls = ep.host, ep.tls
+    else:
+        assert host.engine is not None
+        address = host.engine
+        tls = _tls(host.tls, f"hosts.{host.name}.tls") if host.tls else _tls(cfg.engine.tls, "engine.tls")
+    return Engine(address, tls=tls, insecure_plain_tcp=cfg.engine.insecure_plain_tcp)
+
+
+def reach(
+    cfg: Config,
+    hosts: Sequence[FleetHost],
+    make: Callable[[FleetHost], Greenroom],
+) -> tuple[dict[str, Greenroom], list[Unreachable]]:
+    """A greenroom per host, all reached at once, each within its connect_timeout."""
+    found: dict[str, Greenroom] = {}
+    failed: dict[str, GreenroomError] = {}
+    lock = threading.Lock()
+
+    def one(host: FleetHost) -> None:
+        try:
+            g = make(host)
+        except GreenroomError as exc:
+            with lock:
+                failed[host.name] = exc
+            return
+        except Exception as exc:  # a bug must not pass as "unreachable"
+            with lock:
+                failed[host.name] = GreenroomError(f"unexpected {type(exc).__name__}: {exc}", where=host.name)
+            return
+        with lock:
+            if host.name in failed:  # timed out meanwhile: nobody will use it
+                g.engine.close()
+            else:
+                found[host.name] = g
+
+    threads = {h.name: threading.Thread(target=one, args=(h,), daemon=True) for h in hosts}
+    for t in threads.values():
+        t.start()
+    for host in hosts:
+        threads[host.name].join(host.connect_timeout)
+        with lock:
+            if host.name not in found and host.name not in failed:
+                failed[host.name] = EngineUnreachable(
+                    f"no answer from its engine within {host.connect_timeout:g}s",
+                    where=f"host {host.name} ({host.engine or 'context ' + str(host.context)})",
+                    hint="is the host up and its engine running? (hosts.<name>.connect_timeout)",
+                )
+    unreachable = [Unreachable(h.name, failed[h.name]) for h in hosts if h.name in failed]
+    return found, unreachable
+
+
+def greenroom_for(
+    cfg: Config,
+    *,
+    clock: Clock | None = None,
+    cancel: threading.Event | None = None,
+    reporter: Callable[[str], Reporter | None] = lambda host: None,
+) -> Callable[[FleetHost], Greenroom]:
+    """The factory `reach` calls: a greenroom on the host's engine (`reporter` per host)."""
+
+    def make(host: FleetHost) -> Greenroom:
+        engine = open_engine(cfg, host)
+        return Greenroom(cfg, engine=engine, clock=clock, cancel=cancel, reporter=reporter(host.name))
+
+    return make

@@ -1,0 +1,360 @@
+"""Running a rollout over the hosts: each host runs the one-host executor, this says when.
+
+    reach every host (in parallel, each within its connect_timeout; one that does not
+    answer stops the rollout before anything is done) → take APP's lock on every host, in
+    the rollout's order → the phases → give every lock back, whatever happened.
+
+rolling: batch after batch; each host of a batch deploys completely inside the load
+balancer's hand-off. The first failure stops the rollout: hosts not reached stay on the
+old version; with rollback_on_failure the hosts that switched are returned.
+
+together: every host runs its deploy at once, held before its Switch until every host's
+new version has passed its gate (a barrier); then all switch at once, and each holds
+again after its confirm until every host confirmed. A failure anywhere breaks the
+barriers: hosts still before the switch remove their new containers; hosts that switched
+but are not past the second barrier route back (their executor's undo), so all or none
+serve the new version. The overlap window is from the first switch sent to the last
+confirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
+
+from greenroom.clock import Clock, SystemClock
+from greenroom.config import Config, secret_values
+from greenroom.deploy import lock
+from greenroom.deploy.interrupt import sigterm_interrupts
+from greenroom.deploy.outcome import Outcome, Reporter
+from greenroom.deploy.service import Greenroom
+from greenroom.deploy.steps import Confirm, Step, Switch
+from greenroom.errors import DeployFailed, GreenroomError, RolloutStopped
+from greenroom.fleet.handoff import Handoff
+from greenroom.fleet.hosts import app_hosts, greenroom_for, host_names, reach
+from greenroom.fleet.report import FleetReport, HostResult
+from greenroom.fleet.rollout import PhaseKind, Progress, RolloutPlan, plan_rollout, recover
+
+GATE_SLACK = 120.0  # seconds past the health deadline a host waits for the others' gates
+FINAL_WAIT = 120.0  # seconds a host waits for the others' confirms
+
+
+def switch_times(outcome: Outcome) -> tuple[float, float] | None:
+    """Wall clock: the switch sent, and the confirm passed (None: no switch in it)."""
+    sent = next((r for r in outcome.records if r.step == "Switch" and r.status == "ok"), None)
+    confirmed = next((r for r in outcome.records if r.step == "Confirm" and r.status == "ok"), None)
+    if sent is None or confirmed is None:
+        return None
+    return outcome.started_at + sent.started, outcome.started_at + confirmed.started + confirmed.duration
+
+
+def kept_new(outcome: Outcome) -> bool:
+    """The new version went live and stays: confirmed, and nothing undone after."""
+    confirmed = any(r.step == "Confirm" and r.status == "ok" for r in outcome.records)
+    return confirmed and not any(r.step == "Undo" for r in outcome.records)
+
+
+def failed_step(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return ""
+    return next((r.step for r in reversed(outcome.records) if r.status == "failed"), "")
+
+
+class Fleet:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        clock: Clock | None = None,
+        reporter: Callable[[str], Reporter | None] = lambda host: None,
+        make: Callable[..., Callable[..., Greenroom]] | None = None,
+    ) -> None:
+        """`reporter`: a step reporter per host name; `make`: the greenroom factory (tests)."""
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.cancel = threading.Event()
+        factory = make or greenroom_for
+        self._make = factory(cfg, clock=self.clock, cancel=self.cancel, reporter=reporter)
+        self.handoff = Handoff(cfg.load_balancer, self.clock, tuple(secret_values(cfg)))
+
+    # -- commands ----------------------------------------------------------------------
+
+    def plan(self, app: str, only: str | None = None) -> RolloutPlan:
+        r = self.cfg.rollout
+        return plan_rollout(
+            [h.name for h in app_hosts(self.cfg, app, only)],
+            strategy=r.strategy,
+            max_parallel=r.max_parallel,
+            pause=r.pause,
+            canary=r.canary,
+            load_balancer=self.handoff.active,
+        )
+
+    def deploy(
+        self,
+        app: str,
+        image: str | None = None,
+        *,
+        only: str | None = None,
+        rollback_on_failure: bool = False,
+    ) -> FleetReport:
+        plan = self.plan(app, only)
+        report = FleetReport("deploy", app, plan, {h: HostResult(h) for h in plan.hosts})
+        with self._hosts(app, report, plan) as services:
+            if services is None:
+                return report
+            if plan.strategy == "together":
+                self._together(app, image, services, report)
+            else:
+                self._rolling(app, image, services, report, rollback_on_failure)
+        return report
+
+    def proxy_reboot(self, only: str | None = None) -> FleetReport:
+        """Every host's proxy rebooted, one host at a time, each out of the load balancer."""
+        names = host_names(self.cfg, only)
+        plan = plan_rollout(names, max_parallel=1, load_balancer=self.handoff.active)
+        report = FleetReport("proxy-reboot", "", plan, {h: HostResult(h) for h in names})
+        with self._hosts(None, report, plan) as services:
+            if services is None:
+                return report
+            for phase in plan.phases:
+                for host in phase.hosts:
+                    if not self._one(
+                        report, host, phase.handoff, "proxy-reboot", "", services[host].proxy_reboot
+                    ):
+                        return report
+        return report
+
+    # -- the hosts and their locks -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def _hosts(
+        self, app: str | None, report: FleetReport, plan: RolloutPlan
+    ) -> Iterator[dict[str, Greenroom] | None]:
+        """Every host reached and (for an app) locked, or None with the report saying why."""
+        t0 = self.clock.monotonic()
+        chosen = [h for h in self.cfg.hosts if h.name in plan.hosts]
+        services, unreachable = reach(self.cfg, chosen, self._make)
+        taken: list[tuple[Greenroom, lock.Lock]] = []
+        try:
+            for u in unreachable:
+                r = report.hosts[u.host]
+                r.status, r.error = "unreachable", str(u.error)
+            if unreachable:
+                report.failed = unreachable[0].host
+                yield None
+                return
+            if app is not None:
+                for host in plan.hosts:  # one order for every greenroom: no waiting in a cycle
+                    try:
+                        taken.append((services[host], services[host].take_lock(app)))
+                    except GreenroomError as exc:
+                        r = report.hosts[host]
+                        r.error, r.step = str(exc), "lock"
+                        r.notes.append("nothing was done on any host")
+                        report.failed = host
+                        yield None
+                        return
+            with sigterm_interrupts():
+                yield services
+        finally:
+            for g, held in taken:
+                with contextlib.suppress(GreenroomError):
+                    g.give_back_lock(held)
+            for g in services.values():
+                g.engine.close()
+            report.handoff = list(self.handoff.said)
+            report.wall = self.clock.monotonic() - t0
+
+    def _parallel(self, jobs: Mapping[str, Callable[[], object]]) -> None:
+        """Run one job per host at once; Ctrl-C or SIGTERM cancels them all (each undoes)."""
+        pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)))
+        futures: list[Future[object]] = [pool.submit(job) for job in jobs.values()]
+        try:
+            wait(futures)
+        except KeyboardInterrupt:
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        for f in futures:
+            f.result()  # a bug in a job is not swallowed
+
+    def _one(
+        self, report: FleetReport, host: str, handoff: bool, action: str, app: str, work: Callable[[], object]
+    ) -> bool:
+        """One host's work inside its hand-off; records the result; False if it failed."""
+        r = report.hosts[host]
+        done = False
+        try:
+            ctx = self.handoff.around(host, action=action, app=app) if handoff else contextlib.nullcontext()
+            with ctx:
+                result = work()
+                done = True
+                if isinstance(result, Outcome):
+                    r.outcome, r.switch = result, switch_times(result)
+                r.status = "deployed"
+        except DeployFailed as exc:
+            r.outcome, r.error, r.step = exc.outcome, str(exc), failed_step(exc.outcome)
+            r.status = "deployed" if kept_new(exc.outcome) else "failed"
+            if r.status == "deployed":
+                r.switch = switch_times(exc.outcome)
+                r.notes.append("the new version is live there; `greenroom repair` finishes the rest")
+        except GreenroomError as exc:
+            r.error = str(exc)
+            if done:  # the work is done; putting the host back failed
+                r.notes.append("the host is still out of the load balancer")
+            else:
+                r.status, r.step = "failed", "hand-off"
+        if r.error and not report.failed:
+            report.failed = host
+        return not r.error
+
+    # -- rolling -----------------------------------------------------------------------
+
+    def _rolling(
+        self,
+        app: str,
+        image: str | None,
+        services: dict[str, Greenroom],
+        report: FleetReport,
+        rollback_on_failure: bool,
+    ) -> None:
+        plan = report.plan
+        for i, phase in enumerate(plan.phases):
+            jobs = {
+                host: partial(
+                    self._one,
+                    report,
+                    host,
+                    phase.handoff,
+                    "deploy",
+                    app,
+                    partial(services[host].deploy, app, image, locked=True),
+                )
+                for host in phase.hosts
+            }
+            self._parallel(jobs)
+            if report.failed:
+                break
+            if phase.pause_after and i < len(plan.phases) - 1:
+                self.clock.sleep(phase.pause_after)
+        if not report.failed:
+            return
+        progress = {
+            h: Progress.DONE
+            if r.status == "deployed"
+            else Progress.FAILED
+            if r.status == "failed"
+            else Progress.UNTOUCHED
+            for h, r in report.hosts.items()
+        }
+        rec = recover(plan, progress, report.failed, "deploy", rollback_on_failure=rollback_on_failure)
+        report.recovery = rec
+        for host in rec.rollback:
+            r = report.hosts[host]
+            handoff = len(plan.hosts) > 1 and self.handoff.active
+            back = HostResult(host)
+            shadow = FleetReport("rollback", app, plan, {host: back})
+            if self._one(
+                shadow, host, handoff, "rollback", app, partial(services[host].rollback, app, locked=True)
+            ):
+                r.status = "returned"
+                r.notes.append("returned to the old version after the rollout stopped")
+            else:
+                r.notes.append(f"returning it failed: {back.error}")
+
+    # -- together ----------------------------------------------------------------------
+
+    def _together(
+        self, app: str, image: str | None, services: dict[str, Greenroom], report: FleetReport
+    ) -> None:
+        hosts = list(report.plan.hosts)
+        deadline = self.cfg.app(app).healthcheck.deadline + GATE_SLACK
+        gate = threading.Barrier(len(hosts), timeout=deadline)
+        final = threading.Barrier(len(hosts), timeout=FINAL_WAIT)
+        first: list[str] = []  # the host that failed first, and why
+        guard = threading.Lock()
+
+        def stopped(host: str) -> RolloutStopped:
+            with guard:
+                who = first[0] if first else "another host"
+            return RolloutStopped(
+                f"{who} failed, so no host keeps the new version",
+                where=f"host {host}",
+                hint=f"see {who}'s error; every host still serves the old version",
+            )
+
+        def hook_for(host: str) -> Callable[[Step | None], None]:
+            state = {"gated": False, "final": False}
+
+            def hook(step: Step | None) -> None:
+                try:
+                    if not state["gated"] and (isinstance(step, Switch) or step is None):
+                        gate.wait()
+                        state["gated"] = True
+                    elif state["gated"] and not state["final"] and not isinstance(step, Switch | Confirm):
+                        final.wait()
+                        state["final"] = True
+                except threading.BrokenBarrierError:
+                    raise stopped(host) from None
+
+            return hook
+
+        def run(host: str) -> None:
+            g = services[host]
+            g.step_hook = hook_for(host)
+            r = report.hosts[host]
+            try:
+                outcome = g.deploy(app, image, locked=True)
+            except BaseException as exc:
+                gate.abort()
+                final.abort()
+                mine = not isinstance(getattr(exc, "__cause__", None), RolloutStopped)
+                if isinstance(exc, DeployFailed):
+                    r.outcome, r.error = exc.outcome, str(exc)
+                    r.step = failed_step(exc.outcome)
+                    if kept_new(exc.outcome):  # failed after every host confirmed: it stays
+                        r.status, r.switch = "deployed", switch_times(exc.outcome)
+                        r.notes.append("the new version is live there; `greenroom repair` finishes the rest")
+                    elif mine:
+                        r.status = "failed"
+                    else:
+                        switched = any(
+                            rec.step == "Switch" and rec.status == "ok" for rec in exc.outcome.records
+                        )
+                        r.status = "returned" if switched else "withdrawn"
+                        r.error, r.step = "", ""
+                elif isinstance(exc, GreenroomError):
+                    r.status, r.error = "failed", str(exc)
+                else:
+                    raise
+                if mine:
+                    with guard:
+                        if not first:
+                            first.append(host)
+                return
+            finally:
+                g.step_hook = None
+            r.status, r.outcome, r.switch = "deployed", outcome, switch_times(outcome)
+
+        self._parallel({h: partial(run, h) for h in hosts})
+        if first:
+            report.failed = first[0]
+            failed = report.hosts[first[0]]
+            switched = any(r.status in ("returned", "deployed") for r in report.hosts.values())
+            phase: PhaseKind = "finish" if failed.status == "deployed" else "switch" if switched else "gate"
+            progress = {
+                h: Progress.FAILED
+                if h == first[0]
+                else Progress.DONE
+                if r.status == "deployed"
+                else Progress.SWITCHED
+                if r.status == "returned"
+                else Progress.GATED
+                for h, r in report.hosts.items()
+            }
+            report.recovery = recover(report.plan, progress, first[0], phase)
