@@ -177,7 +177,8 @@ def test_a_missing_key_points_at_its_mapping(tmp_path: Path) -> None:
     [
         (
             "colour: 1\n" + APP,
-            "colour: unknown key; known keys: version, engine, proxy, hosts, rollout, load_balancer, apps (line 1)",
+            "colour: unknown key; known keys: version, engine, proxy, hosts, rollout, load_balancer, "
+            "apps (line 1)",
         ),
         ("proxy:\n  lisen: 80\n" + APP, "proxy.lisen: unknown key (did you mean listen?) (line 2)"),
         (

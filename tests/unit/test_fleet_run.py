@@ -84,7 +84,7 @@ class Fleetworld:
             set_app(routed)
 
         engine.create_container = created  # type: ignore[method-assign]
-        engine.start = started  # type: ignore[method-assign]
+        engine.start = started  # type: ignore[method-assign,assignment]
         proxy.set_app = switched  # type: ignore[method-assign]
 
     def note(self, host: str, what: str) -> None:
@@ -110,7 +110,7 @@ class Fleetworld:
     def fleet(self) -> Fleet:
         return Fleet(self.cfg, clock=FakeClock(), make=self.factory)
 
-    def live(self, host: str) -> str:
+    def live(self, host: str) -> str | None:
         return self.proxies[host].routing["web"].deploy
 
     def running_new(self, host: str, image: str) -> set[str]:
