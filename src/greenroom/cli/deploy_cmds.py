@@ -10,7 +10,7 @@ leniently: such a variable reads as empty, with a warning on stderr naming it an
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from greenroom.cli import fleet_cmds
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.cli.render import plan_data, print_plan, to_jsonable
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
@@ -83,9 +84,23 @@ class StepReporter:
         self.console.print(line)
 
 
-def _greenroom(path: Path, host: str | None, quiet: bool = False, *, lenient: bool = False) -> Greenroom:
+def _targets(
+    path: Path, host: str | None, quiet: bool = False, *, lenient: bool = False
+) -> Iterator[tuple[str | None, Greenroom]]:
+    """The greenroom to act through: one (no `hosts:`; --host is an engine address), or one
+    per host (--host NAME: that one), each announced by name."""
     cfg = _config(path, lenient=lenient)
-    return Greenroom(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err))
+    if not cfg.hosts:
+        yield (
+            None,
+            Greenroom(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err)),
+        )
+        return
+    for name, g in fleet_cmds.each(cfg, host):
+        g.reporter = None if quiet or output.quiet else StepReporter(output.err)
+        if not quiet:
+            output.err.print(Text(f"── host {name} ──", style="bold"))
+        yield name, g
 
 
 def print_timeline(outcome: Outcome) -> None:
@@ -164,11 +179,15 @@ def _short(text: str) -> str:
     return output.mask(text)[:60]
 
 
-def _apps(g: Greenroom, app: str | None) -> list[str]:
-    if app:
-        g.cfg.app(app)
+def _names(cfg: Config, app: str | None) -> list[str]:
+    if app is not None:
+        cfg.app(app)
         return [app]
-    return list(g.cfg.apps)
+    return list(cfg.apps)
+
+
+def _apps(g: Greenroom, app: str | None) -> list[str]:
+    return _names(g.cfg, app)
 
 
 def register(app: typer.Typer) -> None:
@@ -180,12 +199,29 @@ def register(app: typer.Typer) -> None:
         parallel: Annotated[
             int, typer.Option("--parallel", min=1, max=32, help="apps deployed at once (all-apps deploys)")
         ] = 1,
+        rollback_on_failure: Annotated[
+            bool,
+            typer.Option("--rollback-on-failure", help="hosts: return the hosts that switched if one fails"),
+        ] = False,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Blue-green deploy: start, health-gate, attach, switch, confirm, drain, stop."""
-        g = _greenroom(file, host, quiet=as_json or parallel > 1)
+        """Blue-green deploy: start, health-gate, attach, switch, confirm, drain, stop. With
+        `hosts:` in greenroom.yml, over every host (or --host NAME) as `rollout:` says."""
+        cfg = _config(file)
+        if cfg.hosts and not dry_run:
+            fleet_cmds.deploy(cfg, _names(cfg, name), image, host, as_json, rollback_on_failure)
+            return
+        if cfg.hosts:
+            for _, g in _targets(file, host, quiet=as_json):
+                print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
+            return
+        g = Greenroom(
+            cfg,
+            host=host,
+            reporter=None if as_json or parallel > 1 or output.quiet else StepReporter(output.err),
+        )
         if parallel > 1 and not dry_run and not name:
             _deploy_parallel(g, image, parallel, as_json)
             return
@@ -209,8 +245,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The exact steps `deploy` would run now (same as deploy --dry-run); each attach
         says the GwPriority it will send, or why the gateway stays without one."""
-        g = _greenroom(file, host, quiet=True)
-        print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
+        for _, g in _targets(file, host, quiet=as_json):
+            print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
 
     @app.command()
     def rollback(
@@ -221,8 +257,16 @@ def register(app: typer.Typer) -> None:
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Go back to a retained release (still health-gated)."""
-        g = _greenroom(file, host, quiet=as_json)
+        """Go back to a retained release (still health-gated); with `hosts:`, on every host."""
+        cfg = _config(file)
+        if cfg.hosts and not dry_run:
+            fleet_cmds.rollback(cfg, name, to, host, as_json)
+            return
+        if cfg.hosts:
+            for _, g in _targets(file, host, quiet=as_json):
+                print_plans([g.rollback(name, to, dry_run=True)], as_json)  # type: ignore[list-item]
+            return
+        g = Greenroom(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
         try:
             result = g.rollback(name, to, dry_run=dry_run)
         except DeployFailed as exc:
@@ -235,8 +279,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
-        """Apps, the live color and version, since when, health of the gateway, problems."""
-        g = _greenroom(file, host, quiet=True, lenient=True)
+        """Apps, the live color and version, since when, health of the gateway, problems;
+        with `hosts:`, every host at once, version drift and the load balancer's view."""
+        cfg = _config(file, lenient=True)
+        if cfg.hosts:
+            fleet_cmds.status(cfg, host, as_json)
+            return
+        g = Greenroom(cfg, host=host)
         state, rows = g.status()
         if as_json:
             output.json(
@@ -287,14 +336,15 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_FILE,
         host: HostOpt = None,
     ) -> None:
-        """Logs of the live version's containers (secrets masked)."""
-        g = _greenroom(file, host, quiet=True, lenient=True)
-        if follow:
-            output.stream(g.follow(name, tail=tail))
-            return
-        for cname, text in g.logs(name, tail=tail).items():
-            lines = output.mask(text).splitlines()  # before the prefix splits a multi-line secret
-            output.echo("".join(f"{cname} | {line}\n" for line in lines), end="")
+        """Logs of the live version's containers (secrets masked); with `hosts:`, of each host."""
+        for where, g in _targets(file, host, quiet=True, lenient=True):
+            if follow:
+                output.stream(g.follow(name, tail=tail))
+                return
+            prefix = f"{where}/" if where else ""
+            for cname, text in g.logs(name, tail=tail).items():
+                lines = output.mask(text).splitlines()  # before the prefix splits a multi-line secret
+                output.echo("".join(f"{prefix}{cname} | {line}\n" for line in lines), end="")
 
     @app.command()
     def history(
@@ -303,25 +353,26 @@ def register(app: typer.Typer) -> None:
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Past deploys, rollbacks and maintenance switches of an app on this host."""
-        g = _greenroom(file, host, quiet=True, lenient=True)
-        entries = g.history(name)
+        """Past deploys, rollbacks and maintenance switches of an app (with `hosts:`, per host)."""
+        found = {where: g.history(name) for where, g in _targets(file, host, quiet=True, lenient=True)}
         if as_json:
-            output.json(to_jsonable(entries))
+            output.json(to_jsonable(found[None] if list(found) == [None] else found))
             return
-        table = Table(title=f"history of {name}", title_justify="left")
-        for col in ("started", "action", "deploy", "result", "took", "by"):
-            table.add_column(col)
-        for e in entries:
-            table.add_row(
-                e.started,
-                e.action,
-                e.deploy or "",
-                "ok" if e.ok else Text.assemble(("failed", "red"), f" {_short(e.error)}"),
-                f"{e.duration:.2f}s",
-                e.by,
-            )
-        output.out.print(table)
+        for where, entries in found.items():
+            title = f"history of {name}" + (f" on {where}" if where else "")
+            table = Table(title=title, title_justify="left")
+            for col in ("started", "action", "deploy", "result", "took", "by"):
+                table.add_column(col)
+            for e in entries:
+                table.add_row(
+                    e.started,
+                    e.action,
+                    e.deploy or "",
+                    "ok" if e.ok else Text.assemble(("failed", "red"), f" {_short(e.error)}"),
+                    f"{e.duration:.2f}s",
+                    e.by,
+                )
+            output.out.print(table)
 
     @app.command()
     def maintenance(
@@ -334,8 +385,8 @@ def register(app: typer.Typer) -> None:
         """Serve a 503 page for an app (connections in flight drain), or stop doing so."""
         if state not in ("on", "off"):
             raise typer.BadParameter("must be on or off", param_hint="STATE")
-        g = _greenroom(file, host, quiet=as_json)
-        _finish(g.maintenance(name, state == "on"), as_json)
+        for _, g in _targets(file, host, quiet=as_json):
+            _finish(g.maintenance(name, state == "on"), as_json)
 
     @app.command()
     def repair(
@@ -345,9 +396,9 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Finish or undo what an interrupted command left behind (deploy does this too)."""
-        g = _greenroom(file, host, quiet=as_json)
-        for one in _apps(g, name):
-            _finish(g.repair(one), as_json)
+        for _, g in _targets(file, host, quiet=as_json):
+            for one in _apps(g, name):
+                _finish(g.repair(one), as_json)
 
     @app.command()
     def unlock(
@@ -359,11 +410,16 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Release an app's lock left by a greenroom process that is gone."""
-        g = _greenroom(file, host, quiet=True, lenient=True)
-        held = g.unlock(name, force=force)
-        output.out.print(
-            Text(f"released the lock held by {held.describe()}" if held else f"{name} was not locked")
-        )
+        for where, g in _targets(file, host, quiet=True, lenient=True):
+            held = g.unlock(name, force=force)
+            on = f" on {where}" if where else ""
+            output.out.print(
+                Text(
+                    f"released the lock held by {held.describe()}{on}"
+                    if held
+                    else f"{name} was not locked{on}"
+                )
+            )
 
 
 proxy_app = typer.Typer(help="The nginx proxy container: status, reboot.", no_args_is_help=True)
@@ -371,8 +427,12 @@ proxy_app = typer.Typer(help="The nginx proxy container: status, reboot.", no_ar
 
 @proxy_app.command("status")
 def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
-    """The proxy container, its config generation, its gateway and what it routes."""
-    g = _greenroom(file, host, quiet=True, lenient=True)
+    """The proxy container, its config generation, its gateway and what it routes (each host's)."""
+    for _, g in _targets(file, host, quiet=as_json, lenient=True):
+        _proxy_status(g, as_json)
+
+
+def _proxy_status(g: Greenroom, as_json: bool) -> None:
     st = g.proxy_status()
     if as_json:
         output.json(to_jsonable(st))
@@ -398,6 +458,11 @@ def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: Js
 
 @proxy_app.command("reboot")
 def proxy_reboot(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
-    """Rebuild the proxy container from state (routing survives in its volume)."""
-    g = _greenroom(file, host, quiet=as_json)
+    """Rebuild the proxy container from state (routing survives in its volume); with
+    `hosts:`, one host at a time, each out of the load balancer meanwhile."""
+    cfg = _config(file)
+    if cfg.hosts:
+        fleet_cmds.proxy_reboot(cfg, host, as_json)
+        return
+    g = Greenroom(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
     _finish(g.proxy_reboot(), as_json)

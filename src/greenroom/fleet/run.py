@@ -112,6 +112,38 @@ class Fleet:
                 self._rolling(app, image, services, report, rollback_on_failure)
         return report
 
+    def rollback(self, app: str, to: str | None = None, *, only: str | None = None) -> FleetReport:
+        """Every host back to a retained release, in the rollout's batches (rolling), each
+        out of the load balancer; the first failure stops it."""
+        r = self.cfg.rollout
+        plan = plan_rollout(
+            [h.name for h in app_hosts(self.cfg, app, only)],
+            max_parallel=r.max_parallel,
+            load_balancer=self.handoff.active,
+        )
+        report = FleetReport("rollback", app, plan, {h: HostResult(h) for h in plan.hosts})
+        with self._hosts(app, report, plan) as services:
+            if services is None:
+                return report
+            for phase in plan.phases:
+                self._parallel(
+                    {
+                        host: partial(
+                            self._one,
+                            report,
+                            host,
+                            phase.handoff,
+                            "rollback",
+                            app,
+                            partial(services[host].rollback, app, to, locked=True),
+                        )
+                        for host in phase.hosts
+                    }
+                )
+                if report.failed:
+                    break
+        return report
+
     def proxy_reboot(self, only: str | None = None) -> FleetReport:
         """Every host's proxy rebooted, one host at a time, each out of the load balancer."""
         names = host_names(self.cfg, only)

@@ -1,0 +1,207 @@
+"""The commands when greenroom.yml lists `hosts:`: each acts on every host (or the one
+`--host NAME` names) and says, per host, what happened."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from rich.table import Table
+from rich.text import Text
+
+from greenroom.cli.output import MaskedConsole, output
+from greenroom.cli.render import to_jsonable
+from greenroom.config import Config
+from greenroom.deploy.outcome import StepRecord
+from greenroom.deploy.service import Greenroom
+from greenroom.deploy.steps import Step
+from greenroom.errors import DeployError, GreenroomError
+from greenroom.fleet.hosts import greenroom_for, host_names, reach
+from greenroom.fleet.report import FleetReport
+from greenroom.fleet.run import Fleet
+from greenroom.fleet.views import fleet_status
+
+_LOCK = threading.Lock()
+_STYLE = {
+    "deployed": "green",
+    "failed": "bold red",
+    "returned": "yellow",
+    "withdrawn": "yellow",
+    "untouched": "dim",
+    "unreachable": "bold red",
+}
+
+
+class HostLines:
+    """Progress of one host among several: a line per finished step, prefixed with the host."""
+
+    def __init__(self, console: MaskedConsole, host: str) -> None:
+        self.console = console
+        self.host = host
+
+    def started(self, index: int, total: int, step: Step) -> None:
+        pass
+
+    def progress(self, text: str) -> None:
+        pass
+
+    def finished(self, record: StepRecord) -> None:
+        mark = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "undone": ("↺", "yellow")}[record.status]
+        line = Text.assemble((f"{self.host}: ", "bold"), mark, f" {record.description} ")
+        line.append(f"({record.duration:.2f}s)", style="dim")
+        if record.detail:
+            line.append(f" {record.detail}", style="dim")
+        with _LOCK:
+            self.console.print(line)
+
+
+def _fleet(cfg: Config, quiet: bool) -> Fleet:
+    return Fleet(cfg, reporter=lambda host: None if quiet or output.quiet else HostLines(output.err, host))
+
+
+def print_report(report: FleetReport) -> None:
+    title = (
+        f"{report.action} {report.app}".strip() + f" over {len(report.hosts)} host(s), {report.plan.strategy}"
+    )
+    table = Table(title=title, title_justify="left")
+    for col in ("host", "result", "deploy", "took", "why"):
+        table.add_column(col)
+    for r in report.hosts.values():
+        deploy = r.outcome.plan.deploy if r.outcome is not None else ""
+        took = f"{r.outcome.total:.2f}s" if r.outcome is not None else ""
+        why = f"{r.step}: {r.error}" if r.step and r.error else r.error
+        table.add_row(r.host, Text(r.status, style=_STYLE[r.status]), deploy or "", took, why.split("\n")[0])
+    output.out.print(table)
+    batches = " → ".join("[" + ", ".join(b) + "]" for b in report.plan.batches)
+    output.out.print(f"phases: {batches}; {report.wall:.2f}s in all")
+    if report.overlap is not None:
+        output.out.print(
+            f"old and new versions overlapped for {report.overlap * 1000:.0f} ms across the hosts"
+        )
+    for line in report.handoff:
+        output.out.print(Text(f"load balancer: {line}", style="dim"))
+    for note in report.plan.notes:
+        output.out.print(Text(f"note: {note}", style="dim"))
+    if report.recovery is not None:
+        for note in report.recovery.notes:
+            output.err.print(Text(note, style="yellow"))
+
+
+def _end(reports: list[FleetReport], as_json: bool) -> None:
+    if as_json:
+        output.json(to_jsonable({"rollouts": [r.as_dict() for r in reports]}))
+    failed = next((r for r in reports if not r.ok), None)
+    if failed is not None:
+        hint = "; ".join(failed.recovery.notes) if failed.recovery else "see the table above"
+        raise DeployError(
+            f"{failed.action} {failed.app} stopped: {failed.reason()}".replace("  ", " "), hint=hint
+        )
+
+
+def deploy(
+    cfg: Config,
+    apps: list[str],
+    image: str | None,
+    host: str | None,
+    as_json: bool,
+    rollback_on_failure: bool,
+) -> None:
+    fleet = _fleet(cfg, as_json)
+    reports = []
+    for app in apps:
+        report = fleet.deploy(app, image, only=host, rollback_on_failure=rollback_on_failure)
+        reports.append(report)
+        if not as_json:
+            print_report(report)
+        if not report.ok:
+            break
+    _end(reports, as_json)
+
+
+def rollback(cfg: Config, app: str, to: str | None, host: str | None, as_json: bool) -> None:
+    report = _fleet(cfg, as_json).rollback(app, to, only=host)
+    if not as_json:
+        print_report(report)
+    _end([report], as_json)
+
+
+def proxy_reboot(cfg: Config, host: str | None, as_json: bool) -> None:
+    report = _fleet(cfg, as_json).proxy_reboot(only=host)
+    if not as_json:
+        print_report(report)
+    _end([report], as_json)
+
+
+def each(cfg: Config, host: str | None) -> Iterator[tuple[str, Greenroom]]:
+    """A greenroom per host (or the one named), for the commands that act host by host."""
+    names = host_names(cfg, host)
+    chosen = [h for h in cfg.hosts if h.name in names]
+    services, unreachable = reach(cfg, chosen, greenroom_for(cfg))
+    try:
+        for u in unreachable:
+            output.err.print(Text(f"{u.host}: {u.error}", style="red"))
+        for h in chosen:
+            if h.name in services:
+                yield h.name, services[h.name]
+    finally:
+        for g in services.values():
+            g.engine.close()
+    if unreachable:
+        raise GreenroomError(
+            f"{len(unreachable)} host(s) unreachable: {', '.join(u.host for u in unreachable)}"
+        )
+
+
+def status(cfg: Config, host: str | None, as_json: bool) -> None:
+    view = fleet_status(cfg, host)
+    drift = view.drift()
+    if as_json:
+        output.json(
+            to_jsonable(
+                {
+                    "hosts": [
+                        {
+                            "host": v.host,
+                            "engine": v.engine,
+                            "error": v.error,
+                            "proxy_running": v.proxy_running,
+                            "load_balancer": v.balancer,
+                            "apps": v.apps,
+                        }
+                        for v in view.hosts
+                    ],
+                    "drift": drift,
+                    "load_balancer_error": view.balancer_error,
+                }
+            )
+        )
+    else:
+        table = Table(title=f"greenroom on {len(view.hosts)} host(s)", title_justify="left")
+        for col in ("host", "app", "live", "version", "gateway", "proxy", "load balancer"):
+            table.add_column(col)
+        for v in view.hosts:
+            if v.error:
+                table.add_row(v.host, "", Text(v.error.split("\n")[0], style="red"), "", "", "", v.balancer)
+                continue
+            for a in v.apps:
+                table.add_row(
+                    v.host,
+                    a.app,
+                    f"{a.color} {a.deploy}" if a.deploy else "[dim]not deployed[/]",
+                    a.version or "",
+                    {True: "[green]ok[/]", False: "[red]MOVED[/]", None: ""}[a.gateway_ok],
+                    "running" if v.proxy_running else "[red]not running[/]",
+                    v.balancer,
+                )
+        output.out.print(table)
+        for app, seen in drift.items():
+            versions = ", ".join(f"{h}={ver}" for h, ver in seen.items())
+            output.err.print(Text(f"version drift: {app}: {versions}", style="yellow"))
+        if view.balancer_error:
+            output.err.print(Text(f"load balancer: {view.balancer_error}", style="yellow"))
+    unreachable = [v.host for v in view.hosts if v.error]
+    if unreachable:
+        raise GreenroomError(
+            f"{len(unreachable)} host(s) did not answer: {', '.join(unreachable)}",
+            hint="the others' status is above; check those hosts' engines",
+        )
