@@ -177,6 +177,8 @@ class Traffic:
     port: int
     keepalive_clients: int = 4
     closing_clients: int = 2
+    host: str = ""  # the Host header, when the servers route by it
+    by: str = "X-Server"  # the response header that names who answered
     ok: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -194,10 +196,13 @@ class Traffic:
         conn = http.client.HTTPConnection(self.address, self.port, timeout=10)
         while not self._stop.is_set():
             try:
-                conn.request("GET", "/", headers={} if keepalive else {"Connection": "close"})
+                headers = {"Host": self.host} if self.host else {}
+                if not keepalive:
+                    headers["Connection"] = "close"
+                conn.request("GET", "/", headers=headers)
                 resp = conn.getresponse()
                 resp.read()
-                server = resp.getheader("X-Server") or "?"
+                server = resp.getheader(self.by) or "?"
                 with self._lock:
                     if resp.status == 200:
                         self.ok[server] = self.ok.get(server, 0) + 1

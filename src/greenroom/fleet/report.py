@@ -25,7 +25,7 @@ class HostResult:
     outcome: Outcome | None = None
     error: str = ""  # why it failed (masked)
     step: str = ""  # the step that failed, or "" (a hand-off, the lock, reaching the engine)
-    switch: tuple[float, float] | None = None  # wall clock: its switch sent, and confirmed
+    switch: tuple[float, float] | None = None  # wall clock: its switch sent, and answered
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,8 +57,8 @@ class FleetReport:
 
     @property
     def overlap(self) -> float | None:
-        """Seconds from the first host's switch sent to the last host's confirmed: how long
-        old and new versions both answered through the load balancer."""
+        """Seconds from the first host's switch sent to the last host's switch answered: how
+        long old and new versions both answered through the load balancer."""
         switches = [r.switch for r in self.hosts.values() if r.switch is not None]
         if len(switches) < 2:
             return None
