@@ -9,6 +9,7 @@ fail no request."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -291,3 +292,59 @@ def test_status_names_an_unreachable_host_within_its_timeout(fleet: FleetBed, tm
     hosts = {h["host"]: h for h in st["hosts"]}
     assert hosts["gone"]["error"] and not hosts["e28"]["error"]
     assert took < 30, took
+
+
+def _served_by(address: str, host: str) -> str:
+    conn = http.client.HTTPConnection(address, PORT, timeout=2)
+    try:
+        conn.request("GET", "/", headers={"Host": host, "Connection": "close"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.getheader("X-App-Version") or ""
+    except (OSError, http.client.HTTPException):
+        return ""
+    finally:
+        conn.close()
+
+
+def test_an_engine_lost_mid_rollout_is_named_and_the_others_keep_serving(fleet: FleetBed) -> None:
+    """e3's engine stops answering (its port rejects every packet, as a killed dockerd's
+    would; its containers, like a killed dockerd's, keep running) while e20 deploys."""
+    assert REMOTE is not None
+    fleet.write({"strategy": "rolling", "max_parallel": 1})
+    assert fleet.deploy("v1")["ok"]
+    port = REMOTE["ssh"]["port"] if fleet.e3["engine"].startswith("ssh://") else 2376
+    rule = ["-p", "tcp", "--dport", str(port), "-j", "REJECT", "--reject-with", "tcp-reset"]
+    netns = ["ip", "netns", "exec", Path(REMOTE["netns"]).name, "iptables"]
+    load = fleet.traffic()
+    blocked = False
+    try:
+        load.wait_for("v1", 20)
+        image = app_images(fleet.beds["e28"])["v2"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "greenroom", "deploy", "--json", "--image", image, "--file",
+             str(fleet.folder / "greenroom.yml")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fleet.env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while _served_by(fleet.beds["e28"].address, f"{fleet.app}.test") != "v2":  # e28 is done
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        subprocess.run([*netns, "-I", "INPUT", *rule], check=True)
+        blocked = True
+        out, err = proc.communicate(timeout=300)
+        assert out, err
+        report = json.loads(out)["rollouts"][0]
+        assert proc.returncode != 0 and report["failed"] == "e3", report
+        assert "e3" in err and report["reason"].startswith("host e3"), err
+        statuses = {h["host"]: h["status"] for h in report["hosts"]}
+        assert statuses["e28"] == "deployed" and statuses["e20"] == "deployed", statuses
+        # e3 still serves the old version through its proxy, as do the others the new one
+        assert _served_by(fleet.beds["e3"].address, f"{fleet.app}.test") == "v1"
+        answered = load.answered().get("v2", 0)
+        load.wait_for("v2", answered + 20)
+    finally:
+        load.stop()
+        if blocked:
+            subprocess.run([*netns, "-D", "INPUT", *rule], check=True)
+    assert not load.failures, load.summary()

@@ -287,21 +287,22 @@ class Engine:
 
     def ensure_image(self, image: str, *, hint: str = "") -> None:
         """The image on the engine, pulled if missing; `hint` says what to do when it can't be."""
-        try:
-            self._api.inspect_image(image)  # type: ignore[no-untyped-call]
-            return
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            self._api.pull(image)
-        except docker.errors.APIError as exc:
-            raise NotFound(
-                f"image {image} is not on the engine and could not be pulled ({exc.explanation})",
-                where=self.host,
-                hint=hint
-                or "load an image that has sh and cat onto the engine and name it with "
-                "--helper-image or GREENROOM_HELPER_IMAGE",
-            ) from exc
+        with _translated(self.host, f"image {image}"):
+            try:
+                self._api.inspect_image(image)  # type: ignore[no-untyped-call]
+                return
+            except docker.errors.ImageNotFound:
+                pass
+            try:
+                self._api.pull(image)
+            except docker.errors.APIError as exc:
+                raise NotFound(
+                    f"image {image} is not on the engine and could not be pulled ({exc.explanation})",
+                    where=self.host,
+                    hint=hint
+                    or "load an image that has sh and cat onto the engine and name it with "
+                    "--helper-image or GREENROOM_HELPER_IMAGE",
+                ) from exc
 
     def run_helper(
         self, image: str, command: Sequence[str], *, network_mode: str, timeout: float = 30.0

@@ -234,7 +234,13 @@ class Fleet:
             if r.status == "deployed":
                 r.switch = switch_times(exc.outcome)
                 r.notes.append("the new version is live there; `greenroom repair` finishes the rest")
-        except GreenroomError as exc:
+        except Exception as exc:
+            if not isinstance(exc, GreenroomError):  # a bug: this host failed, the report still says so
+                exc = GreenroomError(
+                    f"unexpected {type(exc).__name__}: {exc}",
+                    where=f"host {host}",
+                    hint="this is a bug in greenroom: please report it with this output",
+                )
             r.error = str(exc)
             if done:  # the work is done; putting the host back failed
                 r.notes.append("the host is still out of the load balancer")
