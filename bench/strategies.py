@@ -177,7 +177,7 @@ class Strategy:
         raise RuntimeError(f"{container} never became healthy")
 
 
-class Greenroom(Strategy):
+class DockerHost(Strategy):
     """greenroom deploy, as a user runs it (a separate process, timed and measured)."""
 
     name = "greenroom"
@@ -299,7 +299,7 @@ class Greenroom(Strategy):
             self.client.volumes.get(f"{self.proxy_name()}-state").remove(force=True)
 
 
-class GreenroomLibrary(Greenroom):
+class GreenroomLibrary(DockerHost):
     """greenroom's library in the benchmark's own process, as the peers here run: the same
     deploy without the CLI's interpreter start-up and imports."""
 
@@ -309,7 +309,7 @@ class GreenroomLibrary(Greenroom):
 
     def deploy(self, version: str) -> Timing:
         from greenroom.config import load_config
-        from greenroom.deploy.service import Greenroom as Library
+        from greenroom.deploy.host import DockerHost as Library
 
         if not hasattr(self, "library"):
             self.library = Library(load_config(self.folder / "greenroom.yml"))
@@ -432,7 +432,7 @@ class Floor(Strategy):
 
 
 STRATEGIES: list[type[Strategy]] = [
-    Greenroom,
+    DockerHost,
     GreenroomLibrary,
     NginxProxyWay,
     SeedsOriginal,

@@ -664,7 +664,7 @@ def test_rules_follow_greenrooms_own_names(tmp_path: Path) -> None:
     path.write_text("apps:\n  web:\n    image: x\n    port: 80\n")
     app = load_config(path, environ={}).apps["web"]
     assert app_hosts("web", app)[-1] == "web" + rules.INTERNAL_HOST_SUFFIX
-    deploy_id = "2401011200001a2b"  # deploy/service.py: %y%m%d%H%M%S + 4 hex digits
+    deploy_id = "2401011200001a2b"  # deploy/host.py: %y%m%d%H%M%S + 4 hex digits
     for name in (labels.lock_name("web"), labels.container_name("web", "green", deploy_id, 3)):
         with pytest.raises(ValueError, match="shaped like one of greenroom's own containers"):
             rules.container_name(name)

@@ -15,11 +15,11 @@ import pytest
 
 from greenroom import labels
 from greenroom.config import load_config
-from greenroom.deploy import service
+from greenroom.deploy import host as host_module
 from greenroom.deploy.execute import Executor
+from greenroom.deploy.host import DockerHost, proxy_spec
 from greenroom.deploy.interrupt import Interrupted, sigterm_interrupts
 from greenroom.deploy.outcome import Outcome
-from greenroom.deploy.service import Greenroom, proxy_spec
 from greenroom.deploy.steps import Step
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import DeployFailed, EngineError, GreenroomError, Locked, SubnetOverlap
@@ -65,7 +65,7 @@ class World:
         self.engine = FakeEngine()
         self.clock = FakeClock()
         self.proxy = FakeProxy(self.engine, proxy_spec(self.cfg))
-        self.g = Greenroom(self.cfg, engine=self.engine, proxy=self.proxy, clock=self.clock)
+        self.g = DockerHost(self.cfg, engine=self.engine, proxy=self.proxy, clock=self.clock)
 
     def live(self, app: str = "web") -> str | None:
         return self.proxy.routing[app].deploy
@@ -301,14 +301,14 @@ def test_a_bug_in_one_parallel_deploy_fails_that_app_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = deployed(tmp_path, YAML + API)
-    real = Greenroom.deploy
+    real = DockerHost.deploy
 
-    def deploy(self: Greenroom, app: str, image: str | None = None) -> Outcome:
+    def deploy(self: DockerHost, app: str, image: str | None = None) -> Outcome:
         if app == "api":
             raise RuntimeError("worker bug")
         return real(self, app, image)
 
-    monkeypatch.setattr(Greenroom, "deploy", deploy)
+    monkeypatch.setattr(DockerHost, "deploy", deploy)
     results: dict[str, Outcome | GreenroomError] = {}
     failed = w.g.deploy_many(["web", "api"], None, 2, _outcomes(results))
     assert failed == 1
@@ -328,7 +328,7 @@ def test_an_interrupt_reaches_the_parallel_deploys(tmp_path: Path, monkeypatch: 
         entered.wait(10)
         raise KeyboardInterrupt  # Ctrl-C (or SIGTERM) in the main thread
 
-    monkeypatch.setattr(service, "wait", interrupted)
+    monkeypatch.setattr(host_module, "wait", interrupted)
     results: dict[str, Outcome | GreenroomError] = {}
     with pytest.raises(KeyboardInterrupt):
         w.g.deploy_many(["web", "api"], None, 2, _outcomes(results))

@@ -15,7 +15,7 @@ import pytest
 from greenroom import labels
 from greenroom.config import Config, load_config
 from greenroom.config.fleet import FleetHost
-from greenroom.deploy.service import Greenroom, proxy_spec
+from greenroom.deploy.host import DockerHost, proxy_spec
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import EngineUnreachable
 from greenroom.fleet.run import Fleet
@@ -64,7 +64,7 @@ class Fleetworld:
             engine.host = f"fake://{h}"
             proxy = FakeProxy(engine, proxy_spec(self.cfg))
             self.engines[h], self.proxies[h] = engine, proxy
-            Greenroom(self.cfg, engine=engine, proxy=proxy, clock=FakeClock()).deploy("web")
+            DockerHost(self.cfg, engine=engine, proxy=proxy, clock=FakeClock()).deploy("web")
             self._watch(h, engine, proxy)
 
     def _watch(self, host: str, engine: FakeEngine, proxy: FakeProxy) -> None:
@@ -91,13 +91,13 @@ class Fleetworld:
         with self.guard:
             self.log.append((host, what))
 
-    def factory(self, cfg: Config, **kw: Any) -> Callable[[FleetHost], Greenroom]:
-        def make(host: FleetHost) -> Greenroom:
+    def factory(self, cfg: Config, **kw: Any) -> Callable[[FleetHost], DockerHost]:
+        def make(host: FleetHost) -> DockerHost:
             if host.name in self.unreachable:
                 raise EngineUnreachable("cannot reach the Docker engine", where=host.name)
             clock = FakeClock()
             clock.sleep(3600)  # later than the first deploys: deploy IDs are timestamps
-            return Greenroom(
+            return DockerHost(
                 cfg,
                 engine=self.engines[host.name],
                 proxy=self.proxies[host.name],
@@ -223,7 +223,7 @@ def test_an_unreachable_host_stops_the_rollout_before_anything_is_done(tmp_path:
 
 def test_a_held_lock_on_one_host_changes_nothing_anywhere(tmp_path: Path) -> None:
     w = Fleetworld(tmp_path, yaml_text())
-    other = Greenroom(w.cfg, engine=w.engines["c"], proxy=w.proxies["c"], clock=FakeClock())
+    other = DockerHost(w.cfg, engine=w.engines["c"], proxy=w.proxies["c"], clock=FakeClock())
     held = other.take_lock("web")
     w.log.clear()
     report = w.fleet().deploy("web", "example/web:2")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from greenroom.config import load_config
-from greenroom.deploy.service import proxy_spec
+from greenroom.deploy.host import proxy_spec
 from greenroom.errors import ConfigError
 from greenroom.nginx.render import ProxySettings, generation, render
 

@@ -1,7 +1,7 @@
 """Proof that no secret reaches any output of the CLI.
 
 Every command runs through `greenroom.cli.app.run` (the real entry point, errors included)
-against a fake Greenroom that leaks every secret, in every form, everywhere it can: step
+against a fake DockerHost that leaks every secret, in every form, everywhere it can: step
 descriptions, details, notes, tables, JSON, logs split across writes, errors and their
 hints. The secrets are chosen to slip through a naive mask: quotes of both kinds (repr
 escapes them), newlines, Rich markup, non-ASCII, backslashes and tabs, a value that is a
@@ -20,13 +20,13 @@ from urllib.parse import quote
 
 import pytest
 
-from greenroom.cli import deploy_cmds
+from greenroom.cli import deploy_cmds, timeline
 from greenroom.cli.app import run
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.config import Config
 from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
 from greenroom.deploy.reports import HistoryEntry, NginxInstance, ProxyStatus, RoutedApp
-from greenroom.deploy.service import AppStatus
+from greenroom.deploy.status import AppStatus
 from greenroom.deploy.steps import Plan, PullImage, Step
 from greenroom.errors import EngineError, GreenroomError
 from greenroom.secrets import MASK
@@ -106,7 +106,7 @@ def _failed() -> DeployFailed:
     )
 
 
-class FakeGreenroom:
+class FakeDockerHost:
     """Greenroom's surface as the CLI uses it, leaking secrets wherever it can."""
 
     fail_deploy = False
@@ -200,8 +200,8 @@ class FakeGreenroom:
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(deploy_cmds, "Greenroom", FakeGreenroom)
-    monkeypatch.setattr(FakeGreenroom, "fail_deploy", False)
+    monkeypatch.setattr(deploy_cmds, "DockerHost", FakeDockerHost)
+    monkeypatch.setattr(FakeDockerHost, "fail_deploy", False)
     path = tmp_path / "greenroom.yml"
     path.write_text(CONFIG)
     return path
@@ -253,7 +253,7 @@ def test_no_command_prints_a_secret(
 def test_a_failed_deploy_prints_no_secret(
     args: list[str], config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    FakeGreenroom.fail_deploy = True
+    FakeDockerHost.fail_deploy = True
     assert run([*args, "-f", str(config_file)]) == 1
     out, err = capsys.readouterr()
     assert_no_secret(out + err)
@@ -297,7 +297,7 @@ def test_the_progress_reporter_masks_on_a_terminal() -> None:
     output.start()
     output.add_secrets(SECRETS.values())
     console = MaskedConsole(output, force_terminal=True, width=60, color_system="truecolor")
-    reporter = deploy_cmds.StepReporter(console)
+    reporter = timeline.StepReporter(console)
     with console.capture() as captured:
         reporter.started(1, 1, PullImage(LEAK))
         reporter.progress(LEAK)
@@ -337,7 +337,7 @@ def test_quiet_prints_only_the_result_line(config_file: Path, capsys: pytest.Cap
 
 
 def test_quiet_keeps_errors(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    FakeGreenroom.fail_deploy = True
+    FakeDockerHost.fail_deploy = True
     assert run(["-q", "deploy", "web", "--file", str(config_file)]) == 1
     out, err = capsys.readouterr()
     assert out == ""

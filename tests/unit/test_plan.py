@@ -11,6 +11,7 @@ import pytest
 
 from greenroom import labels
 from greenroom.config import Config, load_config
+from greenroom.deploy.host import proxy_spec
 from greenroom.deploy.plan import (
     Context,
     plan_deploy,
@@ -19,7 +20,6 @@ from greenroom.deploy.plan import (
     plan_rollback,
 )
 from greenroom.deploy.pools import of_front, proxy_address
-from greenroom.deploy.service import proxy_spec
 from greenroom.deploy.state import AppState, HostState, group_releases
 from greenroom.deploy.steps import (
     AttachFront,

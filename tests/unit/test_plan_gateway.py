@@ -11,8 +11,8 @@ import pytest
 
 from greenroom.cli.render import plan_data
 from greenroom.config import Config, load_config
+from greenroom.deploy.host import proxy_spec
 from greenroom.deploy.plan import plan_deploy, plan_proxy_reboot, plan_rollback
-from greenroom.deploy.service import proxy_spec
 from greenroom.deploy.state import AppState
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
 from greenroom.engine.model import Attachment

@@ -9,8 +9,8 @@ import pytest
 
 from greenroom.cli.app import run
 from greenroom.config import load_config, load_config_lenient, secret_values
-from greenroom.deploy import service
-from greenroom.deploy.service import TENTATIVE, Greenroom
+from greenroom.deploy import host as host_module
+from greenroom.deploy.host import TENTATIVE, DockerHost
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import EnsureNetwork, EnsureProxy, PullImage
 from greenroom.errors import ConfigError
@@ -129,17 +129,17 @@ class NoEngine:
         raise AssertionError(f"a dry run called engine.{name}")
 
 
-def fresh_host(_: Greenroom) -> HostState:
+def fresh_host(_: DockerHost) -> HostState:
     return HostState(
         "unix:///fake.sock", None, None, None, {}, rules=EngineRules.of("28.5.2", "1.51")
     )  # no proxy, no networks
 
 
 def test_a_plan_on_a_new_host_touches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "DockerEngine", NoEngine)
-    monkeypatch.setattr(Greenroom, "observe", fresh_host)
+    monkeypatch.setattr(host_module, "DockerEngine", NoEngine)
+    monkeypatch.setattr(DockerHost, "observe", fresh_host)
     env = {"WEB_TAG": "v1", "DOMAIN": "example.com", "RELEASE": "r1", "WEB_SESSION_KEY": "k" * 12}
-    g = Greenroom(load_config(write(tmp_path), environ=env))
+    g = DockerHost(load_config(write(tmp_path), environ=env))
     plan = g.plan("web")
     kinds = [type(s) for s in plan.steps]
     assert kinds[:4] == [EnsureNetwork, EnsureNetwork, EnsureNetwork, EnsureProxy]

@@ -10,22 +10,22 @@ leniently: such a variable reads as empty, with a warning on stderr naming it an
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from greenroom.cli import fleet_cmds
-from greenroom.cli.output import MaskedConsole, output
-from greenroom.cli.render import plan_data, print_plan, to_jsonable
+from greenroom.cli.output import output
+from greenroom.cli.render import to_jsonable
+from greenroom.cli.timeline import StepReporter, finish, print_plans, show_failure
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
-from greenroom.deploy.execute import DeployFailed, Outcome, StepRecord
-from greenroom.deploy.service import Greenroom
-from greenroom.deploy.steps import Plan, Step
+from greenroom.deploy.execute import DeployFailed, Outcome
+from greenroom.deploy.host import DockerHost
+from greenroom.deploy.steps import Plan
 from greenroom.errors import DeployError, GreenroomError
 
 FileOpt = Annotated[
@@ -50,50 +50,16 @@ def _config(path: Path, *, lenient: bool = False) -> Config:
     return cfg
 
 
-class StepReporter:
-    """Progress on stderr: one line per finished step, a live line for the running one."""
-
-    def __init__(self, console: MaskedConsole) -> None:
-        self.console = console
-        self.live: Live | None = None
-        self.current = ""
-
-    def started(self, index: int, total: int, step: Step) -> None:
-        self.current = f"[{index}/{total}] {step.describe()}"
-        if self.console.is_terminal:
-            self.live = Live(
-                self.console.masked(Text(self.current + " …")),
-                console=self.console,
-                transient=True,
-                refresh_per_second=8,
-            )
-            self.live.start()
-
-    def progress(self, text: str) -> None:
-        if self.live is not None:
-            self.live.update(self.console.masked(Text(f"{self.current} … {text}")))
-
-    def finished(self, record: StepRecord) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-        mark = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "undone": ("↺", "yellow")}[record.status]
-        line = Text.assemble(mark, f" {record.description} ", (f"({record.duration:.2f}s)", "dim"))
-        if record.detail:
-            line.append(f" {record.detail}", style="dim")
-        self.console.print(line)
-
-
 def _targets(
     path: Path, host: str | None, quiet: bool = False, *, lenient: bool = False
-) -> Iterator[tuple[str | None, Greenroom]]:
+) -> Iterator[tuple[str | None, DockerHost]]:
     """The greenroom to act through: one (no `hosts:`; --host is an engine address), or one
     per host (--host NAME: that one), each announced by name."""
     cfg = _config(path, lenient=lenient)
     if not cfg.hosts:
         yield (
             None,
-            Greenroom(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err)),
+            DockerHost(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err)),
         )
         return
     for name, g in fleet_cmds.each(cfg, host):
@@ -103,53 +69,7 @@ def _targets(
         yield name, g
 
 
-def print_timeline(outcome: Outcome) -> None:
-    table = Table(
-        title=f"{outcome.plan.action} {outcome.plan.app} {outcome.plan.deploy or ''}".strip(),
-        title_justify="left",
-    )
-    for col in ("step", "at", "took", "result"):
-        table.add_column(col)
-    for r in outcome.records:
-        table.add_row(
-            r.step,
-            f"{r.started:.2f}s",
-            f"{r.duration:.2f}s",
-            {"ok": "ok", "failed": "[red]failed[/]", "undone": "[yellow]undone[/]"}[r.status],
-        )
-    table.add_row("total", "", f"{outcome.total:.2f}s", "ok" if outcome.ok else "[red]failed[/]")
-    output.out.print(table)
-
-
-def print_plans(plans: Iterable[Plan], as_json: bool = False) -> None:
-    """Each plan as it is made; with --json, one document: {"plans": [...]}."""
-    if as_json:
-        output.json({"plans": [plan_data(p) for p in plans]})
-        return
-    for plan in plans:
-        print_plan(output.out, plan, notes=not output.quiet)
-
-
-def _finish(outcome: Outcome, as_json: bool) -> None:
-    if as_json:
-        output.json(to_jsonable(outcome.as_dict()))
-    elif output.quiet:
-        what = " ".join(x for x in (outcome.plan.action, outcome.plan.app, outcome.plan.deploy) if x)
-        output.out.print(Text(f"✓ {what} in {outcome.total:.2f}s"))
-    else:
-        print_timeline(outcome)
-
-
-def _failed(exc: DeployFailed, as_json: bool) -> None:
-    outcome = exc.outcome
-    if as_json:
-        output.json(to_jsonable(outcome.as_dict()))
-    for name, text in outcome.logs.items():
-        output.err.print(Text(f"last logs of {name}:", style="bold"))
-        output.err.print(Text(text.rstrip() or "(none)"))
-
-
-def _deploy_parallel(g: Greenroom, image: str | None, parallel: int, as_json: bool) -> None:
+def _deploy_parallel(g: DockerHost, image: str | None, parallel: int, as_json: bool) -> None:
     lock = threading.Lock()
 
     def done(app: str, result: Outcome | GreenroomError) -> None:
@@ -186,7 +106,7 @@ def _names(cfg: Config, app: str | None) -> list[str]:
     return list(cfg.apps)
 
 
-def _apps(g: Greenroom, app: str | None) -> list[str]:
+def _apps(g: DockerHost, app: str | None) -> list[str]:
     return _names(g.cfg, app)
 
 
@@ -217,7 +137,7 @@ def register(app: typer.Typer) -> None:
             for _, g in _targets(file, host, quiet=as_json):
                 print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
             return
-        g = Greenroom(
+        g = DockerHost(
             cfg,
             host=host,
             reporter=None if as_json or parallel > 1 or output.quiet else StepReporter(output.err),
@@ -230,9 +150,9 @@ def register(app: typer.Typer) -> None:
             return
         for one in _apps(g, name):
             try:
-                _finish(g.deploy(one, image), as_json)
+                finish(g.deploy(one, image), as_json)
             except DeployFailed as exc:
-                _failed(exc, as_json)
+                show_failure(exc, as_json)
                 raise
 
     @app.command()
@@ -266,16 +186,16 @@ def register(app: typer.Typer) -> None:
             for _, g in _targets(file, host, quiet=as_json):
                 print_plans([g.rollback(name, to, dry_run=True)], as_json)  # type: ignore[list-item]
             return
-        g = Greenroom(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
+        g = DockerHost(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
         try:
             result = g.rollback(name, to, dry_run=dry_run)
         except DeployFailed as exc:
-            _failed(exc, as_json)
+            show_failure(exc, as_json)
             raise
         if isinstance(result, Plan):
             print_plans([result], as_json)
         else:
-            _finish(result, as_json)
+            finish(result, as_json)
 
     @app.command()
     def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
@@ -285,7 +205,7 @@ def register(app: typer.Typer) -> None:
         if cfg.hosts:
             fleet_cmds.status(cfg, host, as_json)
             return
-        g = Greenroom(cfg, host=host)
+        g = DockerHost(cfg, host=host)
         state, rows = g.status()
         if as_json:
             output.json(
@@ -386,7 +306,7 @@ def register(app: typer.Typer) -> None:
         if state not in ("on", "off"):
             raise typer.BadParameter("must be on or off", param_hint="STATE")
         for _, g in _targets(file, host, quiet=as_json):
-            _finish(g.maintenance(name, state == "on"), as_json)
+            finish(g.maintenance(name, state == "on"), as_json)
 
     @app.command()
     def repair(
@@ -398,7 +318,7 @@ def register(app: typer.Typer) -> None:
         """Finish or undo what an interrupted command left behind (deploy does this too)."""
         for _, g in _targets(file, host, quiet=as_json):
             for one in _apps(g, name):
-                _finish(g.repair(one), as_json)
+                finish(g.repair(one), as_json)
 
     @app.command()
     def unlock(
@@ -432,7 +352,7 @@ def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: Js
         _proxy_status(g, as_json)
 
 
-def _proxy_status(g: Greenroom, as_json: bool) -> None:
+def _proxy_status(g: DockerHost, as_json: bool) -> None:
     st = g.proxy_status()
     if as_json:
         output.json(to_jsonable(st))
@@ -464,5 +384,5 @@ def proxy_reboot(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: Js
     if cfg.hosts:
         fleet_cmds.proxy_reboot(cfg, host, as_json)
         return
-    g = Greenroom(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
-    _finish(g.proxy_reboot(), as_json)
+    g = DockerHost(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
+    finish(g.proxy_reboot(), as_json)

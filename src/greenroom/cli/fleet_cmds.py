@@ -12,11 +12,11 @@ from rich.text import Text
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.cli.render import to_jsonable
 from greenroom.config import Config
+from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import StepRecord
-from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Step
 from greenroom.errors import DeployError, GreenroomError
-from greenroom.fleet.hosts import greenroom_for, host_names, reach
+from greenroom.fleet.hosts import docker_host_for, host_names, reach
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.run import Fleet
 from greenroom.fleet.views import fleet_status
@@ -132,11 +132,11 @@ def proxy_reboot(cfg: Config, host: str | None, as_json: bool) -> None:
     _end([report], as_json)
 
 
-def each(cfg: Config, host: str | None) -> Iterator[tuple[str, Greenroom]]:
+def each(cfg: Config, host: str | None) -> Iterator[tuple[str, DockerHost]]:
     """A greenroom per host (or the one named), for the commands that act host by host."""
     names = host_names(cfg, host)
     chosen = [h for h in cfg.hosts if h.name in names]
-    services, unreachable = reach(cfg, chosen, greenroom_for(cfg))
+    services, unreachable = reach(cfg, chosen, docker_host_for(cfg))
     try:
         for u in unreachable:
             output.err.print(Text(f"{u.host}: {u.error}", style="red"))

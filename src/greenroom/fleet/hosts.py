@@ -16,8 +16,8 @@ from greenroom.clock import Clock
 from greenroom.config import Config
 from greenroom.config.engine import EngineTls
 from greenroom.config.fleet import FleetHost, placed
+from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import Reporter
-from greenroom.deploy.service import Greenroom
 from greenroom.engine.client import Engine
 from greenroom.engine.endpoint import TlsMaterial, context_endpoint
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
@@ -79,10 +79,10 @@ def open_engine(cfg: Config, host: FleetHost) -> Engine:
 def reach(
     cfg: Config,
     hosts: Sequence[FleetHost],
-    make: Callable[[FleetHost], Greenroom],
-) -> tuple[dict[str, Greenroom], list[Unreachable]]:
+    make: Callable[[FleetHost], DockerHost],
+) -> tuple[dict[str, DockerHost], list[Unreachable]]:
     """A greenroom per host, all reached at once, each within its connect_timeout."""
-    found: dict[str, Greenroom] = {}
+    found: dict[str, DockerHost] = {}
     failed: dict[str, GreenroomError] = {}
     lock = threading.Lock()
 
@@ -119,17 +119,17 @@ def reach(
     return found, unreachable
 
 
-def greenroom_for(
+def docker_host_for(
     cfg: Config,
     *,
     clock: Clock | None = None,
     cancel: threading.Event | None = None,
     reporter: Callable[[str], Reporter | None] = lambda host: None,
-) -> Callable[[FleetHost], Greenroom]:
+) -> Callable[[FleetHost], DockerHost]:
     """The factory `reach` calls: a greenroom on the host's engine (`reporter` per host)."""
 
-    def make(host: FleetHost) -> Greenroom:
+    def make(host: FleetHost) -> DockerHost:
         engine = open_engine(cfg, host)
-        return Greenroom(cfg, engine=engine, clock=clock, cancel=cancel, reporter=reporter(host.name))
+        return DockerHost(cfg, engine=engine, clock=clock, cancel=cancel, reporter=reporter(host.name))
 
     return make

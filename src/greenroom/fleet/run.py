@@ -28,13 +28,13 @@ from functools import partial
 from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, secret_values
 from greenroom.deploy import lock
+from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
 from greenroom.deploy.outcome import Outcome, Reporter
-from greenroom.deploy.service import Greenroom
 from greenroom.deploy.steps import Confirm, Step, Switch
 from greenroom.errors import DeployFailed, GreenroomError, RolloutStopped
 from greenroom.fleet.handoff import Handoff
-from greenroom.fleet.hosts import app_hosts, greenroom_for, host_names, reach
+from greenroom.fleet.hosts import app_hosts, docker_host_for, host_names, reach
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import PhaseKind, Progress, RolloutPlan, plan_rollout, recover
 
@@ -69,13 +69,13 @@ class Fleet:
         *,
         clock: Clock | None = None,
         reporter: Callable[[str], Reporter | None] = lambda host: None,
-        make: Callable[..., Callable[..., Greenroom]] | None = None,
+        make: Callable[..., Callable[..., DockerHost]] | None = None,
     ) -> None:
         """`reporter`: a step reporter per host name; `make`: the greenroom factory (tests)."""
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.cancel = threading.Event()
-        factory = make or greenroom_for
+        factory = make or docker_host_for
         self._make = factory(cfg, clock=self.clock, cancel=self.cancel, reporter=reporter)
         self.handoff = Handoff(cfg.load_balancer, self.clock, tuple(secret_values(cfg)))
 
@@ -164,12 +164,12 @@ class Fleet:
     @contextlib.contextmanager
     def _hosts(
         self, app: str | None, report: FleetReport, plan: RolloutPlan
-    ) -> Iterator[dict[str, Greenroom] | None]:
+    ) -> Iterator[dict[str, DockerHost] | None]:
         """Every host reached and (for an app) locked, or None with the report saying why."""
         t0 = self.clock.monotonic()
         chosen = [h for h in self.cfg.hosts if h.name in plan.hosts]
         services, unreachable = reach(self.cfg, chosen, self._make)
-        taken: list[tuple[Greenroom, lock.Lock]] = []
+        taken: list[tuple[DockerHost, lock.Lock]] = []
         try:
             for u in unreachable:
                 r = report.hosts[u.host]
@@ -256,7 +256,7 @@ class Fleet:
         self,
         app: str,
         image: str | None,
-        services: dict[str, Greenroom],
+        services: dict[str, DockerHost],
         report: FleetReport,
         rollback_on_failure: bool,
     ) -> None:
@@ -307,7 +307,7 @@ class Fleet:
     # -- together ----------------------------------------------------------------------
 
     def _together(
-        self, app: str, image: str | None, services: dict[str, Greenroom], report: FleetReport
+        self, app: str, image: str | None, services: dict[str, DockerHost], report: FleetReport
     ) -> None:
         hosts = list(report.plan.hosts)
         deadline = self.cfg.app(app).healthcheck.deadline + GATE_SLACK

@@ -14,10 +14,11 @@ from typing import TypeVar
 
 from greenroom.config import Config
 from greenroom.config.fleet import FleetHost
-from greenroom.deploy.service import AppStatus, Greenroom
+from greenroom.deploy.host import DockerHost
+from greenroom.deploy.status import AppStatus
 from greenroom.errors import GreenroomError
 from greenroom.fleet.handoff import runtime_api
-from greenroom.fleet.hosts import greenroom_for, reach
+from greenroom.fleet.hosts import docker_host_for, reach
 from greenroom.lb.haproxy import HAProxy
 
 READ_WAIT = 30.0
@@ -51,15 +52,15 @@ class FleetView:
 def each_host(
     cfg: Config,
     hosts: list[FleetHost],
-    ask: Callable[[Greenroom], T],
-    make: Callable[[FleetHost], Greenroom] | None = None,
+    ask: Callable[[DockerHost], T],
+    make: Callable[[FleetHost], DockerHost] | None = None,
 ) -> dict[str, T | GreenroomError]:
     """`ask` of every host at once; a host that fails or does not answer in time is an error."""
-    services, unreachable = reach(cfg, hosts, make or greenroom_for(cfg))
+    services, unreachable = reach(cfg, hosts, make or docker_host_for(cfg))
     out: dict[str, T | GreenroomError] = {u.host: u.error for u in unreachable}
     guard = threading.Lock()
 
-    def one(name: str, g: Greenroom) -> None:
+    def one(name: str, g: DockerHost) -> None:
         try:
             found: T | GreenroomError = ask(g)
         except GreenroomError as exc:
@@ -83,7 +84,7 @@ def each_host(
 def fleet_status(cfg: Config, only: str | None = None) -> FleetView:
     hosts = [h for h in cfg.hosts if only is None or h.name == only]
 
-    def ask(g: Greenroom) -> tuple[bool, list[AppStatus], str]:
+    def ask(g: DockerHost) -> tuple[bool, list[AppStatus], str]:
         state, rows = g.status()
         return bool(state.proxy and state.proxy.running), rows, g.engine.host
 

@@ -8,10 +8,8 @@ import secrets as pyrandom
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-from greenroom import labels
 from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, config_hash, secret_values
 from greenroom.deploy import lock
@@ -25,13 +23,12 @@ from greenroom.deploy.plan import (
     plan_proxy_reboot,
     plan_repair,
     plan_rollback,
-    repair,
 )
 from greenroom.deploy.ports import ProxyApi
-from greenroom.deploy.reports import HistoryEntry, NginxInstance, ProxyStatus, RoutedApp
-from greenroom.deploy.state import AppState, HostState
+from greenroom.deploy.reports import HistoryEntry, ProxyStatus
+from greenroom.deploy.state import HostState
+from greenroom.deploy.status import AppStatus, app_status, proxy_status
 from greenroom.deploy.steps import EnsureNetwork, Plan
-from greenroom.doctor import actual_gateway
 from greenroom.engine.client import Engine as DockerEngine
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
@@ -39,7 +36,7 @@ from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap
 from greenroom.identity import user_at_host
 from greenroom.nginx.render import ProxySettings
 from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxySpec
-from greenroom.proxy_model import current, is_pod
+from greenroom.proxy_model import is_pod
 from greenroom.routes import IPNetwork, parse_ipv4
 from greenroom.secrets import Masker
 
@@ -57,20 +54,6 @@ def proxy_spec(cfg: Config) -> ProxySpec:
     )
 
 
-@dataclass(frozen=True)
-class AppStatus:
-    app: str
-    deploy: str | None
-    color: str | None
-    version: str | None
-    since: str | None
-    replicas: str
-    maintenance: bool
-    gateway_ok: bool | None
-    retained: tuple[str, ...]
-    problems: tuple[str, ...] = field(default=())
-
-
 ATTEMPTS = 8  # plans of one deploy, when parallel ones keep taking its subnets
 TENTATIVE = (
     "subnets are tentative: a dry run does not read the engine host's routes (that takes a helper "
@@ -85,7 +68,7 @@ def tentative(plan: Plan) -> Plan:
     return dataclasses.replace(plan, notes=(*plan.notes, TENTATIVE))
 
 
-class Greenroom:
+class DockerHost:
     def __init__(
         self,
         cfg: Config,
@@ -115,6 +98,7 @@ class Greenroom:
         self.secrets = tuple(secret_values(cfg))
         self.masker = Masker(self.secrets)
         self._host_routes: tuple[IPNetwork, ...] | None = None
+        self.access = HostAccess(self.engine, direct=cfg.engine.direct, helper_image=self.helper_image)
 
     def _ensure_proxy_image(self) -> None:
         self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
@@ -230,7 +214,7 @@ class Greenroom:
             return 0
         cancel = self.cancel or threading.Event()
 
-        def one(app: str, g: Greenroom) -> bool:
+        def one(app: str, g: DockerHost) -> bool:
             try:
                 result: Outcome | GreenroomError = g.deploy(app, image)
             except GreenroomError as exc:
@@ -266,10 +250,10 @@ class Greenroom:
             pool.shutdown(wait=True)
         return failed + sum(1 for f in futures if f.exception() is not None or not f.result())
 
-    def _worker(self, cancel: threading.Event) -> Greenroom:
+    def _worker(self, cancel: threading.Event) -> DockerHost:
         if self._injected:
-            return Greenroom(self.cfg, clock=self.clock, engine=self.engine, proxy=self.proxy, cancel=cancel)
-        return Greenroom(self.cfg, host=self.engine.host, clock=self.clock, cancel=cancel)
+            return DockerHost(self.cfg, clock=self.clock, engine=self.engine, proxy=self.proxy, cancel=cancel)
+        return DockerHost(self.cfg, host=self.engine.host, clock=self.clock, cancel=cancel)
 
     def rollback(
         self, app: str, to: str | None = None, dry_run: bool = False, *, locked: bool = False
@@ -310,54 +294,7 @@ class Greenroom:
         return self._execute(plan_proxy_reboot(self.cfg, self.proxy.spec, self.observe()))
 
     def proxy_status(self) -> ProxyStatus:
-        state = self.observe()
-        c = state.proxy
-        expected = self.proxy.spec.generation(tuple(sorted(state.proxy_pools)))
-        status = ProxyStatus(
-            name=self.proxy.spec.name,
-            image=self.proxy.spec.image,
-            exists=c is not None,
-            running=bool(c and c.running),
-            generation=state.proxy_generation,
-            expected_generation=expected,
-            pools=len(state.proxy_pools),
-            layout="pod" if c is not None and is_pod(c) else "single container (older greenroom)",
-            nginx=tuple(NginxInstance(i.name, i.running, i.admin_port) for i in self.proxy.instances()),
-            published=tuple(c.published) if c else (),
-            networks=tuple(a.network for a in c.attachments) if c else (),
-        )
-        if c is None or not c.running:
-            problem = "the proxy is not running: `greenroom proxy reboot` (or any deploy) starts it"
-            return replace(status, problems=(problem,))
-        problems: list[str] = []
-        if is_pod(c) and current(self.proxy.instances()) is None:
-            problems.append(
-                "no nginx runs in the proxy: the next deploy (or `greenroom proxy reboot`) starts one"
-            )
-        elif not state.routed_ok:
-            problems.append(
-                "its routing state could not be read: the next deploy (or `greenroom proxy reboot`) "
-                "starts a new nginx"
-            )
-        if not is_pod(c):
-            problems.append(
-                "made by an older greenroom: the next deploy recreates it as a pod (its port closes once)"
-            )
-        elif state.proxy_generation != expected:
-            problems.append("its nginx config is not the current one: the next deploy applies it")
-        routed = {
-            name: RoutedApp(st.routed.deploy, st.routed.targets, st.routed.maintenance, st.routed.hosts)
-            for name, st in state.apps.items()
-            if st.routed is not None
-        }
-        gateway = None
-        try:
-            gateway = actual_gateway(c, HostAccess(self.engine, helper_image=self.helper_image).routes(c)).v4
-            if gateway != self.proxy.spec.network:
-                problems.append(f"its default route is on {gateway}, not {self.proxy.spec.network}")
-        except GreenroomError as exc:
-            problems.append(f"routes unreadable: {exc.message}")
-        return replace(status, routed=routed, gateway=gateway, problems=tuple(problems))
+        return proxy_status(self.observe(), self.proxy, self.access)
 
     def unlock(self, app: str, force: bool = False) -> lock.Holder | None:
         """Release APP's lock: only one greenroom created, and unless forced only one whose
@@ -410,56 +347,11 @@ class Greenroom:
     def status(self) -> tuple[HostState, list[AppStatus]]:
         state = self.observe()
         unreadable = "" if state.routed_ok else state.routed_error or "the proxy did not answer"
-        return state, [self._app_status(state.app(name), unreadable) for name in sorted(state.apps)]
-
-    def _app_status(self, st: AppState, unreadable: str = "") -> AppStatus:
-        """One app's row. When the proxy's routing could not be read (`unreadable` says
-        why), what is live is unknown: the row says so rather than "not deployed"."""
-        live = st.live
-        problems: list[str] = []
-        if unreadable:
-            problems.append(
-                f"routing unreadable: {unreadable} (the next deploy, `greenroom repair {st.name}` "
-                "or `greenroom proxy reboot` starts a new nginx)"
-            )
-        leftovers = repair(st, self.cfg.apps[st.name]) if st.name in self.cfg.apps and not unreadable else []
-        if leftovers:
-            problems.append(f"an interrupted command left work: run `greenroom repair {st.name}`")
-        if st.routed is not None and live is None:
-            problems.append(f"the proxy routes to {st.routed.deploy}, whose containers are gone")
-        gateway_ok: bool | None = None
-        if live is not None:
-            gateway_ok = True
-            for c in live.containers:
-                if not c.info.running:
-                    problems.append(f"{c.name} is not running")
-                    gateway_ok = False
-                    continue
-                try:
-                    info = self.engine.container(c.name)  # a full inspect: the pid, for /proc
-                    table = HostAccess(self.engine, helper_image=self.helper_image).routes(info)
-                except GreenroomError as exc:
-                    problems.append(f"{c.name}: routes unreadable ({exc.message})")
-                    continue
-                if actual_gateway(info, table).v4 != labels.back_network(st.name):
-                    problems.append(f"{c.name}: default route is not on {labels.back_network(st.name)}")
-                    gateway_ok = False
-        running = sum(1 for c in (live.containers if live else ()) if c.info.running)
-        total = len(live.containers) if live else 0
-        return AppStatus(
-            app=st.name,
-            deploy=live.deploy if live else None,
-            color=live.color if live else None,
-            version=live.version if live else None,
-            since=live.deployed_at if live else None,
-            replicas=f"{running}/{total}",
-            maintenance=bool(st.routed and st.routed.maintenance),
-            gateway_ok=gateway_ok,
-            retained=tuple(
-                f"{r.deploy} ({r.version})" for r in st.releases if live is None or r.deploy != live.deploy
-            ),
-            problems=tuple(problems),
-        )
+        rows = [
+            app_status(state.app(name), self.cfg, self.engine, self.access, unreadable)
+            for name in sorted(state.apps)
+        ]
+        return state, rows
 
     def history(self, app: str) -> list[HistoryEntry]:
         self.cfg.app(app)
