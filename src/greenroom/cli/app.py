@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -16,12 +16,10 @@ from greenroom import __version__
 from greenroom.cli import deploy_cmds, init_cmd
 from greenroom.cli.config_cmd import config_app
 from greenroom.cli.output import output
-from greenroom.cli.render import print_connect, print_reports, to_jsonable
-from greenroom.connect import safe_connect
-from greenroom.doctor import Report, diagnose
-from greenroom.engine.client import Engine, default_host
-from greenroom.engine.observe import observe
 from greenroom.errors import GreenroomError, NotFound
+
+if TYPE_CHECKING:
+    from greenroom.engine.client import Engine
 
 app = typer.Typer(
     name="greenroom",
@@ -78,7 +76,13 @@ HelperOpt = Annotated[
 ]
 
 
+# The doctor's and connect's modules load only for those commands: every other command
+# starts faster without them (the CLI's start-up is part of every deploy's time).
+
+
 def _engine(host: str | None) -> Engine:
+    from greenroom.engine.client import Engine, default_host
+
     return Engine(host or default_host())
 
 
@@ -98,6 +102,10 @@ def routes(
     helper_image: HelperOpt = None,
 ) -> None:
     """The doctor: which network holds each container's default route, and what threatens it."""
+    from greenroom.cli.render import print_reports, to_jsonable
+    from greenroom.doctor import Report, diagnose
+    from greenroom.engine.observe import observe
+
     engine = _engine(host)
     rules = engine.info.rules
     target = engine.network(if_connect) if if_connect else None
@@ -151,6 +159,9 @@ def connect(
     Exit codes: 0 attached and verified; 3 refused (it would move the gateway);
     4 the gateway moved anyway (the network was detached again); 1 other errors.
     """
+    from greenroom.cli.render import print_connect, to_jsonable
+    from greenroom.connect import safe_connect
+
     engine = _engine(host)
     result = safe_connect(
         engine,

@@ -18,7 +18,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from greenroom.cli import fleet_cmds
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
 from greenroom.cli.timeline import StepReporter, finish, print_plans, show_failure
@@ -62,6 +61,8 @@ def _targets(
             DockerHost(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err)),
         )
         return
+    from greenroom.cli import fleet_cmds
+
     for name, g in fleet_cmds.each(cfg, host):
         g.reporter = None if quiet or output.quiet else StepReporter(output.err)
         if not quiet:
@@ -131,6 +132,8 @@ def register(app: typer.Typer) -> None:
         `hosts:` in greenroom.yml, over every host (or --host NAME) as `rollout:` says."""
         cfg = _config(file)
         if cfg.hosts and not dry_run:
+            from greenroom.cli import fleet_cmds
+
             fleet_cmds.deploy(cfg, _names(cfg, name), image, host, as_json, rollback_on_failure)
             return
         if cfg.hosts:
@@ -180,6 +183,8 @@ def register(app: typer.Typer) -> None:
         """Go back to a retained release (still health-gated); with `hosts:`, on every host."""
         cfg = _config(file)
         if cfg.hosts and not dry_run:
+            from greenroom.cli import fleet_cmds
+
             fleet_cmds.rollback(cfg, name, to, host, as_json)
             return
         if cfg.hosts:
@@ -203,6 +208,8 @@ def register(app: typer.Typer) -> None:
         with `hosts:`, every host at once, version drift and the load balancer's view."""
         cfg = _config(file, lenient=True)
         if cfg.hosts:
+            from greenroom.cli import fleet_cmds
+
             fleet_cmds.status(cfg, host, as_json)
             return
         g = DockerHost(cfg, host=host)
@@ -382,6 +389,8 @@ def proxy_reboot(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: Js
     `hosts:`, one host at a time, each out of the load balancer meanwhile."""
     cfg = _config(file)
     if cfg.hosts:
+        from greenroom.cli import fleet_cmds
+
         fleet_cmds.proxy_reboot(cfg, host, as_json)
         return
     g = DockerHost(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
