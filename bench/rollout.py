@@ -83,15 +83,13 @@ def deploy(folder: Path, doc: dict[str, Any]) -> dict[str, Any]:
 def cleanup(desc: dict[str, Any]) -> None:
     for e in [*desc["engines"], desc["remote"]]:
         sock = e["host"]
-        ids = subprocess.run(
-            ["docker", "-H", sock, "ps", "-aq", "--filter", f"label=greenroom.app={APP}",
-             "--filter", f"label=greenroom.proxy={PROXY}"],
-            capture_output=True, text=True,
-        ).stdout.split()  # fmt: skip
-        ids += subprocess.run(
-            ["docker", "-H", sock, "ps", "-aq", "--filter", f"label=greenroom.proxy={PROXY}"],
-            capture_output=True, text=True,
-        ).stdout.split()  # fmt: skip
+        ids: list[str] = []
+        for label in (f"greenroom.app={APP}", f"greenroom.proxy={PROXY}"):
+            ids += subprocess.run(
+                ["docker", "-H", sock, "ps", "-aq", "--filter", f"label={label}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
         for name in (PROXY, f"greenroom-lock-{APP}"):
             ids.append(name)
         subprocess.run(["docker", "-H", sock, "rm", "-f", *ids], capture_output=True)

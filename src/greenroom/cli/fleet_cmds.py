@@ -73,7 +73,7 @@ def print_report(report: FleetReport) -> None:
         table.add_row(r.host, Text(r.status, style=_STYLE[r.status]), deploy or "", took, why.split("\n")[0])
     output.out.print(table)
     batches = " → ".join("[" + ", ".join(b) + "]" for b in report.plan.batches)
-    output.out.print(f"phases: {batches}; {report.wall:.2f}s in all")
+    output.out.print(Text(f"phases: {batches}; {report.wall:.2f}s in all"))
     if report.overlap is not None:
         output.out.print(
             f"old and new versions overlapped for {report.overlap * 1000:.0f} ms across the hosts"
