@@ -260,3 +260,40 @@ def test_only_one_host(tmp_path: Path, strategy: str) -> None:
     report = w.fleet().deploy("web", "example/web:2", only="b")
     assert report.ok and list(report.hosts) == ["b"]
     assert w.live("a") == before["a"] and w.live("b") != before["b"] and w.live("c") == before["c"]
+
+
+def test_together_upgrades_each_proxy_host_by_host_out_of_the_load_balancer(tmp_path: Path) -> None:
+    out = tmp_path / "hooks.log"
+    hooks = (
+        "load_balancer:\n  hooks:\n"
+        f'    before_host: "echo before $$GREENROOM_HOST $$GREENROOM_ACTION >> {out}"\n'
+        f'    after_host: "echo after $$GREENROOM_HOST >> {out}"\n'
+    )
+    w = Fleetworld(tmp_path, yaml_text("{strategy: together}"))
+    upgraded = yaml_text("{strategy: together}", extra=hooks).replace(
+        'ports: ["80:80"]', 'ports: ["80:80"]\n  image: "nginx:9.9"'
+    )
+    (tmp_path / "greenroom.yml").write_text(upgraded)
+    w.cfg = load_config(tmp_path / "greenroom.yml", environ={})
+    for proxy in w.proxies.values():
+        proxy.spec = proxy_spec(w.cfg)  # the running nginx is the old image's
+    report = w.fleet().deploy("web", "example/web:2")
+    assert report.ok, report.reason()
+    assert out.read_text().split("\n")[:-1] == [
+        "before a prepare",
+        "after a",
+        "before b prepare",
+        "after b",
+        "before c prepare",
+        "after c",
+    ]
+    assert all("made ready first" in " ".join(report.hosts[h].notes) for h in HOSTS)
+
+
+def test_together_hands_off_no_host_when_no_proxy_changes(tmp_path: Path) -> None:
+    out = tmp_path / "hooks.log"
+    hooks = f'load_balancer:\n  hooks:\n    before_host: "echo before >> {out}"\n'
+    w = Fleetworld(tmp_path, yaml_text("{strategy: together}", extra=hooks))
+    report = w.fleet().deploy("web", "example/web:2")
+    assert report.ok, report.reason()
+    assert not out.exists()

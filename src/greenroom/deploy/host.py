@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import secrets as pyrandom
 import threading
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.reports import HistoryEntry, ProxyStatus
 from greenroom.deploy.state import HostState
 from greenroom.deploy.status import AppStatus, app_status, proxy_status
-from greenroom.deploy.steps import EnsureNetwork, Plan
+from greenroom.deploy.steps import EnsureNetwork, EnsureProxy, Plan, ProxyJoin
 from greenroom.engine.client import Engine as DockerEngine
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
@@ -198,6 +199,29 @@ class DockerHost:
                     self._host_routes = None
                     self.clock.sleep(pyrandom.randbelow(100 * attempt) / 1000)  # out of step with the others
             raise AssertionError("unreachable")
+
+    def touches_proxy(self, app: str, image: str | None = None) -> bool:
+        """Whether a deploy now would create, upgrade or reload the proxy (asked without
+        changing anything)."""
+        return any(isinstance(s, EnsureProxy) for s in self.plan(app, image).steps)
+
+    def prepare(self, app: str, image: str | None = None) -> Outcome | None:
+        """Only a deploy's infrastructure (its networks, the proxy's create, upgrade or
+        reload, the proxy's joins), when it touches the proxy; None when it would not. A
+        fleet runs this host by host, each out of the load balancer, before switching every
+        host together. The caller holds APP's lock."""
+        self.cfg.app(app)
+        self._ensure_proxy_image()
+        with sigterm_interrupts():
+            plan = self._plan(app, image)
+            infra = tuple(
+                itertools.takewhile(
+                    lambda s: isinstance(s, EnsureNetwork | EnsureProxy | ProxyJoin), plan.steps
+                )
+            )
+            if not any(isinstance(s, EnsureProxy) for s in infra):
+                return None
+            return self._execute(dataclasses.replace(plan, action="prepare", deploy=None, steps=infra))
 
     def deploy_many(
         self,

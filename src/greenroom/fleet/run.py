@@ -8,13 +8,10 @@ rolling: batch after batch; each host of a batch deploys completely inside the l
 balancer's hand-off. The first failure stops the rollout: hosts not reached stay on the
 old version; with rollback_on_failure the hosts that switched are returned.
 
-together: every host runs its deploy at once, held before its Switch until every host's
-new version has passed its gate (a barrier); then all switch at once, and each holds
-again after its confirm until every host confirmed. A failure anywhere breaks the
-barriers: hosts still before the switch remove their new containers; hosts that switched
-but are not past the second barrier route back (their executor's undo), so all or none
-serve the new version. The overlap window is from the first switch sent to the last
-confirmed.
+together (fleet/together.py): each host's proxy work first, host by host out of the load
+balancer; then every host deploys at once, all gated before any switches, all confirmed
+before any keeps the new version. The overlap window is from the first switch sent to
+the last one answered.
 """
 
 from __future__ import annotations
@@ -31,35 +28,13 @@ from greenroom.deploy import lock
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
 from greenroom.deploy.outcome import Outcome, Reporter
-from greenroom.deploy.steps import Confirm, Step, Switch
-from greenroom.errors import DeployFailed, GreenroomError, RolloutStopped
+from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
 from greenroom.fleet.hosts import app_hosts, docker_host_for, host_names, reach
+from greenroom.fleet.outcomes import failed_step, kept_new, switch_times
 from greenroom.fleet.report import FleetReport, HostResult
-from greenroom.fleet.rollout import PhaseKind, Progress, RolloutPlan, plan_rollout, recover
-
-GATE_SLACK = 120.0  # seconds past the health deadline a host waits for the others' gates
-FINAL_WAIT = 120.0  # seconds a host waits for the others' confirms
-
-
-def switch_times(outcome: Outcome) -> tuple[float, float] | None:
-    """Wall clock: the switch sent, and its answer (None: no switch in it)."""
-    sent = next((r for r in outcome.records if r.step == "Switch" and r.status == "ok"), None)
-    if sent is None:
-        return None
-    return outcome.started_at + sent.started, outcome.started_at + sent.started + sent.duration
-
-
-def kept_new(outcome: Outcome) -> bool:
-    """The new version went live and stays: confirmed, and nothing undone after."""
-    confirmed = any(r.step == "Confirm" and r.status == "ok" for r in outcome.records)
-    return confirmed and not any(r.step == "Undo" for r in outcome.records)
-
-
-def failed_step(outcome: Outcome | None) -> str:
-    if outcome is None:
-        return ""
-    return next((r.step for r in reversed(outcome.records) if r.status == "failed"), "")
+from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
+from greenroom.fleet.together import together
 
 
 class Fleet:
@@ -106,7 +81,7 @@ class Fleet:
             if services is None:
                 return report
             if plan.strategy == "together":
-                self._together(app, image, services, report)
+                together(self, app, image, services, report)
             else:
                 self._rolling(app, image, services, report, rollback_on_failure)
         return report
@@ -125,7 +100,7 @@ class Fleet:
             if services is None:
                 return report
             for phase in plan.phases:
-                self._parallel(
+                self.parallel(
                     {
                         host: partial(
                             self._one,
@@ -200,7 +175,7 @@ class Fleet:
             report.handoff = list(self.handoff.said)
             report.wall = self.clock.monotonic() - t0
 
-    def _parallel(self, jobs: Mapping[str, Callable[[], object]]) -> None:
+    def parallel(self, jobs: Mapping[str, Callable[[], object]]) -> None:
         """Run one job per host at once; Ctrl-C or SIGTERM cancels them all (each undoes)."""
         pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)))
         futures: list[Future[object]] = [pool.submit(job) for job in jobs.values()]
@@ -274,7 +249,7 @@ class Fleet:
                 )
                 for host in phase.hosts
             }
-            self._parallel(jobs)
+            self.parallel(jobs)
             if report.failed:
                 break
             if phase.pause_after and i < len(plan.phases) - 1:
@@ -303,95 +278,3 @@ class Fleet:
                 r.notes.append("returned to the old version after the rollout stopped")
             else:
                 r.notes.append(f"returning it failed: {back.error}")
-
-    # -- together ----------------------------------------------------------------------
-
-    def _together(
-        self, app: str, image: str | None, services: dict[str, DockerHost], report: FleetReport
-    ) -> None:
-        hosts = list(report.plan.hosts)
-        deadline = self.cfg.app(app).healthcheck.deadline + GATE_SLACK
-        gate = threading.Barrier(len(hosts), timeout=deadline)
-        final = threading.Barrier(len(hosts), timeout=FINAL_WAIT)
-        first: list[str] = []  # the host that failed first, and why
-        guard = threading.Lock()
-
-        def stopped(host: str) -> RolloutStopped:
-            with guard:
-                who = first[0] if first else "another host"
-            return RolloutStopped(
-                f"{who} failed, so no host keeps the new version",
-                where=f"host {host}",
-                hint=f"see {who}'s error; every host still serves the old version",
-            )
-
-        def hook_for(host: str) -> Callable[[Step | None], None]:
-            state = {"gated": False, "final": False}
-
-            def hook(step: Step | None) -> None:
-                try:
-                    if not state["gated"] and (isinstance(step, Switch) or step is None):
-                        gate.wait()
-                        state["gated"] = True
-                    elif state["gated"] and not state["final"] and not isinstance(step, Switch | Confirm):
-                        final.wait()
-                        state["final"] = True
-                except threading.BrokenBarrierError:
-                    raise stopped(host) from None
-
-            return hook
-
-        def run(host: str) -> None:
-            g = services[host]
-            g.step_hook = hook_for(host)
-            r = report.hosts[host]
-            try:
-                outcome = g.deploy(app, image, locked=True)
-            except BaseException as exc:
-                gate.abort()
-                final.abort()
-                mine = not isinstance(getattr(exc, "__cause__", None), RolloutStopped)
-                if isinstance(exc, DeployFailed):
-                    r.outcome, r.error = exc.outcome, str(exc)
-                    r.step = failed_step(exc.outcome)
-                    if kept_new(exc.outcome):  # failed after every host confirmed: it stays
-                        r.status, r.switch = "deployed", switch_times(exc.outcome)
-                        r.notes.append("the new version is live there; `greenroom repair` finishes the rest")
-                    elif mine:
-                        r.status = "failed"
-                    else:
-                        switched = any(
-                            rec.step == "Switch" and rec.status == "ok" for rec in exc.outcome.records
-                        )
-                        r.status = "returned" if switched else "withdrawn"
-                        r.error, r.step = "", ""
-                elif isinstance(exc, GreenroomError):
-                    r.status, r.error = "failed", str(exc)
-                else:
-                    raise
-                if mine:
-                    with guard:
-                        if not first:
-                            first.append(host)
-                return
-            finally:
-                g.step_hook = None
-            r.status, r.outcome, r.switch = "deployed", outcome, switch_times(outcome)
-
-        self._parallel({h: partial(run, h) for h in hosts})
-        if first:
-            report.failed = first[0]
-            failed = report.hosts[first[0]]
-            switched = any(r.status in ("returned", "deployed") for r in report.hosts.values())
-            phase: PhaseKind = "finish" if failed.status == "deployed" else "switch" if switched else "gate"
-            progress = {
-                h: Progress.FAILED
-                if h == first[0]
-                else Progress.DONE
-                if r.status == "deployed"
-                else Progress.SWITCHED
-                if r.status == "returned"
-                else Progress.GATED
-                for h, r in report.hosts.items()
-            }
-            report.recovery = recover(report.plan, progress, first[0], phase)
