@@ -280,6 +280,12 @@ def test_proxy_reboot_on_every_host_through_the_drain(fleet: FleetBed) -> None:
 def test_status_names_an_unreachable_host_within_its_timeout(fleet: FleetBed, tmp_path: Path) -> None:
     fleet.write({"strategy": "rolling"})
     assert fleet.deploy("v1")["ok"]
+    # the other fleet views, every host at once
+    history = json.loads(fleet.run("history", fleet.app, "--json").stdout)
+    assert set(history) == {"e28", "e20", "e3"} and all(h[0]["ok"] for h in history.values())
+    doctor = json.loads(fleet.run("routes", "--json").stdout)
+    assert {h["host"] for h in doctor["hosts"]} == {"e28", "e20", "e3"}
+    assert all(h["containers"] and not h["error"] for h in doctor["hosts"])
     doc = yaml.safe_load((fleet.folder / "greenroom.yml").read_text())
     # an address on the bed's bridge where nothing answers: the SYN goes unanswered
     doc["hosts"].append({"name": "gone", "engine": "ssh://root@10.77.0.99:2222", "connect_timeout": "2s"})

@@ -7,6 +7,7 @@ import os
 import sys
 import traceback
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,7 +20,9 @@ from greenroom.cli.output import output
 from greenroom.errors import GreenroomError, NotFound
 
 if TYPE_CHECKING:
+    from greenroom.doctor import Report
     from greenroom.engine.client import Engine
+    from greenroom.engine.protocol import Engine as EngineApi
 
 app = typer.Typer(
     name="greenroom",
@@ -86,6 +89,31 @@ def _engine(host: str | None) -> Engine:
     return Engine(host or default_host())
 
 
+def _doctor(
+    engine: EngineApi,
+    containers: list[str] | None,
+    if_connect: str | None,
+    routes_via: str,
+    helper_image: str | None,
+) -> list[Report]:
+    from greenroom.doctor import diagnose
+    from greenroom.engine.observe import observe
+
+    rules = engine.info.rules
+    target = engine.network(if_connect) if if_connect else None
+    refs = list(containers) if containers else [c.id for c in engine.containers() if len(c.attachments) >= 2]
+    reports: list[Report] = []
+    for ref in refs:
+        try:
+            obs = observe(engine, ref, routes_via=routes_via, helper_image=helper_image)
+        except NotFound:
+            if containers:
+                raise
+            continue  # gone between list and inspect
+        reports.append(diagnose(obs, rules, if_connect=target))
+    return reports
+
+
 @app.command()
 def routes(
     containers: Annotated[
@@ -100,45 +128,85 @@ def routes(
     host: HostOpt = None,
     routes_via: ViaOpt = RoutesVia.auto,
     helper_image: HelperOpt = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="a greenroom.yml with hosts: the doctor on every host (or --host NAME)"
+        ),
+    ] = None,
 ) -> None:
     """The doctor: which network holds each container's default route, and what threatens it."""
     from greenroom.cli.render import print_reports, to_jsonable
-    from greenroom.doctor import Report, diagnose
-    from greenroom.engine.observe import observe
 
-    engine = _engine(host)
-    rules = engine.info.rules
-    target = engine.network(if_connect) if if_connect else None
-    if containers:
-        refs = list(containers)
+    if file is not None:
+        found = _doctor_fleet(file, host, containers, if_connect, routes_via.value, helper_image)
+        reports = [r for _, got in found for r in (got if isinstance(got, list) else [])]
+        if as_json:
+            output.json(
+                to_jsonable(
+                    {
+                        "hosts": [
+                            {"host": name, "error": "" if isinstance(got, list) else str(got),
+                             "containers": got if isinstance(got, list) else []}
+                            for name, got in found
+                        ]
+                    }
+                )
+            )  # fmt: skip
+        else:
+            for name, got in found:
+                output.out.print(Text(f"── host {name} ──", style="bold"))
+                if isinstance(got, list):
+                    print_reports(output.out, got)
+                else:
+                    output.err.print(Text(str(got), style="red"))
+        failed = [name for name, got in found if not isinstance(got, list)]
+        if failed:
+            raise GreenroomError(f"the doctor could not see {', '.join(failed)}", hint="see above")
     else:
-        refs = [c.id for c in engine.containers() if len(c.attachments) >= 2]
-    reports: list[Report] = []
-    for ref in refs:
-        try:
-            obs = observe(engine, ref, routes_via=routes_via.value, helper_image=helper_image)
-        except NotFound:
-            if containers:
-                raise
-            continue  # gone between list and inspect
-        reports.append(diagnose(obs, rules, if_connect=target))
-    if as_json:
-        output.json(
-            to_jsonable(
-                {
-                    "engine": {
-                        "host": engine.host,
-                        "version": engine.info.version,
-                        "api_version": engine.info.api_version,
-                    },
-                    "containers": reports,
-                }
+        engine = _engine(host)
+        reports = _doctor(engine, containers, if_connect, routes_via.value, helper_image)
+        if as_json:
+            output.json(
+                to_jsonable(
+                    {
+                        "engine": {
+                            "host": engine.host,
+                            "version": engine.info.version,
+                            "api_version": engine.info.api_version,
+                        },
+                        "containers": reports,
+                    }
+                )
             )
-        )
-    else:
-        print_reports(output.out, reports)
+        else:
+            print_reports(output.out, reports)
     if strict and any(f.severity in ("error", "warning") for r in reports for f in r.findings):
         raise typer.Exit(3)
+
+
+def _doctor_fleet(
+    file: Path,
+    host: str | None,
+    containers: list[str] | None,
+    if_connect: str | None,
+    routes_via: str,
+    helper_image: str | None,
+) -> list[tuple[str, list[Report] | GreenroomError]]:
+    """The doctor on every host of a greenroom.yml with hosts: (or the one --host names), at once."""
+    from greenroom.config import load_config_lenient
+    from greenroom.fleet.hosts import host_names
+    from greenroom.fleet.views import each_host
+
+    cfg, _ = load_config_lenient(file)
+    if not cfg.hosts:
+        raise typer.BadParameter("the file lists no hosts: (without --file the doctor reads one engine)")
+    names = host_names(cfg, host)
+    chosen = [h for h in cfg.hosts if h.name in names]
+    found = each_host(
+        cfg, chosen, lambda g: _doctor(g.engine, containers, if_connect, routes_via, helper_image)
+    )
+    return [(name, got) for name, got in found.items()]
 
 
 @app.command()

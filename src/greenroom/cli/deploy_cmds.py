@@ -281,11 +281,16 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Past deploys, rollbacks and maintenance switches of an app (with `hosts:`, per host)."""
-        found = {where: g.history(name) for where, g in _targets(file, host, quiet=True, lenient=True)}
+        cfg = _config(file, lenient=True)
+        if cfg.hosts:  # every host at once
+            from greenroom.cli import fleet_cmds
+
+            found, silent = fleet_cmds.history(cfg, name, host)
+        else:
+            found, silent = {None: DockerHost(cfg, host=host).history(name)}, []
         if as_json:
             output.json(to_jsonable(found[None] if list(found) == [None] else found))
-            return
-        for where, entries in found.items():
+        for where, entries in found.items() if not as_json else ():
             title = f"history of {name}" + (f" on {where}" if where else "")
             table = Table(title=title, title_justify="left")
             for col in ("started", "action", "deploy", "result", "took", "by"):
@@ -300,6 +305,8 @@ def register(app: typer.Typer) -> None:
                     e.by,
                 )
             output.out.print(table)
+        if silent:
+            raise GreenroomError(f"{len(silent)} host(s) did not answer: {', '.join(silent)}")
 
     @app.command()
     def maintenance(

@@ -14,12 +14,13 @@ from greenroom.cli.render import to_jsonable
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import StepRecord
+from greenroom.deploy.reports import HistoryEntry
 from greenroom.deploy.steps import Step
 from greenroom.errors import DeployError, GreenroomError
 from greenroom.fleet.hosts import docker_host_for, host_names, reach
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.run import Fleet
-from greenroom.fleet.views import fleet_status
+from greenroom.fleet.views import each_host, fleet_status
 
 _LOCK = threading.Lock()
 _STYLE = {
@@ -150,6 +151,25 @@ def each(cfg: Config, host: str | None) -> Iterator[tuple[str, DockerHost]]:
         raise GreenroomError(
             f"{len(unreachable)} host(s) unreachable: {', '.join(u.host for u in unreachable)}"
         )
+
+
+def history(
+    cfg: Config, app: str, host: str | None
+) -> tuple[dict[str | None, list[HistoryEntry]], list[str]]:
+    """APP's history on every host (or --host NAME), asked at once, and the hosts that did
+    not answer (each named on stderr)."""
+    cfg.app(app)
+    names = host_names(cfg, host)
+    found = each_host(cfg, [h for h in cfg.hosts if h.name in names], lambda g: g.history(app))
+    out: dict[str | None, list[HistoryEntry]] = {}
+    failed = []
+    for name, got in found.items():
+        if isinstance(got, GreenroomError):
+            output.err.print(Text(f"{name}: {got}", style="red"))
+            failed.append(name)
+        else:
+            out[name] = got
+    return out, failed
 
 
 def status(cfg: Config, host: str | None, as_json: bool) -> None:
