@@ -36,14 +36,13 @@ def app_hosts(cfg: Config, app: str, only: str | None = None) -> tuple[FleetHost
     hosts = placed(cfg.hosts, cfg.app(app).placement)
     if only is None:
         return hosts
+    host_names(cfg, only)  # a host at all?
     picked = tuple(h for h in hosts if h.name == only)
     if not picked:
-        names = ", ".join(h.name for h in cfg.hosts) or "none"
-        where = "is not a host in hosts:" if all(h.name != only for h in cfg.hosts) else "does not run"
         raise ConfigError(
-            f"host {only!r} {where} {app if where == 'does not run' else ''}".rstrip(),
+            f"host {only!r} does not run {app}",
             where="--host",
-            hint=f"the hosts: {names}; an app's placement picks its hosts",
+            hint=f"{app} runs on {', '.join(h.name for h in hosts) or 'no host'} (its placement picks them)",
         )
     return picked
 

@@ -97,25 +97,13 @@ class Fleet:
         )
         report = FleetReport("rollback", app, plan, {h: HostResult(h) for h in plan.hosts})
         with self._hosts(app, report, plan) as services:
-            if services is None:
-                return report
-            for phase in plan.phases:
-                self.parallel(
-                    {
-                        host: partial(
-                            self._one,
-                            report,
-                            host,
-                            phase.handoff,
-                            "rollback",
-                            app,
-                            partial(services[host].rollback, app, to, locked=True),
-                        )
-                        for host in phase.hosts
-                    }
+            if services is not None:
+                self._batches(
+                    report,
+                    "rollback",
+                    app,
+                    lambda host: partial(services[host].rollback, app, to, locked=True),
                 )
-                if report.failed:
-                    break
         return report
 
     def proxy_reboot(self, only: str | None = None) -> FleetReport:
@@ -124,14 +112,8 @@ class Fleet:
         plan = plan_rollout(names, max_parallel=1, load_balancer=self.handoff.active)
         report = FleetReport("proxy-reboot", "", plan, {h: HostResult(h) for h in names})
         with self._hosts(None, report, plan) as services:
-            if services is None:
-                return report
-            for phase in plan.phases:
-                for host in phase.hosts:
-                    if not self._one(
-                        report, host, phase.handoff, "proxy-reboot", "", services[host].proxy_reboot
-                    ):
-                        return report
+            if services is not None:
+                self._batches(report, "proxy-reboot", "", lambda host: services[host].proxy_reboot)
         return report
 
     # -- the hosts and their locks -----------------------------------------------------
@@ -225,6 +207,24 @@ class Fleet:
             report.failed = host
         return not r.error
 
+    def _batches(
+        self, report: FleetReport, action: str, app: str, work: Callable[[str], Callable[[], object]]
+    ) -> None:
+        """The plan's phases in order, each phase's hosts at once, each inside its hand-off;
+        the pause after each phase; the first failure stops it."""
+        phases = report.plan.phases
+        for i, phase in enumerate(phases):
+            self.parallel(
+                {
+                    host: partial(self._one, report, host, phase.handoff, action, app, work(host))
+                    for host in phase.hosts
+                }
+            )
+            if report.failed:
+                return
+            if phase.pause_after and i < len(phases) - 1:
+                self.clock.sleep(phase.pause_after)
+
     # -- rolling -----------------------------------------------------------------------
 
     def _rolling(
@@ -236,24 +236,9 @@ class Fleet:
         rollback_on_failure: bool,
     ) -> None:
         plan = report.plan
-        for i, phase in enumerate(plan.phases):
-            jobs = {
-                host: partial(
-                    self._one,
-                    report,
-                    host,
-                    phase.handoff,
-                    "deploy",
-                    app,
-                    partial(services[host].deploy, app, image, locked=True),
-                )
-                for host in phase.hosts
-            }
-            self.parallel(jobs)
-            if report.failed:
-                break
-            if phase.pause_after and i < len(plan.phases) - 1:
-                self.clock.sleep(phase.pause_after)
+        self._batches(
+            report, "deploy", app, lambda host: partial(services[host].deploy, app, image, locked=True)
+        )
         if not report.failed:
             return
         progress = {
