@@ -169,6 +169,12 @@ class DockerHost:
             self.cfg, self.proxy.spec, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
         )
 
+    def _locked(self, app: str, *, held: bool = False) -> contextlib.AbstractContextManager[object]:
+        """APP's lock while inside; nothing to take when the caller `held` it already."""
+        if held:
+            return contextlib.nullcontext()
+        return lock.locked(self.engine, app, self.proxy.spec.image, self.clock)
+
     def take_lock(self, app: str) -> lock.Lock:
         """Take APP's lock on this engine (the fleet takes every host's before any deploy)."""
         return lock.acquire(self.engine, app, self.proxy.spec.image, self.clock)
@@ -181,12 +187,7 @@ class DockerHost:
         APP's lock on this engine already."""
         self.cfg.app(app)
         self._ensure_proxy_image()
-        held = (
-            contextlib.nullcontext()
-            if locked
-            else lock.locked(self.engine, app, self.proxy.spec.image, self.clock)
-        )
-        with sigterm_interrupts(), held:
+        with sigterm_interrupts(), self._locked(app, held=locked):
             for attempt in range(1, ATTEMPTS + 1):
                 plan = self._plan(app, image)
                 try:
@@ -290,12 +291,7 @@ class DockerHost:
             plan = plan_rollback(self.cfg, self.proxy.spec, state, app, to, ctx)
             return tentative(plan) if needs else plan
         self._ensure_proxy_image()
-        held = (
-            contextlib.nullcontext()
-            if locked
-            else lock.locked(self.engine, app, self.proxy.spec.image, self.clock)
-        )
-        with sigterm_interrupts(), held:
+        with sigterm_interrupts(), self._locked(app, held=locked):
             state = self.observe_healed()
             plan = plan_rollback(
                 self.cfg, self.proxy.spec, state, app, to, self.context(self._needs_networks(state, app))
@@ -304,12 +300,12 @@ class DockerHost:
 
     def maintenance(self, app: str, on: bool) -> Outcome:
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
+        with sigterm_interrupts(), self._locked(app):
             return self._execute(plan_maintenance(self.cfg, self.observe_healed(), app, on))
 
     def repair(self, app: str) -> Outcome:
         self._ensure_proxy_image()
-        with sigterm_interrupts(), lock.locked(self.engine, app, self.proxy.spec.image, self.clock):
+        with sigterm_interrupts(), self._locked(app):
             return self._execute(plan_repair(self.cfg, self.observe_healed(), app))
 
     def proxy_reboot(self) -> Outcome:
