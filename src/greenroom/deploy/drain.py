@@ -28,7 +28,6 @@ class Drainer:
     def __init__(self, engine: Engine, clock: Clock, helper_image: str, *, direct: bool = True) -> None:
         self.engine = engine
         self.clock = clock
-        self.helper_image = helper_image
         self.access = HostAccess(engine, direct=direct, helper_image=helper_image)
 
     def targets(self, containers: list[str], port: int, network: str) -> set[tuple[str, int]]:

@@ -46,7 +46,7 @@ from greenroom.errors import (
 )
 
 if TYPE_CHECKING:
-    from greenroom.config.engine import EngineConfig
+    from greenroom.config.engine import EngineConfig, EngineTls
 
 MIN_API = "1.41"  # what the client speaks until the engine says what it speaks (Engine 20.10)
 SSH_BASE_URL = "http+docker://greenroom-ssh"  # not http+docker://ssh: the SDK special-cases that
@@ -156,6 +156,13 @@ def _translated(host: str, what: str) -> Iterator[None]:
         ) from exc
 
 
+def tls_material(tls: EngineTls, source: str) -> TlsMaterial | None:
+    """The TLS files a config section gives (`engine.tls`, `hosts[].tls`), or None."""
+    if not tls.given:
+        return None
+    return TlsMaterial(ca=tls.ca, cert=tls.cert, key=tls.key, verify=tls.verify, source=source)
+
+
 class Engine:
     """One Docker engine, reached over a unix socket, ssh (the user's OpenSSH client) or TLS."""
 
@@ -199,15 +206,7 @@ class Engine:
     @classmethod
     def from_config(cls, engine: EngineConfig, host: str | None = None) -> Engine:
         """The engine of a config's `engine:` section (host overrides engine.host)."""
-        tls = None
-        if engine.tls.given:
-            tls = TlsMaterial(
-                ca=engine.tls.ca,
-                cert=engine.tls.cert,
-                key=engine.tls.key,
-                verify=engine.tls.verify,
-                source="engine.tls",
-            )
+        tls = tls_material(engine.tls, "engine.tls")
         return cls(host or engine.host, tls=tls, insecure_plain_tcp=engine.insecure_plain_tcp)
 
     @property

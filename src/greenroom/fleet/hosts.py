@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 from greenroom.clock import Clock
 from greenroom.config import Config
-from greenroom.config.engine import EngineTls
 from greenroom.config.fleet import FleetHost, placed
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import Reporter
-from greenroom.engine.client import Engine
-from greenroom.engine.endpoint import TlsMaterial, context_endpoint
+from greenroom.engine.client import Engine, tls_material
+from greenroom.engine.endpoint import context_endpoint
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
 
 LOCAL_HOST = "local"  # the one host of a config without `hosts:`
@@ -57,12 +56,6 @@ def host_names(cfg: Config, only: str | None = None) -> tuple[str, ...]:
     return tuple(h.name for h in cfg.hosts if only is None or h.name == only)
 
 
-def _tls(tls: EngineTls, source: str) -> TlsMaterial | None:
-    if not tls.given:
-        return None
-    return TlsMaterial(ca=tls.ca, cert=tls.cert, key=tls.key, verify=tls.verify, source=source)
-
-
 def open_engine(cfg: Config, host: FleetHost) -> Engine:
     """The engine of one host: its address or Docker context, its TLS (else engine.tls)."""
     if host.context is not None:
@@ -71,7 +64,10 @@ def open_engine(cfg: Config, host: FleetHost) -> Engine:
     else:
         assert host.engine is not None
         address = host.engine
-        tls = _tls(host.tls, f"hosts.{host.name}.tls") if host.tls else _tls(cfg.engine.tls, "engine.tls")
+        if host.tls is not None:
+            tls = tls_material(host.tls, f"hosts.{host.name}.tls")
+        else:
+            tls = tls_material(cfg.engine.tls, "engine.tls")
     return Engine(address, tls=tls, insecure_plain_tcp=cfg.engine.insecure_plain_tcp)
 
 
