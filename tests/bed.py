@@ -90,6 +90,24 @@ def bed_engines() -> list[BedEngine]:
     return [bed_engine(e, desc) for e in desc["engines"]]
 
 
+def ssh_alias(folder: Path, alias: str, ssh: dict[str, Any]) -> Path:
+    """An ssh_config naming the remote host e3 `alias` (its "ssh" description: address,
+    port, user, key, known hosts), for GREENROOM_SSH_CONFIG: OpenSSH reads the passwd
+    home's ~/.ssh/config, not $HOME's."""
+    path = folder / "ssh_config"
+    path.write_text(
+        f"Host {alias}\n"
+        f"  HostName {ssh['host']}\n"
+        f"  Port {ssh['port']}\n"
+        f"  User {ssh['user']}\n"
+        f"  IdentityFile {ssh['key']}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {ssh['known_hosts']}\n"
+        "  GlobalKnownHostsFile /dev/null\n"
+    )
+    return path
+
+
 def uid() -> str:
     return secrets.token_hex(3)
 

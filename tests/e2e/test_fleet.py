@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import pytest
 import yaml
 
 import greenroom
-from tests.bed import BedEngine, bed_engine, load_description, uid
+from tests.bed import BedEngine, bed_engine, load_description, ssh_alias, uid
 from tests.deployment import app_images
 from tests.lb import OwnHaproxy, Traffic, haproxy
 
@@ -146,21 +145,7 @@ def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FleetBed]:
     beds = {e["name"]: bed_engine(e, DESC) for e in DESC["engines"]}
     beds["e3"] = bed_engine(REMOTE, DESC)
     ssh, tls = REMOTE["ssh"], REMOTE["tls"]
-    cfg = tmp_path / "ssh_config"
-    cfg.write_text(
-        textwrap.dedent(
-            f"""\
-            Host gr-e3-fleet
-              HostName {ssh["host"]}
-              Port {ssh["port"]}
-              User {ssh["user"]}
-              IdentityFile {ssh["key"]}
-              IdentitiesOnly yes
-              UserKnownHostsFile {ssh["known_hosts"]}
-              GlobalKnownHostsFile /dev/null
-            """
-        )
-    )
+    cfg = ssh_alias(tmp_path, "gr-e3-fleet", ssh)
     e3: dict[str, Any]
     if request.param == "ssh":
         e3 = {"name": "e3", "engine": "ssh://gr-e3-fleet"}

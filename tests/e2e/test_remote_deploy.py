@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 import greenroom
-from tests.bed import BedEngine, bed_engine, load_description
+from tests.bed import BedEngine, bed_engine, load_description, ssh_alias
 from tests.deployment import Load, Project, get, new_project, remove_proxy
 
 DESC = load_description()
@@ -48,21 +47,7 @@ def logins() -> int:
 def remote_project(tmp_path: Path) -> Iterator[tuple[Project, dict[str, str]]]:
     assert REMOTE is not None
     ssh = REMOTE["ssh"]
-    cfg = tmp_path / "ssh_config"
-    cfg.write_text(
-        textwrap.dedent(
-            f"""\
-            Host gr-e3-deploy
-              HostName {ssh["host"]}
-              Port {ssh["port"]}
-              User {ssh["user"]}
-              IdentityFile {ssh["key"]}
-              IdentitiesOnly yes
-              UserKnownHostsFile {ssh["known_hosts"]}
-              GlobalKnownHostsFile /dev/null
-            """
-        )
-    )
+    cfg = ssh_alias(tmp_path, "gr-e3-deploy", ssh)
     bed = remote_bed()
     project = new_project(bed, tmp_path)
     project.set_engine(host="ssh://gr-e3-deploy")  # direct is left at its default: implied off remotely

@@ -17,7 +17,6 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ import docker.errors
 import pytest
 import yaml
 
-from tests.bed import BedEngine, bed_engine, load_description, uid
+from tests.bed import BedEngine, bed_engine, load_description, ssh_alias, uid
 from tests.deployment import app_images
 
 DESC = load_description()
@@ -78,21 +77,7 @@ def server(tmp_path: Path) -> Iterator[tuple[BedEngine, dict[str, str]]]:
     bed = bed_engine(REMOTE, DESC)
     client = bed.docker()
     ssh = REMOTE["ssh"]
-    cfg = tmp_path / "ssh_config"
-    cfg.write_text(
-        textwrap.dedent(
-            f"""\
-            Host app-1
-              HostName {ssh["host"]}
-              Port {ssh["port"]}
-              User {ssh["user"]}
-              IdentityFile {ssh["key"]}
-              IdentitiesOnly yes
-              UserKnownHostsFile {ssh["known_hosts"]}
-              GlobalKnownHostsFile /dev/null
-            """
-        )
-    )
+    cfg = ssh_alias(tmp_path, "app-1", ssh)
     home = tmp_path / "home"
     home.mkdir()
     env = {
