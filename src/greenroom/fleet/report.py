@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from greenroom.deploy.outcome import Outcome
+from greenroom.errors import DeployFailed
+from greenroom.fleet.outcomes import failed_step, kept_new, switch_times
 from greenroom.fleet.rollout import Recovery, RolloutPlan
 
 HostStatus = Literal[
@@ -27,6 +29,16 @@ class HostResult:
     step: str = ""  # the step that failed, or "" (a hand-off, the lock, reaching the engine)
     switch: tuple[float, float] | None = None  # wall clock: its switch sent, and answered
     notes: list[str] = field(default_factory=list)
+
+    def failed_with(self, exc: DeployFailed) -> None:
+        """Its deploy failed: where and why; still "deployed" when it failed after its
+        confirm (nothing undone: the new version is live there)."""
+        self.outcome, self.error, self.step = exc.outcome, str(exc), failed_step(exc.outcome)
+        if kept_new(exc.outcome):
+            self.status, self.switch = "deployed", switch_times(exc.outcome)
+            self.notes.append("the new version is live there; `greenroom repair` finishes the rest")
+        else:
+            self.status = "failed"
 
     def as_dict(self) -> dict[str, Any]:
         return {

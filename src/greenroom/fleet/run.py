@@ -31,7 +31,7 @@ from greenroom.deploy.outcome import Outcome, Reporter
 from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
 from greenroom.fleet.hosts import app_hosts, docker_host_for, host_names, reach
-from greenroom.fleet.outcomes import failed_step, kept_new, switch_times
+from greenroom.fleet.outcomes import switch_times
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
 from greenroom.fleet.together import together
@@ -186,11 +186,7 @@ class Fleet:
                     r.outcome, r.switch = result, switch_times(result)
                 r.status = "deployed"
         except DeployFailed as exc:
-            r.outcome, r.error, r.step = exc.outcome, str(exc), failed_step(exc.outcome)
-            r.status = "deployed" if kept_new(exc.outcome) else "failed"
-            if r.status == "deployed":
-                r.switch = switch_times(exc.outcome)
-                r.notes.append("the new version is live there; `greenroom repair` finishes the rest")
+            r.failed_with(exc)
         except Exception as exc:
             if not isinstance(exc, GreenroomError):  # a bug: this host failed, the report still says so
                 exc = GreenroomError(

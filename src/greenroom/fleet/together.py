@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.steps import Confirm, Step, Switch
 from greenroom.errors import DeployFailed, GreenroomError, RolloutStopped
-from greenroom.fleet.outcomes import failed_step, kept_new, switch_times
+from greenroom.fleet.outcomes import switch_times
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.rollout import PhaseKind, Progress, recover
 
@@ -52,12 +52,7 @@ def prepare(
                 said = "; ".join(x.detail for x in done.records if x.detail)
                 r.notes.append(f"its proxy was made ready first, out of the load balancer: {said}")
         except DeployFailed as exc:
-            r.status, r.outcome, r.error, r.step = (
-                "failed",
-                exc.outcome,
-                str(exc),
-                failed_step(exc.outcome),
-            )
+            r.failed_with(exc)
         except GreenroomError as exc:
             r.status, r.error, r.step = "failed", str(exc), "prepare"
         if r.error:
@@ -115,16 +110,9 @@ def together(
             final.abort()
             mine = not isinstance(getattr(exc, "__cause__", None), RolloutStopped)
             if isinstance(exc, DeployFailed):
-                r.outcome, r.error = exc.outcome, str(exc)
-                r.step = failed_step(exc.outcome)
-                if kept_new(exc.outcome):  # failed after every host confirmed: it stays
-                    r.status, r.switch = "deployed", switch_times(exc.outcome)
-                    r.notes.append("the new version is live there; `greenroom repair` finishes the rest")
-                elif mine:
-                    r.status = "failed"
-                else:
-                    switched = any(rec.step == "Switch" and rec.status == "ok" for rec in exc.outcome.records)
-                    r.status = "returned" if switched else "withdrawn"
+                r.failed_with(exc)  # after every host confirmed, it stays "deployed"
+                if r.status == "failed" and not mine:  # undone because another host failed
+                    r.status = "returned" if switch_times(exc.outcome) is not None else "withdrawn"
                     r.error, r.step = "", ""
             elif isinstance(exc, GreenroomError):
                 r.status, r.error = "failed", str(exc)
