@@ -37,7 +37,7 @@ from greenroom.config.limits import (
 from greenroom.config.root import Config
 from greenroom.config.yaml_loader import MERGE, TAG, TAGS, Loader, TooLarge, source_text
 from greenroom.errors import ConfigError
-from greenroom.secrets import mask_text
+from greenroom.secrets import Masker
 
 HINT = "see docs/configuration.md or `greenroom config reference`"
 
@@ -409,8 +409,8 @@ def _line(path: str, lines: Mapping[str, int]) -> int | None:
 def _config_error(problems: list[Problem], where: str, secrets: set[str]) -> ConfigError:
     listed = sorted(problems, key=lambda p: p.line or 0)
     shown = [str(p) for p in listed[:MAX_PROBLEMS]]
-    present = {s for s in secrets if s and any(s in line for line in shown)}  # a cheap regex to build
-    text = "\n".join(mask_text(line, present) for line in shown)
+    masker = Masker(secrets)  # every shown form: a message may quote a value that holds a secret
+    text = "\n".join(masker.text(line) for line in shown)
     if len(listed) > MAX_PROBLEMS:
         text += f"\n... and {len(listed) - MAX_PROBLEMS} more"
     if len(listed) > 1:
