@@ -217,3 +217,15 @@ def diagnose(obs: Observation, rules: EngineRules, *, if_connect: NetworkInfo | 
         findings=tuple(findings),
         preview=preview,
     )
+
+
+def unreadable(report: Report, reason: Exception) -> Report:
+    """`report` (made without routes) of a container whose routes could not be read."""
+    finding = Finding(
+        "routes-unreadable",
+        "warning",
+        f"its routes could not be read: {reason}",
+        f"run `greenroom routes {report.container}` again; if it persists, check that the "
+        "helper image can run on this engine (--helper-image)",
+    )
+    return replace(report, findings=(*report.findings, finding))

@@ -96,7 +96,7 @@ def _doctor(
     routes_via: str,
     helper_image: str | None,
 ) -> list[Report]:
-    from greenroom.doctor import diagnose
+    from greenroom.doctor import diagnose, unreadable
     from greenroom.engine.observe import observe
 
     rules = engine.info.rules
@@ -110,6 +110,12 @@ def _doctor(
             if containers:
                 raise
             continue  # gone between list and inspect
+        except GreenroomError as exc:
+            if containers:
+                raise
+            # one container whose routes cannot be read does not hide every other one
+            reports.append(unreadable(diagnose(observe(engine, ref, read_routes=False), rules), exc))
+            continue
         reports.append(diagnose(obs, rules, if_connect=target))
     return reports
 
