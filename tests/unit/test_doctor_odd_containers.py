@@ -59,7 +59,7 @@ def test_a_container_that_stops_while_its_routes_are_read_is_shown_stopped() -> 
             raise StopsWhileRead("is not running", where=engine.host)
         return original(image, command, network_mode=network_mode, timeout=timeout)
 
-    engine.run_helper = run_helper  # type: ignore[method-assign]
+    engine.run_helper = run_helper  # type: ignore[method-assign,assignment]
     reports = {r.container: r for r in _doctor(engine, None, None, "engine", None)}
     assert set(reports) == {"ok-2", "stopping-2"}
     assert reports["stopping-2"].actual is None
