@@ -329,15 +329,6 @@ def lock_held(bed: BedEngine, app: str) -> bool:
         client.close()
 
 
-def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def get(bed: BedEngine, host: str, path: str = "/", **headers: str) -> tuple[int, dict[str, Any]]:
     """One request through the proxy's published port (extra headers as keywords)."""
     conn = http.client.HTTPConnection(bed.address, PROXY_PORT, timeout=10)

@@ -22,9 +22,9 @@ from tests.deployment import (
     lock_held,
     remove_proxy,
     use_official_proxy,
-    wait_for,
 )
 from tests.e2e.peers import echo_server
+from tests.waiting import wait_for
 
 DEPLOYS = 10
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.bed import BedEngine
-from tests.deployment import Load, Project, app_containers, app_images, get, new_project, wait_for
+from tests.deployment import Load, Project, app_containers, app_images, get, new_project
+from tests.waiting import wait_for
 
 STEPS_OF_A_DEPLOY = 9  # Pull, Create, Gate, Attach, Switch, Confirm, Drain, Stop (+ prune)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.bed import BedEngine
-from tests.deployment import PROXY_NAME, Load, Project, get, proxy_nginx, wait_for
+from tests.deployment import PROXY_NAME, Load, Project, get, proxy_nginx
+from tests.waiting import wait_for
 
 SECRET = "s3cr3t-value-9f8e7d"
 

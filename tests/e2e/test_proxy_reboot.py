@@ -22,8 +22,8 @@ from tests.deployment import (
     proxy_nginx,
     remove_proxy,
     use_official_proxy,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 
 def status(project: Project) -> dict[str, object]:

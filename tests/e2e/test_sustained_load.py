@@ -18,7 +18,8 @@ import time
 
 from tests import wrk
 from tests.bed import BedEngine, uid
-from tests.deployment import PROXY_NAME, PROXY_PORT, Load, Project, app_doc, app_images, wait_for
+from tests.deployment import PROXY_NAME, PROXY_PORT, Load, Project, app_doc, app_images
+from tests.waiting import wait_for
 
 SUSTAIN = float(os.environ.get("GREENROOM_SUSTAIN_SECONDS", "90"))
 WINDOW = 15.0

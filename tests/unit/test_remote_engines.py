@@ -11,7 +11,6 @@ import os
 import stat
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from greenroom.engine.endpoint import (
     resolve_endpoint,
     tls_from_env,
 )
-from greenroom.engine.transport import SshTarget, explain_ssh_failure, ssh_command_for
+from greenroom.engine.transport import SshAdapter, SshTarget, explain_ssh_failure, ssh_command_for
 from greenroom.errors import ConfigError, EngineUnreachable
+from tests.waiting import wait_for
 
 # -- ssh:// addresses and the command line ---------------------------------------------------
 
@@ -423,14 +423,7 @@ def test_one_ssh_process_serves_many_calls(fake_ssh: Path) -> None:
     finally:
         engine.close()
     pid = next(iter(pids))
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the ssh process outlived the closed engine")
+    wait_for(lambda: not _alive(pid), what="the ssh process to end with the closed engine")
 
 
 def test_an_unknown_host_key_is_a_clear_error(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -467,23 +460,27 @@ def test_ssh_dying_mid_request_is_told_in_its_words(fake_ssh: Path, monkeypatch:
 def test_a_spare_login_is_ready_when_connections_get_used_up(
     fake_ssh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_SSH_LOGIN", "0.4")
     engine = Engine("ssh://box")
     api = engine._api
+    adapter = api.adapters["http+docker://"]
+    assert isinstance(adapter, SshAdapter)
     takeover = f"{api.base_url}/takeover"
     try:
         api.get(takeover)  # uses up the first connection
-        t = time.perf_counter()
-        api.version()  # second login: from now on the pool keeps a spare
-        assert time.perf_counter() - t >= 0.4
-        time.sleep(0.8)  # the spare logs in meanwhile
+        api.version()  # a second login: from now on the pool keeps a spare
+        wait_for(lambda: adapter.pool._spare is not None, what="the spare login")
         api.get(takeover)
-        t = time.perf_counter()
-        api.version()
-        assert time.perf_counter() - t < 0.3  # the spare, already logged in
+        monkeypatch.setenv("FAKE_SSH_MODE", "hostkey")  # from now on every new login fails
+        assert api.version()["Version"]  # served by the spare, logged in before
     finally:
         engine.close()
-    time.sleep(0.2)
-    for entry in _spawned(fake_ssh):
-        with pytest.raises(ProcessLookupError):
-            os.kill(entry["pid"], 0)
+    pids = [entry["pid"] for entry in _spawned(fake_ssh)]
+    wait_for(lambda: not any(_alive(pid) for pid in pids), what="every ssh process to end")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
