@@ -17,7 +17,7 @@ import docker
 import docker.errors
 
 from greenroom.engine.client import Engine, post_json
-from greenroom.gateway import EngineRules
+from greenroom.gateway.rules import EngineRules
 
 DESCRIPTION = Path(os.environ.get("GREENROOM_TESTBED_FILE", "/run/greenroom-testbed.json"))
 TEST_LABEL = "greenroom.test"

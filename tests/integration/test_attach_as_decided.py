@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from greenroom.connect import connect_as_decided
 from greenroom.engine.observe import observe
 from greenroom.errors import GatewayWouldMove
-from greenroom.gateway_decision import AttachDecision, decide_attach, modelled_endpoints
+from greenroom.gateway.connect import connect_as_decided
+from greenroom.gateway.decision import AttachDecision, decide_attach, modelled_endpoints
 from tests.bed import BedEngine, Scratch, uid
 
 

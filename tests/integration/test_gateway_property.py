@@ -16,10 +16,10 @@ import docker.errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greenroom.doctor import actual_gateway
 from greenroom.engine.client import Engine
 from greenroom.engine.host_access import HostAccess
-from greenroom.gateway import Endpoint, Gateway, Sandbox
+from greenroom.gateway.doctor import actual_gateway
+from greenroom.gateway.rules import Endpoint, Gateway, Sandbox
 from tests.bed import BedEngine, scratch, uid
 
 CASES = int(os.environ.get("GREENROOM_PROPERTY_CASES", "15"))

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from greenroom.doctor import actual_gateway
 from greenroom.engine.client import post_json
 from greenroom.engine.host_access import HostAccess
+from greenroom.gateway.doctor import actual_gateway
 from tests.bed import BedEngine, Scratch, uid
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenroom.nginx import render
+from greenroom.proxy import render
 from tests.bed import BedEngine, Scratch, uid
 
 CASES = {

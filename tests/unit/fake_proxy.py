@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenroom.engine.model import ContainerInfo
 from greenroom.errors import NotFound, ProxyError
-from greenroom.proxy_model import Instance, ProxySpec, Routed
+from greenroom.proxy.model import Instance, ProxySpec, Routed
 
 if TYPE_CHECKING:
     from tests.unit.fake_engine import FakeEngine

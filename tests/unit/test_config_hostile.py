@@ -31,7 +31,7 @@ from greenroom.config import load_config, rules
 from greenroom.config import yaml_loader as yaml_loader_module
 from greenroom.deploy.plan import app_hosts
 from greenroom.errors import ConfigError
-from greenroom.nginx.render import ADMIN_PORT
+from greenroom.proxy.render import ADMIN_PORT
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "apps:\n  web:\n    image: web:1\n    port: 8000\n"

@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from greenroom.connect import plan_connect
-from greenroom.doctor import diagnose
 from greenroom.engine.model import NetworkInfo
 from greenroom.errors import ConfigError
+from greenroom.gateway.connect import plan_connect
+from greenroom.gateway.doctor import diagnose
 from tests.fixtures import ENGINES, observation, rules, stem
 
 

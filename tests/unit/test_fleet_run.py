@@ -19,7 +19,7 @@ from greenroom.deploy.host import DockerHost, proxy_spec
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import EngineUnreachable
 from greenroom.fleet.run import Fleet
-from greenroom.proxy_model import Routed
+from greenroom.proxy.model import Routed
 from tests.unit.fake_clock import FakeClock
 from tests.unit.fake_engine import FakeEngine
 from tests.unit.fake_proxy import FakeProxy

@@ -10,7 +10,7 @@ import pytest
 from greenroom.config import load_config
 from greenroom.deploy.host import proxy_spec
 from greenroom.errors import ConfigError
-from greenroom.nginx.render import ProxySettings, generation, render
+from greenroom.proxy.render import ProxySettings, generation, render
 
 APP = "apps:\n  web: {image: web:1, port: 80}\n"
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenroom.gateway import (
+from greenroom.gateway.rules import (
     Endpoint,
     EngineRules,
     Sandbox,

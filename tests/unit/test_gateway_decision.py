@@ -9,8 +9,8 @@ import ipaddress
 import pytest
 
 from greenroom.engine.model import Attachment, ContainerInfo, NetworkInfo
-from greenroom.gateway import Endpoint, EngineRules, Gateway
-from greenroom.gateway_decision import decide_attach, modelled_endpoints, recheck
+from greenroom.gateway.decision import decide_attach, modelled_endpoints, recheck
+from greenroom.gateway.rules import Endpoint, EngineRules, Gateway
 
 E20 = EngineRules.of("20.10.24", "1.41")
 E28 = EngineRules.of("28.5.2", "1.51")

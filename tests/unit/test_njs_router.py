@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from greenroom.nginx.render import asset
+from greenroom.proxy.render import asset
 
 NODE = shutil.which("node") or shutil.which("nodejs")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
@@ -71,6 +71,6 @@ def test_internal_names_route_only_from_inside_the_proxy() -> None:
 
 
 def test_the_harness_runs_the_shipped_module() -> None:
-    text = Path(__file__).parents[2].joinpath("src/greenroom/nginx/greenroom.js").read_text()
+    text = Path(__file__).parents[2].joinpath("src/greenroom/proxy/greenroom.js").read_text()
     assert "export default { target, admin };" in text
     assert "const fs = require('fs');" in text

@@ -40,8 +40,8 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.model import Attachment, ContainerInfo, NetworkInfo
 from greenroom.errors import ConfigError, DeployError
-from greenroom.gateway import EngineRules
-from greenroom.proxy import Routed
+from greenroom.gateway.rules import EngineRules
+from greenroom.proxy.pod import Routed
 
 YAML = """
 proxy:

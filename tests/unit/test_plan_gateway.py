@@ -17,8 +17,8 @@ from greenroom.deploy.state import AppState
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
 from greenroom.engine.model import Attachment
 from greenroom.errors import GatewayWouldMove, NotFound
-from greenroom.gateway import EngineRules
-from greenroom.proxy_model import Routed
+from greenroom.gateway.rules import EngineRules
+from greenroom.proxy.model import Routed
 from tests.unit.test_plan import (
     CTX,
     E20,

@@ -6,7 +6,7 @@ from ipaddress import IPv4Network
 
 from greenroom.deploy import pools
 from greenroom.engine.model import NetworkInfo
-from greenroom.nginx import render
+from greenroom.proxy import render
 
 
 def front(name: str, subnet: str, port: str | None = None) -> NetworkInfo:

@@ -8,9 +8,9 @@ import pytest
 
 from greenroom.deploy.probe import GateProgress, judge
 from greenroom.deploy.steps import ProbeSpec
-from greenroom.nginx.client import AdminReach
-from greenroom.nginx.render import ProxySettings, files, generation, render
-from greenroom.proxy import Routed, confirm_targets
+from greenroom.proxy.admin import AdminReach
+from greenroom.proxy.pod import Routed, confirm_targets
+from greenroom.proxy.render import ProxySettings, files, generation, render
 from greenroom.sockets import in_flight_to, mentioning, parse_tcp
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -115,7 +115,7 @@ class _CurlEngine:
 
 
 def test_one_curl_answers_a_batch_of_requests_through_the_engine() -> None:
-    from greenroom.nginx.client import ProxyClient
+    from greenroom.proxy.admin import ProxyClient
 
     out = (
         '{"a": 1}\n--greenroom-reply 200 10.0.0.2:8000\n'
@@ -135,7 +135,7 @@ def test_one_curl_answers_a_batch_of_requests_through_the_engine() -> None:
 
 def test_a_short_curl_answer_is_an_error_naming_the_proxy() -> None:
     from greenroom.errors import ProxyError
-    from greenroom.nginx.client import ProxyClient
+    from greenroom.proxy.admin import ProxyClient
 
     client = ProxyClient(_CurlEngine("sh: curl: not found\n", code=127), "proxy")  # type: ignore[arg-type]
     with pytest.raises(ProxyError, match=r"answered 0 of 2 requests \(exit 127\)") as info:

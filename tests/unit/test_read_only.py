@@ -14,7 +14,7 @@ from greenroom.deploy.host import TENTATIVE, DockerHost
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import EnsureNetwork, EnsureProxy, PullImage
 from greenroom.errors import ConfigError
-from greenroom.gateway import EngineRules
+from greenroom.gateway.rules import EngineRules
 
 CONFIG = """engine: {host: "unix:///nonexistent/greenroom-test.sock"}
 apps:

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from greenroom.engine.model import parse_container, parse_container_summary
-from greenroom.nginx.client import curl_command, parse_curl_replies
+from greenroom.proxy.admin import curl_command, parse_curl_replies
 from greenroom.sockets import IN_FLIGHT, Socket, in_flight_to, mentioning, parse_diag, parse_tcp
 from tests.fixtures import ENGINES, load
 

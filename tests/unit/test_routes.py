@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import ContainerInfo, parse_container
 from greenroom.errors import RouteReadError
-from greenroom.routes import (
+from greenroom.gateway.routes import (
     format_route,
     parse_ipv4,
     parse_ipv6,

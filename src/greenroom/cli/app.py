@@ -20,9 +20,9 @@ from greenroom.cli.output import output
 from greenroom.errors import GreenroomError, NotFound
 
 if TYPE_CHECKING:
-    from greenroom.doctor import Report
     from greenroom.engine.client import Engine
     from greenroom.engine.protocol import Engine as EngineApi
+    from greenroom.gateway.doctor import Report
 
 app = typer.Typer(
     name="greenroom",
@@ -96,8 +96,8 @@ def _doctor(
     routes_via: str,
     helper_image: str | None,
 ) -> list[Report]:
-    from greenroom.doctor import diagnose, unreadable
     from greenroom.engine.observe import observe
+    from greenroom.gateway.doctor import diagnose, unreadable
 
     rules = engine.info.rules
     target = engine.network(if_connect) if if_connect else None
@@ -234,7 +234,7 @@ def connect(
     4 the gateway moved anyway (the network was detached again); 1 other errors.
     """
     from greenroom.cli.render import print_connect, to_jsonable
-    from greenroom.connect import safe_connect
+    from greenroom.gateway.connect import safe_connect
 
     engine = _engine(host)
     result = safe_connect(

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from greenroom.connect import ConnectResult
 from greenroom.deploy.steps import AttachFront, AttachNetworks, Plan, ProxyJoin, Step
-from greenroom.doctor import Report
-from greenroom.gateway import Gateway
+from greenroom.gateway.connect import ConnectResult
+from greenroom.gateway.doctor import Report
+from greenroom.gateway.rules import Gateway
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 

@@ -15,8 +15,8 @@ from pydantic import (
 from greenroom.config import rules
 from greenroom.config.fields import Int, Kind, Model, problem, unique
 from greenroom.config.names import ContainerName, Image, NetworkName, Pool, TrustedNetwork
-from greenroom.nginx.render import ADMIN_PORTS
 from greenroom.ports import PortMapping, parse_port_mapping
+from greenroom.proxy.render import ADMIN_PORTS
 
 
 def _unique_host_ports(ports: tuple[str, ...]) -> tuple[str, ...]:

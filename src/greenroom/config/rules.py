@@ -11,7 +11,7 @@ import re
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
-from greenroom.nginx.render import ADMIN_PORTS
+from greenroom.proxy.render import ADMIN_PORTS
 
 # --- the proxy -----------------------------------------------------------------------------
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from greenroom.connect import connect_as_decided
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
 from greenroom.engine.protocol import Engine
 from greenroom.errors import DeployError
+from greenroom.gateway.connect import connect_as_decided
 
 
 def perform_attach(engine: Engine, step: ProxyJoin | AttachFront | AttachNetworks, helper_image: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from greenroom.routes import IPNetwork
+from greenroom.gateway.routes import IPNetwork
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from greenroom.deploy.attach import perform_attach
 from greenroom.deploy.drain import Drainer
 from greenroom.deploy.interrupt import CancellableClock, why
 from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
-from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.probe import GateProgress, Prober
 from greenroom.deploy.steps import (
     AttachFront,
@@ -51,8 +50,9 @@ from greenroom.errors import (
     NotFound,
     ProxyError,
 )
-from greenroom.proxy import PROXY_IMAGE_HINT
-from greenroom.proxy_model import Routed, confirm_targets, current, is_pod
+from greenroom.proxy.model import Routed, confirm_targets, current, is_pod
+from greenroom.proxy.pod import PROXY_IMAGE_HINT
+from greenroom.proxy.protocol import ProxyApi
 from greenroom.secrets import Masker
 
 __all__ = ["DeployFailed", "Executor", "Outcome", "Quiet", "Reporter", "StepHook", "StepRecord"]

@@ -25,7 +25,6 @@ from greenroom.deploy.plan import (
     plan_repair,
     plan_rollback,
 )
-from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.reports import HistoryEntry, ProxyStatus
 from greenroom.deploy.state import HostState
 from greenroom.deploy.status import AppStatus, app_status, proxy_status
@@ -34,11 +33,12 @@ from greenroom.engine.client import Engine as DockerEngine
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
 from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap
+from greenroom.gateway.routes import IPNetwork, parse_ipv4
 from greenroom.identity import user_at_host
-from greenroom.nginx.render import ProxySettings
-from greenroom.proxy import PROXY_IMAGE_HINT, Proxy, ProxySpec
-from greenroom.proxy_model import is_pod
-from greenroom.routes import IPNetwork, parse_ipv4
+from greenroom.proxy.model import is_pod
+from greenroom.proxy.pod import PROXY_IMAGE_HINT, Proxy, ProxySpec
+from greenroom.proxy.protocol import ProxyApi
+from greenroom.proxy.render import ProxySettings
 from greenroom.secrets import Masker
 
 

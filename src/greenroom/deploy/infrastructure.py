@@ -11,12 +11,6 @@ from greenroom.config import Config
 from greenroom.deploy import pools
 from greenroom.deploy.addresses import front_subnet
 from greenroom.deploy.context import Context
-from greenroom.deploy.gateway_plan import (
-    decide,
-    network_info,
-    observed_endpoints,
-    spec_endpoints,
-)
 from greenroom.deploy.pools import proxy_address
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import (
@@ -28,9 +22,15 @@ from greenroom.deploy.steps import (
 )
 from greenroom.engine.model import NetworkInfo
 from greenroom.errors import DeployError
-from greenroom.gateway import Endpoint
-from greenroom.proxy_model import ProxySpec, current
-from greenroom.routes import IPNetwork
+from greenroom.gateway.plan import (
+    decide,
+    network_info,
+    observed_endpoints,
+    spec_endpoints,
+)
+from greenroom.gateway.routes import IPNetwork
+from greenroom.gateway.rules import Endpoint
+from greenroom.proxy.model import ProxySpec, current
 from greenroom.subnets import allocate, front_prefix, spread
 
 HOME_PREFIX = 26

@@ -4,11 +4,11 @@ releases (the pure model they fill is deploy/state.py)."""
 from __future__ import annotations
 
 from greenroom import labels
-from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.state import AppState, HostState, group_releases
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError
-from greenroom.proxy_model import Routed
+from greenroom.proxy.model import Routed
+from greenroom.proxy.protocol import ProxyApi
 
 
 def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:

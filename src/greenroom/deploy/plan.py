@@ -10,12 +10,6 @@ from greenroom import labels
 from greenroom.config import Config
 from greenroom.deploy.addresses import free_addresses
 from greenroom.deploy.context import Context
-from greenroom.deploy.gateway_plan import (
-    decide_each,
-    network_info,
-    observed_endpoints,
-    spec_endpoints,
-)
 from greenroom.deploy.infrastructure import infrastructure, proxy_joins, wanted_pools
 from greenroom.deploy.releases import app_hosts, go_live, probe_spec, prune, repair, specs
 from greenroom.deploy.state import HostState
@@ -36,7 +30,13 @@ from greenroom.deploy.steps import (
     Switch,
 )
 from greenroom.errors import ConfigError, DeployError
-from greenroom.proxy_model import ProxySpec, is_pod
+from greenroom.gateway.plan import (
+    decide_each,
+    network_info,
+    observed_endpoints,
+    spec_endpoints,
+)
+from greenroom.proxy.model import ProxySpec, is_pod
 
 __all__ = [
     "Context",

@@ -1,6 +1,6 @@
 """Pure: which upstream pools (app address and port) the proxy's config should declare.
 
-A pool is declared for every app address of every front network (see nginx/render.py),
+A pool is declared for every app address of every front network (see proxy/render.py),
 with the port the app listens on: the live routing's port, else the port the front
 network was created for (its `greenroom.port` label), and for the app being deployed
 the port of its config. The proxy's own address on each front network gets no pool.

@@ -19,8 +19,8 @@ from greenroom.deploy.steps import (
     Switch,
 )
 from greenroom.engine.model import ContainerSpec
-from greenroom.gateway_decision import AttachDecision
-from greenroom.proxy_model import Routed
+from greenroom.gateway.decision import AttachDecision
+from greenroom.proxy.model import Routed
 
 
 def app_hosts(name: str, app: AppConfig) -> tuple[str, ...]:

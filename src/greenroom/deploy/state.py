@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from greenroom import labels
 from greenroom.engine.model import ContainerInfo, NetworkInfo
-from greenroom.gateway import EngineRules
-from greenroom.proxy_model import Instance, Routed
-from greenroom.routes import IPNetwork
+from greenroom.gateway.routes import IPNetwork
+from greenroom.gateway.rules import EngineRules
+from greenroom.proxy.model import Instance, Routed
 
 
 @dataclass(frozen=True)

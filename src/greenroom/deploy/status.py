@@ -6,15 +6,15 @@ from dataclasses import dataclass, field, replace
 
 from greenroom import labels
 from greenroom.config import Config
-from greenroom.deploy.ports import ProxyApi
 from greenroom.deploy.releases import repair
 from greenroom.deploy.reports import NginxInstance, ProxyStatus, RoutedApp
 from greenroom.deploy.state import AppState, HostState
-from greenroom.doctor import actual_gateway
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError
-from greenroom.proxy_model import current, is_pod
+from greenroom.gateway.doctor import actual_gateway
+from greenroom.proxy.model import current, is_pod
+from greenroom.proxy.protocol import ProxyApi
 
 
 @dataclass(frozen=True)

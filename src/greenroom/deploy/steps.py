@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from greenroom.engine.model import ContainerSpec
-from greenroom.gateway_decision import AttachDecision
-from greenroom.proxy_model import Routed
+from greenroom.gateway.decision import AttachDecision
+from greenroom.proxy.model import Routed
 
 
 def decided(*decisions: AttachDecision) -> str:

@@ -22,7 +22,7 @@ from greenroom.engine.net_watch import TableWatch
 from greenroom.engine.netns import Namespace, pid_is_container
 from greenroom.engine.protocol import Engine
 from greenroom.errors import RouteReadError
-from greenroom.routes import RouteTable, parse_tables
+from greenroom.gateway.routes import RouteTable, parse_tables
 from greenroom.sockets import (
     NETLINK_SOCK_DIAG,
     Socket,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
-from greenroom.gateway import Endpoint, EngineRules
+from greenroom.gateway.routes import IPNetwork, RouteTable
+from greenroom.gateway.rules import Endpoint, EngineRules
 from greenroom.ports import PortMapping
-from greenroom.routes import IPNetwork, RouteTable
 
 Json = Mapping[str, Any]
 

@@ -15,8 +15,8 @@ from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import EnsureNetwork
 from greenroom.engine.model import ContainerInfo, ContainerSpec, NetworkInfo
 from greenroom.errors import GatewayWouldMove, NotFound
-from greenroom.gateway import Endpoint
-from greenroom.gateway_decision import AttachDecision, decide_attach, modelled_endpoints
+from greenroom.gateway.decision import AttachDecision, decide_attach, modelled_endpoints
+from greenroom.gateway.rules import Endpoint
 
 
 def network_info(state: HostState, name: str, planned: Iterable[EnsureNetwork] = ()) -> NetworkInfo:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from greenroom.doctor import UNKNOWN, actual_gateway, endpoints_of
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.model import NetworkInfo
 from greenroom.engine.observe import Observation, observe
 from greenroom.engine.protocol import Engine
 from greenroom.errors import ConfigError, GatewayMoved, GatewayWouldMove
-from greenroom.gateway import EngineRules, Gateway
-from greenroom.gateway_decision import AttachDecision, decide_attach, recheck
+from greenroom.gateway.decision import AttachDecision, decide_attach, recheck
+from greenroom.gateway.doctor import UNKNOWN, actual_gateway, endpoints_of
+from greenroom.gateway.rules import EngineRules, Gateway
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Any
 
 from greenroom import labels
 from greenroom.engine.model import ContainerInfo, ContainerSpec
-from greenroom.nginx import render
 from greenroom.ports import PortMapping
+from greenroom.proxy import render
 
 STATE_VOLUME_SUFFIX = "-state"
 ROLE_NGINX = "proxy-nginx"

@@ -1,9 +1,9 @@
-"""The proxy adapter: the pod (a holder and one nginx instance, proxy_model.py) on one
+"""The proxy adapter: the pod (a holder and one nginx instance, model.py) on one
 host, with no Docker socket in it.
 
 greenroom talks to it only through the engine: files go in with the archive API, and
 the admin API (127.0.0.1 in the pod's namespace, one port per instance) is called from
-inside that namespace, or with `curl` by exec on a remote engine (nginx/client.py).
+inside that namespace, or with `curl` by exec on a remote engine (proxy/admin.py).
 Routing changes (switch, maintenance, new app) are admin calls, never reloads. The nginx
 config changes only with the proxy's settings and pools: write aside, `nginx -t`, swap,
 retire, reload, confirm. A reboot or an upgrade starts a new instance beside the old one.
@@ -21,9 +21,9 @@ from greenroom.clock import Clock, poll_until
 from greenroom.engine.model import ContainerInfo
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, NotFound, ProxyError
-from greenroom.nginx import render
-from greenroom.nginx.client import ProxyClient, Reply
-from greenroom.proxy_model import (
+from greenroom.proxy import render
+from greenroom.proxy.admin import ProxyClient, Reply
+from greenroom.proxy.model import (
     INSTANCE_STOP_TIMEOUT,
     OF_PROXY,
     ROLE_NGINX,

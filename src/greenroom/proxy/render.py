@@ -56,7 +56,7 @@ class ProxySettings:
 
 
 def asset(name: str) -> bytes:
-    return resources.files("greenroom.nginx").joinpath(name).read_bytes()
+    return resources.files("greenroom.proxy").joinpath(name).read_bytes()
 
 
 def pool_name(target: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from greenroom.engine.model import ContainerInfo, NetworkInfo
-from greenroom.gateway import Endpoint, EngineRules, Gateway, Sandbox, predict_connect
+from greenroom.gateway.rules import Endpoint, EngineRules, Gateway, Sandbox, predict_connect
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from greenroom.engine.model import ContainerInfo
-from greenroom.proxy_model import Instance, ProxySpec, Routed
+from greenroom.proxy.model import Instance, ProxySpec, Routed
 
 
 class ProxyApi(Protocol):

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from greenroom.engine.model import ContainerInfo, NetworkInfo, Observation
-from greenroom.gateway import (
+from greenroom.gateway.routes import Route, RouteTable, format_route
+from greenroom.gateway.rules import (
     Endpoint,
     EngineRules,
     Gateway,
     Sandbox,
     predict_connect,
 )
-from greenroom.routes import Route, RouteTable, format_route
 
 UNKNOWN = "?"
 

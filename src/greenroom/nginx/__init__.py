@@ -1,1 +1,0 @@
-"""The nginx proxy's configuration: rendered by pure functions, applied by greenroom.proxy."""
