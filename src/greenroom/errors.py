@@ -12,6 +12,7 @@
     ├── SubnetExhausted             no free subnet left in proxy.subnet_pool
     ├── DeployError                 a deploy step failed; the old version still serves
     │   ├── HealthGateFailed        the new version never became healthy
+    │   ├── ReleaseFailed           the release command failed or ran past its timeout
     │   ├── ProxyError              the proxy refused a config or a switch
     │   ├── Locked                  another greenroom holds the app's lock (exit 5)
     │   ├── RolloutStopped          another host of the rollout failed: this one stopped too
@@ -98,6 +99,10 @@ class HealthGateFailed(DeployError):
 
 class ProxyError(DeployError):
     pass
+
+
+class ReleaseFailed(DeployError):
+    """The release command exited non-zero or ran past its timeout: nothing switched."""
 
 
 class Locked(DeployError):

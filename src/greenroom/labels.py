@@ -19,6 +19,7 @@ HOLDER = "greenroom.holder"
 HOLDER_PID = "greenroom.holder_pid"
 HOLDER_HOST = "greenroom.holder_host"
 SINCE = "greenroom.since"
+RELEASE_KEY = "greenroom.release_key"  # what a release command ran for: image ID and command
 
 ROLE_APP = "app"
 ROLE_PROXY = "proxy"
@@ -27,6 +28,8 @@ ROLE_BACK = "back"
 ROLE_FRONT = "front"
 ROLE_HOME = "proxy-home"
 ROLE_PROBE = "probe"
+ROLE_RELEASE = "release"  # a release command's one-off container (kept, exited 0, as its record)
+ROLE_RUN = "run"  # a one-off `greenroom run` container
 
 COLORS = ("blue", "green")
 
@@ -49,6 +52,10 @@ def front_network(app: str) -> str:
 
 def container_name(app: str, color: str, deploy: str, replica: int) -> str:
     return f"{app}-{color}-{deploy}-{replica}"
+
+
+def release_name(app: str, deploy: str) -> str:
+    return f"{app}-release-{deploy}"
 
 
 def lock_name(app: str) -> str:

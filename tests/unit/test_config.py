@@ -188,7 +188,7 @@ def test_a_missing_key_points_at_its_mapping(tmp_path: Path) -> None:
         (
             APP + "    healthcheck:\n      retries: 3\n",
             "apps.web.healthcheck.retries: unknown key; known keys: type, path, status, timeout, interval, "
-            "passes, deadline (line 6)",
+            "passes, deadline, steady (line 6)",
         ),
         (
             APP + "    resources: {memroy: 1g}\n",
@@ -974,7 +974,7 @@ def test_http_only_fields_are_refused_for_other_types(tmp_path: Path, kind: str,
 def test_healthcheck_types(tmp_path: Path) -> None:
     assert app_with(tmp_path, "    healthcheck: {type: docker}\n").healthcheck.type == "docker"
     assert problem(tmp_path, APP + "    healthcheck: {type: grpc}\n").startswith(
-        "apps.web.healthcheck.type: Input should be 'http', 'tcp' or 'docker'"
+        "apps.web.healthcheck.type: Input should be 'http', 'tcp', 'docker' or 'running'"
     )
 
 
@@ -1270,6 +1270,7 @@ def test_every_field_is_documented() -> None:
         "HaproxyConfig",
         "HooksConfig",
         "Placement",
+        "ReleaseCommand",
     }
     for model in models:
         assert model.__doc__

@@ -130,7 +130,7 @@ def host(
     pooled: set[str] = set()
     for name, a in apps.items():
         if a.front is not None and name in cfg.apps:
-            pooled |= of_front(ipaddress.IPv4Network(a.front.subnets[0]), (cfg.apps[name].port,))
+            pooled |= of_front(ipaddress.IPv4Network(a.front.subnets[0]), (cfg.apps[name].port or 0,))
     gen = proxy_spec(cfg).generation(tuple(sorted(pooled)))
     return HostState(
         "unix:///test.sock",

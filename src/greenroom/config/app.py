@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -44,6 +45,7 @@ from greenroom.config.fields import (
 )
 from greenroom.config.fleet import Placement
 from greenroom.config.names import HostName, Image, NetworkName, ProbePath
+from greenroom.config.release import ReleaseCommand, release_section
 
 
 class Resources(Model):
@@ -62,10 +64,11 @@ class Resources(Model):
 class HealthCheck(Model):
     """How greenroom decides that a new container is ready for traffic."""
 
-    type: Literal["http", "tcp", "docker"] = Field(
+    type: Literal["http", "tcp", "docker", "running"] = Field(
         default="http",
         description="http: GET path and expect status; tcp: connect to port; docker: wait for the image's "
-        "own HEALTHCHECK.",
+        "own HEALTHCHECK; running: each container keeps running for `steady` with no restart (a worker's "
+        "default).",
     )
     path: ProbePath = Field(
         default="/health",
@@ -85,6 +88,11 @@ class HealthCheck(Model):
     deadline: Annotated[Duration, within(0, above=True)] = Field(
         default=60.0, description="Total time a new container has to become healthy; longer than interval."
     )
+    steady: Annotated[Duration, within(0.1, 3600)] = Field(
+        default=3.0,
+        description="running only. How long each new container must keep running with no restart, "
+        "100ms to 1h; shorter than deadline.",
+    )
 
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
@@ -92,6 +100,10 @@ class HealthCheck(Model):
             for name in ("path", "status"):
                 if name in self.model_fields_set:
                     raise problem(f"only used by type http, not {self.type}", name)
+        if self.type != "running" and "steady" in self.model_fields_set:
+            raise problem(f"only used by type running, not {self.type}", "steady")
+        if self.type == "running" and self.deadline <= self.steady:
+            raise problem(f"must be longer than steady ({format_duration(self.steady)})", "deadline")
         if self.deadline <= self.interval:
             raise problem(f"must be longer than interval ({format_duration(self.interval)})", "deadline")
         return self
@@ -101,7 +113,14 @@ class AppConfig(Model):
     """One app: its containers, how they are checked, and the host names that route to it."""
 
     image: Image = Field(description="Image reference, e.g. registry.example.com/web:1.4.2.")
-    port: Int = Field(ge=1, le=65535, description="Port the app listens on inside its containers.")
+    port: Int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port the app listens on inside its containers. Leave it out for a worker (a queue "
+        "consumer, a scheduler): no proxy route, no front network, no confirm; its health check is "
+        "docker or running.",
+    )
     replicas: Int = Field(default=1, ge=1, le=16, description="Containers per color, 1 to 16.")
     command: Annotated[
         tuple[str, ...] | None, BeforeValidator(command_words), Kind("list of strings, string or null")
@@ -169,19 +188,72 @@ class AppConfig(Model):
     placement: Annotated[Placement, BeforeValidator(section)] = Field(
         default=Placement(), description="Which hosts run it: all of them unless narrowed here."
     )
+    release: Annotated[
+        ReleaseCommand | None, BeforeValidator(release_section), Kind("command, or mapping with command")
+    ] = Field(
+        default=None,
+        description="A command run once per deploy in a one-off container of the new image (with the "
+        "app's environment, secrets, volumes and extra networks), after the image is there and before "
+        "any switch; on a fleet once, on the first host, before any host switches. It fails: nothing "
+        "switches. Not run again for an image it already ran for, unless `deploy --rerun-release`; "
+        "never run by rollback. A string or a list, or {command, timeout}.",
+    )
+    overlap: bool | None = Field(
+        default=None,
+        description="Workers only (no port). true (default): start the new version, gate it, then stop "
+        "the old one, so both run briefly. false: a singleton that must never run twice: stop the old "
+        "one first, then start the new one; a failed gate starts the old one again.",
+    )
 
     _env_file_values: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worker_gate(cls, data: Any) -> Any:
+        """A worker's health check is `running` unless it says otherwise."""
+        if isinstance(data, Mapping) and data.get("port") is None:
+            hc = data.get("healthcheck")
+            if hc is None:
+                return {**data, "healthcheck": {"type": "running"}}
+            if isinstance(hc, Mapping) and "type" not in hc:
+                return {**data, "healthcheck": {"type": "running", **hc}}
+        return data
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> Self:
         for path in self.env_file:
             self._env_file_values.update(read_env_file(path, base_dir(info), budget(info)))
+        self._check_worker()
         for name in self.secrets:
             if name in self.environment:
                 raise problem(
                     f"{name} is also set in environment; a name may be in one of them only", "secrets", name
                 )
         return self
+
+    @property
+    def is_worker(self) -> bool:
+        """An app without a port: no route, no front network, no confirm."""
+        return self.port is None
+
+    @property
+    def singleton(self) -> bool:
+        return self.is_worker and self.overlap is False
+
+    def _check_worker(self) -> None:
+        if not self.is_worker:
+            if self.overlap is not None:
+                raise problem("only for workers (apps without port): a web app always overlaps", "overlap")
+            return
+        if self.hosts:
+            raise problem("a worker (an app without port) has no route; set port or remove hosts", "hosts")
+        if self.healthcheck.type in ("http", "tcp"):
+            raise problem(
+                f"a worker (an app without port) cannot be probed by {self.healthcheck.type}; "
+                "use running or docker",
+                "healthcheck",
+                "type",
+            )
 
     def mounts(self) -> tuple[Mount, ...]:
         return tuple(map(parse_volume, self.volumes))

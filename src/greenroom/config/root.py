@@ -98,7 +98,8 @@ def secret_values(config: Config) -> set[str]:
 
 def config_hash(app: AppConfig) -> str:
     """Stable short digest of everything that makes up the app's containers, secrets included."""
-    data = app.model_dump(mode="json", exclude={"placement"})  # where it runs is not what it is
+    # where it runs, and what runs before it, are not what it is
+    data = app.model_dump(mode="json", exclude={"placement", "release", "overlap"})
     data["secrets"] = {
         k: hashlib.sha256(v.get_secret_value().encode()).hexdigest() for k, v in app.secrets.items()
     }

@@ -21,6 +21,7 @@ from greenroom.deploy.drain import Drainer
 from greenroom.deploy.interrupt import CancellableClock, why
 from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
 from greenroom.deploy.probe import GateProgress, Prober
+from greenroom.deploy.release import LineSink, ReleaseRunner
 from greenroom.deploy.steps import (
     AttachFront,
     AttachNetworks,
@@ -35,6 +36,7 @@ from greenroom.deploy.steps import (
     ProxyJoin,
     PullImage,
     RemoveRelease,
+    RunRelease,
     StartRelease,
     Step,
     StopRelease,
@@ -98,6 +100,7 @@ class Executor:
         self._confirmed = False
         self._confirm_pending = False  # confirmed, but the step hook has not let it stand yet
         self._new: tuple[str, ...] = ()
+        self._stopped_first: list[str] = []  # a singleton's old version: started again on failure
 
     def mask(self, text: str) -> str:
         return self.masker.text(text)
@@ -207,6 +210,9 @@ class Executor:
             for name in self._started:
                 self.engine.stop(name, 10)
                 done.append(f"stopped {name}")
+            for name in self._stopped_first:
+                self.engine.start(name)
+                done.append(f"started {name} again")
         except Exception as exc:
             why_not = exc.message if isinstance(exc, GreenroomError) else _message(exc)
             done.append(f"undo incomplete: {why_not} (the next greenroom command repairs it)")
@@ -243,6 +249,10 @@ class Executor:
                     self.engine.pull(step.image, self.reporter.progress)
                     return "pulled"
                 return "present"
+            case RunRelease():
+                sink = self.reporter
+                show = sink.output_line if isinstance(sink, LineSink) else sink.progress
+                return ReleaseRunner(self.engine, self.clock, show, self.mask).run(step)
             case CreateRelease():
                 return self._create(step)
             case StartRelease():
@@ -265,6 +275,11 @@ class Executor:
                 self._switched_from = step.previous
                 self._switched = not step.routed.maintenance
                 self.proxy.set_app(step.routed)
+                if step.routed.is_record:  # a worker: live once recorded (no route to confirm)
+                    if self.step_hook is None:
+                        self._confirmed = True
+                    else:
+                        self._confirm_pending = True
                 return ""
             case Confirm():
                 results = self.proxy.probe(step.host, step.path, max(3, 2 * len(step.targets)))
@@ -297,6 +312,11 @@ class Executor:
         self.reporter.progress(state.summary())
 
     def _stop(self, step: StopRelease) -> str:
+        if step.restart_on_failure:
+            self._stopped_first += step.containers
+        return self._stop_each(step)
+
+    def _stop_each(self, step: StopRelease) -> str:
         """Stop the old color. Stopping frees its front addresses (Docker releases a stopped
         container's endpoints: the next deploy's plan reuses them); the disconnect only
         spares a later start (a rollback) a clash, and StartRelease disconnects first

@@ -47,6 +47,7 @@ def infrastructure(
 ) -> tuple[list[Step], IPv4Network]:
     """Networks and proxy the app needs; returns the steps and the front subnet."""
     app = cfg.app(name)
+    assert app.port is not None, "a web app's; a worker's is deploy/worker.py's"
     steps, front = _networks(cfg, proxy, state, name, ctx)
     ensure = _ensure_proxy(state, proxy, name, app.port, front)
     if ensure is not None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from greenroom import labels
 from greenroom.deploy.state import AppState, HostState, group_releases
+from greenroom.engine.model import ContainerInfo
 from greenroom.engine.protocol import Engine
-from greenroom.errors import GreenroomError
+from greenroom.errors import GreenroomError, NotFound
 from greenroom.proxy.model import Routed
 from greenroom.proxy.protocol import ProxyApi
 
@@ -30,6 +31,7 @@ def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:
             routed_ok = False
             routed_error = exc.message
     app_containers = [c for c in managed if c.labels.get(labels.ROLE) == labels.ROLE_APP]
+    stale = stale_release_runs(engine, managed)
     states: dict[str, AppState] = {}
     for name in sorted(set(apps) | {c.labels.get(labels.APP, "") for c in app_containers} - {""}):
         mine = [c for c in app_containers if c.labels.get(labels.APP) == name]
@@ -39,6 +41,7 @@ def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:
             front=by_name.get(labels.front_network(name)),
             releases=group_releases(mine),
             routed=routed.get(name),
+            stale_runs=tuple(c for c in stale if c.labels.get(labels.APP) == name),
         )
     return HostState(
         engine_host=engine.host,
@@ -53,3 +56,18 @@ def observe_host(engine: Engine, proxy: ProxyApi, apps: list[str]) -> HostState:
         proxy_instances=tuple(instances),
         rules=engine.info.rules,
     )
+
+
+def stale_release_runs(engine: Engine, managed: list[ContainerInfo]) -> list[ContainerInfo]:
+    """Release-command containers that did not run to exit 0 (one still running is stale
+    too: whoever plans under the app's lock is the only one who could run it)."""
+    out = []
+    for c in managed:
+        if c.labels.get(labels.ROLE) != labels.ROLE_RELEASE:
+            continue
+        try:
+            if c.running or not engine.state(c.id).exited_ok:
+                out.append(c)
+        except NotFound:
+            continue  # removed meanwhile
+    return out

@@ -11,6 +11,7 @@ from greenroom.config import Config
 from greenroom.deploy.addresses import free_addresses
 from greenroom.deploy.context import Context
 from greenroom.deploy.infrastructure import infrastructure, proxy_joins, wanted_pools
+from greenroom.deploy.release import release_step
 from greenroom.deploy.releases import app_hosts, go_live, probe_spec, prune, repair, specs
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import (
@@ -29,6 +30,7 @@ from greenroom.deploy.steps import (
     Step,
     Switch,
 )
+from greenroom.deploy.worker import stop_first, worker_go_live, worker_infrastructure
 from greenroom.errors import ConfigError, DeployError
 from greenroom.gateway.plan import (
     decide_each,
@@ -73,12 +75,18 @@ def plan_deploy(
     *,
     config_hash: str,
     digest: str = "",
+    release: str = "run",
 ) -> Plan:
+    """`release`: run the release command (once per image), "rerun" it anyway, or "skip"
+    it (a fleet ran it on another host before this one)."""
     app = cfg.app(name)
     routing_known(state)
     image = image or app.image
     st = state.app(name)
-    steps, front = infrastructure(cfg, proxy, state, name, ctx)
+    if app.is_worker:
+        steps, front = worker_infrastructure(cfg, proxy, state, name, ctx), None
+    else:
+        steps, front = infrastructure(cfg, proxy, state, name, ctx)
     fixes = repair(st, app)
     steps += fixes
     live = st.live
@@ -86,6 +94,10 @@ def plan_deploy(
     new_specs = specs(name, app, image, color, ctx, config_hash, digest)
     names = tuple(s.name for s in new_specs)
     steps.append(PullImage(image))
+    run_release = release_step(name, app, image, ctx, rerun=release == "rerun")
+    if run_release is not None and release != "skip":
+        steps.append(run_release)
+    steps += stop_first(name, app, st)
     steps.append(CreateRelease(name, ctx.deploy_id, color, new_specs))
     planned = [s for s in steps if isinstance(s, EnsureNetwork)]
     endpoints = [spec_endpoints(state, spec, planned) for spec in new_specs]
@@ -94,14 +106,20 @@ def plan_deploy(
         decided = decide_each(state, names, endpoints, extra)
         steps.append(AttachNetworks(name, ctx.deploy_id, names, tuple(app.networks), decided))
     steps.append(HealthGate(name, ctx.deploy_id, names, labels.back_network(name), probe_spec(app)))
-    addresses = free_addresses(front, st, state, len(names), keep=live)
-    attach = decide_each(state, names, endpoints, [network_info(state, labels.front_network(name), planned)])
     version = image.rsplit("/", 1)[-1]
-    steps += go_live(name, app, st, names, ctx.deploy_id, color, version, addresses, attach)
+    if front is None:
+        steps += worker_go_live(name, app, st, ctx.deploy_id, color, version)
+    else:
+        addresses = free_addresses(front, st, state, len(names), keep=live)
+        front_net = network_info(state, labels.front_network(name), planned)
+        attach = decide_each(state, names, endpoints, [front_net])
+        steps += go_live(name, app, st, names, ctx.deploy_id, color, version, addresses, attach)
     removed = {s.deploy for s in fixes if isinstance(s, RemoveRelease)}
     remaining = replace(st, releases=tuple(r for r in st.releases if r.deploy not in removed))
     steps += prune(remaining, app, {ctx.deploy_id})
     notes = tuple(f"repairing: {s.describe()}" for s in fixes)
+    if run_release is not None and release == "skip":
+        notes += ("the release command ran before this host's deploy (once for every host)",)
     return Plan(name, "deploy", ctx.deploy_id, tuple(steps), notes)
 
 
@@ -129,6 +147,24 @@ def plan_rollback(
             where=state.engine_host,
             hint=f"retained releases: {known}; `greenroom history {name}` lists past deploys",
         )
+    notes: tuple[str, ...] = (
+        f"rolling back from {live.deploy if live else 'nothing'} to {target.deploy} ({target.version})",
+    )
+    if app.release is not None:
+        notes += (
+            "the release command does not run: a rollback starts a retained release as it was, and a "
+            "command written for a newer version (a migration) would not undo itself; undo data changes "
+            "by deploying a version whose release command does",
+        )
+    if app.is_worker:
+        steps = worker_infrastructure(cfg, proxy, state, name, ctx)
+        steps += stop_first(name, app, st)
+        names = tuple(c.name for c in target.containers)
+        if not target.running:
+            steps.append(StartRelease(name, target.deploy, names))
+        steps.append(HealthGate(name, target.deploy, names, labels.back_network(name), probe_spec(app)))
+        steps += worker_go_live(name, app, st, target.deploy, target.color, target.version)
+        return Plan(name, "rollback", target.deploy, tuple(steps), notes)
     steps, front = infrastructure(cfg, proxy, state, name, ctx)
     names = tuple(c.name for c in target.containers)
     if not target.running:
@@ -150,17 +186,17 @@ def plan_rollback(
             name, app, st, names, target.deploy, target.color, target.version, addresses, attach
         )
         steps += live_steps
-    return Plan(
-        name,
-        "rollback",
-        target.deploy,
-        tuple(steps),
-        (f"rolling back from {live.deploy if live else 'nothing'} to {target.deploy} ({target.version})",),
-    )
+    return Plan(name, "rollback", target.deploy, tuple(steps), notes)
 
 
 def plan_maintenance(cfg: Config, state: HostState, name: str, on: bool) -> Plan:
     app = cfg.app(name)
+    if app.port is None:
+        raise ConfigError(
+            f"{name} is a worker (no port): it has no route to put in maintenance",
+            where=f"apps.{name}",
+            hint=f"stop its work another way, or roll it back: greenroom rollback {name}",
+        )
     routing_known(state)
     st = state.app(name)
     if st.routed is None:

@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from greenroom import labels
 from greenroom.clock import Clock, poll_until
+from greenroom.deploy.steady import steady_gate
 from greenroom.deploy.steps import ProbeSpec
 from greenroom.engine.model import ContainerInfo, ContainerSpec, Health
 from greenroom.engine.netns import Namespace, NamespaceConnection
@@ -121,6 +122,7 @@ class ProbeMode(StrEnum):
     DIRECT = "direct"  # sockets opened in each container's namespace
     HELPER = "helper"  # a helper container on the back network
     DOCKER = "docker"  # the image's own HEALTHCHECK
+    RUNNING = "running"  # a worker keeps running, no restart
 
 
 class Prober:
@@ -159,6 +161,13 @@ class Prober:
         if spec.kind == "docker":
             self.last_mode = ProbeMode.DOCKER
             return self._docker_gate(containers, spec, progress)
+        if spec.kind == "running":
+            self.last_mode = ProbeMode.RUNNING
+            steady_gate(self.engine, self.clock, containers, spec)
+            state = GateProgress()
+            for name in containers:
+                state.record(name, f"running {spec.steady:g}s, no restart", True)
+            return state
         targets = []
         infos: list[ContainerInfo] = []
         for name in containers:

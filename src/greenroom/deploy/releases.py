@@ -31,13 +31,14 @@ def probe_spec(app: AppConfig) -> ProbeSpec:
     hc = app.healthcheck
     return ProbeSpec(
         kind=hc.type,
-        port=app.port,
+        port=app.port or 0,
         path=hc.path or "/",
         status=hc.status or 200,
         timeout=hc.timeout,
         interval=hc.interval,
         passes=hc.passes,
         deadline=hc.deadline,
+        steady=hc.steady,
     )
 
 
@@ -92,7 +93,9 @@ def go_live(
 ) -> list[Step]:
     """From healthy to serving: attach (as decided), switch, confirm, drain and stop the old one."""
     front = labels.front_network(name)
-    targets = tuple(f"{a}:{app.port}" for a in addresses)
+    port = app.port
+    assert port is not None, "go_live is a web app's; a worker's is deploy/worker.py's"
+    targets = tuple(f"{a}:{port}" for a in addresses)
     previous = st.routed
     routed = Routed(
         app=name,
@@ -120,7 +123,7 @@ def go_live(
     if live is not None and live.deploy != deploy:
         old = tuple(c.name for c in live.containers)
         if live.running:
-            steps.append(Drain(name, old, app.port, front, app.drain_timeout))
+            steps.append(Drain(name, old, port, front, app.drain_timeout))
         steps.append(
             StopRelease(
                 name, live.deploy, old, app.stop_timeout, front, f"replaced by {deploy}; kept for rollback"
@@ -160,7 +163,15 @@ def repair(st: AppState, app: AppConfig) -> list[Step]:
     moment it did (older state without that record: releases older than the live one)."""
     live = st.live
     ever_live = set(st.routed.went_live) if st.routed else set()
-    steps: list[Step] = []
+    steps: list[Step] = [
+        RemoveRelease(
+            st.name,
+            c.labels.get(labels.DEPLOY, "?"),
+            (c.name,),
+            "a release command's container left by an interrupted deploy",
+        )
+        for c in st.stale_runs
+    ]
     for rel in st.releases:
         if live is not None and rel.deploy == live.deploy:
             continue
@@ -172,7 +183,10 @@ def repair(st: AppState, app: AppConfig) -> list[Step]:
         if not went_live:
             steps.append(RemoveRelease(st.name, rel.deploy, names, "never went live (an interrupted deploy)"))
         elif rel.running:
-            steps.append(Drain(st.name, names, app.port, labels.front_network(st.name), app.drain_timeout))
+            if app.port is not None:  # a worker has no connections from the proxy
+                steps.append(
+                    Drain(st.name, names, app.port, labels.front_network(st.name), app.drain_timeout)
+                )
             steps.append(
                 StopRelease(
                     st.name,

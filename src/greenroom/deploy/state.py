@@ -85,6 +85,8 @@ class AppState:
     front: NetworkInfo | None
     releases: tuple[Release, ...]  # oldest first
     routed: Routed | None
+    # release-command containers that did not exit 0: left by a greenroom killed mid-way
+    stale_runs: tuple[ContainerInfo, ...] = ()
 
     @property
     def live(self) -> Release | None:

@@ -30,6 +30,7 @@ class ProbeSpec:
     interval: float = 1.0
     passes: int = 3
     deadline: float = 60.0
+    steady: float = 0.0  # running: how long each container must keep running with no restart
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,31 @@ class CreateRelease:
 
 
 @dataclass(frozen=True)
+class RunRelease:
+    """The app's release command in a one-off container of the new image (spec), joined to
+    the extra networks before it starts (so its gateway never moves), before any switch."""
+
+    app: str
+    deploy: str
+    spec: ContainerSpec
+    networks: tuple[str, ...]
+    timeout: float
+    rerun: bool = False  # --rerun-release: run it even if it already ran for this image
+
+    def describe(self) -> str:
+        words = " ".join(self.spec.command or ())
+        once = (
+            "again (--rerun-release)"
+            if self.rerun
+            else "once per image (skipped when it already ran for this image)"
+        )
+        return (
+            f"release: run `{words}` in a one-off container of {self.spec.image}, {once}, "
+            f"within {self.timeout:g}s; it fails: nothing switches"
+        )
+
+
+@dataclass(frozen=True)
 class AttachNetworks:
     app: str
     deploy: str
@@ -152,7 +178,10 @@ class HealthGate:
             "http": f"GET {p.path} -> {p.status}",
             "tcp": f"TCP :{p.port}",
             "docker": "Docker HEALTHCHECK healthy",
+            "running": f"each container keeps running for {p.steady:g}s with no restart",
         }[p.kind]
+        if p.kind == "running":
+            return f"health gate: {what}, within {p.deadline:g}s"
         return (
             f"health gate: {what}, {p.passes} passes in a row, every {p.interval:g}s, within {p.deadline:g}s"
         )
@@ -183,6 +212,8 @@ class Switch:
             return f"put {r.app} in maintenance (503 page)"
         if self.previous is not None and self.previous.maintenance and r.deploy == self.previous.deploy:
             return f"take {r.app} out of maintenance"
+        if r.is_record:
+            return f"record {r.deploy} ({r.version}) as {r.app}'s live release (a worker: no route)"
         return f"switch {r.app} to {r.color} {r.version} ({' '.join(r.targets)}), atomically, no reload"
 
 
@@ -221,6 +252,7 @@ class StopRelease:
     timeout: float
     front: str
     reason: str
+    restart_on_failure: bool = False  # a singleton's old version, stopped before the new one starts
 
     def describe(self) -> str:
         return (
@@ -234,6 +266,7 @@ Step = (
     | ProxyJoin
     | RemoveRelease
     | PullImage
+    | RunRelease
     | CreateRelease
     | AttachNetworks
     | StartRelease

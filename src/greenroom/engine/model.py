@@ -197,6 +197,14 @@ class ContainerState:
     exit_code: int | None = None
     error: str = ""
     health: Health | None = None
+    status: str = ""  # created | running | restarting | exited | ...
+    started_at: str = ""
+    restarts: int = 0  # times the engine restarted it (restart policy)
+
+    @property
+    def exited_ok(self) -> bool:
+        """It ran and exited 0 (a created container that never started did not)."""
+        return self.status == "exited" and self.exit_code == 0
 
 
 def parse_state(doc: Json) -> ContainerState:
@@ -208,6 +216,9 @@ def parse_state(doc: Json) -> ContainerState:
         running=bool(state.get("Running")),
         exit_code=int(code) if code is not None else None,
         error=str(state.get("Error") or ""),
+        status=str(state.get("Status") or ""),
+        started_at=str(state.get("StartedAt") or ""),
+        restarts=int(doc.get("RestartCount") or 0),
         health=Health(
             str(health.get("Status")),
             tuple(str(e.get("Output", "")).strip() for e in health.get("Log") or ()),

@@ -50,6 +50,11 @@ class Routed:
     version: str | None = None
     went_live: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
 
+    @property
+    def is_record(self) -> bool:
+        """A worker's entry: which release is live, with no host names and no targets."""
+        return not self.targets and not self.hosts and not self.maintenance
+
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Routed:
         return cls(
