@@ -9,6 +9,13 @@ Environment:
                   to it, opened at start, pinging every 200 ms; /upstream reports liveness
   STOP_GRACE      seconds to keep serving in-flight requests after SIGTERM (default 5)
 
+  DB_PATH         a SQLite database (on a volume): `app.py migrate` migrates it to this
+                  version's schema (the version's number: v2 -> 2) and records the run in
+                  its `releases` table (MIGRATE_FAIL=1: fails, exit 3, changing nothing);
+                  the server refuses to start on a schema older than its version's
+  WORKER_LOG      `app.py worker`: a worker that appends "start TIME ID VERSION" and, on
+                  SIGTERM, "stop TIME ID" to this file
+
 Endpoints: /  /health  /upstream  /stream?seconds=N (one chunk every 100 ms)  /slow?ms=N
            /headers (the request's headers as the app got them, as JSON)
 """
@@ -137,7 +144,65 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"version": VERSION, "path": url.path})
 
 
+def schema_of(version: str) -> int:
+    digits = "".join(c for c in version.split("-")[0] if c.isdigit())
+    return int(digits or "1")
+
+
+def migrate() -> None:
+    import sqlite3
+
+    if os.environ.get("MIGRATE_FAIL") == "1":
+        print(f"migration to schema {schema_of(VERSION)} failed: constraint violated", flush=True)
+        sys.exit(3)
+    db = sqlite3.connect(os.environ["DB_PATH"])
+    with db:
+        db.execute("CREATE TABLE IF NOT EXISTS meta (schema INTEGER NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS releases (version TEXT, at REAL)")
+        if db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0:
+            db.execute("INSERT INTO meta VALUES (0)")
+        db.execute("UPDATE meta SET schema = MAX(schema, ?)", (schema_of(VERSION),))
+        db.execute("INSERT INTO releases VALUES (?, ?)", (VERSION, time.time()))
+    print(f"migrated to schema {schema_of(VERSION)} ({VERSION})", flush=True)
+
+
+def check_schema() -> None:
+    import sqlite3
+
+    try:
+        have = sqlite3.connect(os.environ["DB_PATH"]).execute("SELECT schema FROM meta").fetchone()[0]
+    except sqlite3.Error as exc:
+        have = f"none ({exc})"
+    if not isinstance(have, int) or have < schema_of(VERSION):
+        print(f"{VERSION} needs schema {schema_of(VERSION)}, the database has {have}", flush=True)
+        sys.exit(1)
+
+
+def worker() -> None:
+    me = f"{socket.gethostname()}-{os.getpid()}"
+
+    def note(line: str) -> None:
+        with open(os.environ["WORKER_LOG"], "a") as f:
+            f.write(line + "\n")
+
+    def stop(_signum: int, _frame: object) -> None:
+        note(f"stop {time.time():.6f} {me}")
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    note(f"start {time.time():.6f} {me} {VERSION}")
+    print(f"worker {VERSION} started", flush=True)
+    while True:
+        time.sleep(1)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["migrate"]:
+        return migrate()
+    if sys.argv[1:] == ["worker"]:
+        return worker()
+    if os.environ.get("DB_PATH"):
+        check_schema()
     ThreadingHTTPServer.request_queue_size = 128  # the default 5 drops SYNs under load
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8000"))), Handler)
     server.daemon_threads = True

@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from greenroom import __version__
-from greenroom.cli import deploy_cmds, init_cmd
+from greenroom.cli import deploy_cmds, init_cmd, run_cmds
 from greenroom.cli.config_cmd import config_app
 from greenroom.cli.output import output
 from greenroom.errors import GreenroomError, NotFound
@@ -256,6 +256,7 @@ deploy_cmds.register(app)
 app.add_typer(deploy_cmds.proxy_app, name="proxy")
 app.add_typer(config_app, name="config")
 init_cmd.register(app)
+run_cmds.register(app)
 
 
 @app.command()

@@ -36,6 +36,10 @@ HostOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 AppArg = Annotated[str | None, typer.Argument(help="app name (default: every app in the config)")]
 DEFAULT_FILE = Path("greenroom.yml")
+NO_RELEASE_ON_ROLLBACK = (
+    "the release command does not run on rollback: the retained release starts as it was, and a "
+    "migration written for the newer version would not undo itself"
+)
 
 
 def _config(path: Path, *, lenient: bool = False) -> Config:
@@ -124,20 +128,27 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--rollback-on-failure", help="hosts: return the hosts that switched if one fails"),
         ] = False,
+        rerun_release: Annotated[
+            bool,
+            typer.Option("--rerun-release", help="run the release command even if it ran for this image"),
+        ] = False,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Blue-green deploy: start, health-gate, attach, switch, confirm, drain, stop. With
-        `hosts:` in greenroom.yml, over every host (or --host NAME) as `rollout:` says."""
+        """Blue-green deploy: release command, start, health-gate, attach, switch, confirm,
+        drain, stop. With `hosts:` in greenroom.yml, over every host (or --host NAME) as
+        `rollout:` says; the release command runs once, on the first host, before any deploys."""
         cfg = _config(file)
+        release = "rerun" if rerun_release else "run"
         if cfg.hosts and not dry_run:
             from greenroom.cli import fleet_cmds
 
-            fleet_cmds.deploy(cfg, _names(cfg, name), image, host, as_json, rollback_on_failure)
+            fleet_cmds.deploy(cfg, _names(cfg, name), image, host, as_json, rollback_on_failure, release)
             return
         if cfg.hosts:
-            for _, g in _targets(file, host, quiet=as_json):
+            for i, (_, g) in enumerate(_targets(file, host, quiet=as_json)):
+                g.release = release if i == 0 else "skip"
                 print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
             return
         g = DockerHost(
@@ -145,6 +156,7 @@ def register(app: typer.Typer) -> None:
             host=host,
             reporter=None if as_json or parallel > 1 or output.quiet else StepReporter(output.err),
         )
+        g.release = release
         if parallel > 1 and not dry_run and not name:
             _deploy_parallel(g, image, parallel, as_json)
             return
@@ -180,8 +192,11 @@ def register(app: typer.Typer) -> None:
         host: HostOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Go back to a retained release (still health-gated); with `hosts:`, on every host."""
+        """Go back to a retained release (still health-gated); with `hosts:`, on every host.
+        The release command does not run."""
         cfg = _config(file)
+        if cfg.app(name).release is not None and not as_json and not output.quiet:
+            output.err.print(Text(f"note: {NO_RELEASE_ON_ROLLBACK}", style="yellow"))
         if cfg.hosts and not dry_run:
             from greenroom.cli import fleet_cmds
 

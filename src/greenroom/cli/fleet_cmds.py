@@ -46,6 +46,10 @@ class HostLines:
     def progress(self, text: str) -> None:
         pass
 
+    def output_line(self, text: str) -> None:
+        with _LOCK:
+            self.console.print(Text.assemble((f"{self.host}: ", "bold"), ("  │ ", "dim"), text))
+
     def finished(self, record: StepRecord) -> None:
         mark = {"ok": ("✓", "green"), "failed": ("✗", "bold red"), "undone": ("↺", "yellow")}[record.status]
         line = Text.assemble((f"{self.host}: ", "bold"), mark, f" {record.description} ")
@@ -106,8 +110,10 @@ def deploy(
     host: str | None,
     as_json: bool,
     rollback_on_failure: bool,
+    release: str = "run",
 ) -> None:
     fleet = _fleet(cfg, as_json)
+    fleet.release = release
     reports = []
     for app in apps:
         report = fleet.deploy(app, image, only=host, rollback_on_failure=rollback_on_failure)

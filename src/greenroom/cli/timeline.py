@@ -37,6 +37,13 @@ class StepReporter:
         if self.live is not None:
             self.live.update(self.console.masked(Text(f"{self.current} … {text}")))
 
+    def output_line(self, text: str) -> None:
+        """A line of a command's output (the release command's), kept on screen."""
+        if self.live is not None:
+            self.live.console.print(Text(f"  │ {text}", style="dim"))
+        else:
+            self.console.print(Text(f"  │ {text}", style="dim"))
+
     def finished(self, record: StepRecord) -> None:
         if self.live is not None:
             self.live.stop()

@@ -3,7 +3,8 @@
 
 Undo, in this order: route back to the release that was live (whenever a switch was
 sent, even if its reply was lost), then remove the new containers, then stop a retained
-release this run started. Nothing is undone once the confirm passed: the new version is
+release this run started, then start a singleton worker's old version stopped before the
+new one started. Nothing is undone once the confirm passed: the new version is
 live, and `greenroom repair` finishes the drain and stop of the old one."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from greenroom.deploy.drain import Drainer
 from greenroom.deploy.interrupt import CancellableClock, why
 from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
 from greenroom.deploy.probe import GateProgress, Prober
-from greenroom.deploy.release import LineSink, ReleaseRunner
+from greenroom.deploy.release import ReleaseRunner
 from greenroom.deploy.steps import (
     AttachFront,
     AttachNetworks,
@@ -250,9 +251,7 @@ class Executor:
                     return "pulled"
                 return "present"
             case RunRelease():
-                sink = self.reporter
-                show = sink.output_line if isinstance(sink, LineSink) else sink.progress
-                return ReleaseRunner(self.engine, self.clock, show, self.mask).run(step)
+                return ReleaseRunner(self.engine, self.clock, self.reporter, self.mask).run(step)
             case CreateRelease():
                 return self._create(step)
             case StartRelease():
@@ -276,10 +275,7 @@ class Executor:
                 self._switched = not step.routed.maintenance
                 self.proxy.set_app(step.routed)
                 if step.routed.is_record:  # a worker: live once recorded (no route to confirm)
-                    if self.step_hook is None:
-                        self._confirmed = True
-                    else:
-                        self._confirm_pending = True
+                    self._mark_confirmed()
                 return ""
             case Confirm():
                 results = self.proxy.probe(step.host, step.path, max(3, 2 * len(step.targets)))
@@ -290,10 +286,7 @@ class Executor:
                         where=f"{self.engine.host} {self.proxy.spec.name}",
                         hint="routing was switched back; the old version is serving",
                     )
-                if self.step_hook is None:
-                    self._confirmed = True
-                else:
-                    self._confirm_pending = True
+                self._mark_confirmed()
                 return f"{len(results)} responses, all from the new version"
             case Drain():
                 return self.drainer.drain(
@@ -308,20 +301,20 @@ class Executor:
                 return self._stop(step)
         raise DeployError(f"unknown step {step!r}")
 
+    def _mark_confirmed(self) -> None:  # with a step hook, final once it lets the next step come
+        self._confirmed, self._confirm_pending = (True, False) if self.step_hook is None else (False, True)
+
     def _gate_progress(self, state: GateProgress) -> None:
         self.reporter.progress(state.summary())
 
     def _stop(self, step: StopRelease) -> str:
-        if step.restart_on_failure:
-            self._stopped_first += step.containers
-        return self._stop_each(step)
-
-    def _stop_each(self, step: StopRelease) -> str:
         """Stop the old color. Stopping frees its front addresses (Docker releases a stopped
         container's endpoints: the next deploy's plan reuses them); the disconnect only
         spares a later start (a rollback) a clash, and StartRelease disconnects first
         anyway. So a disconnect that fails does not fail the step: it is reported."""
         kept: list[str] = []
+        if step.restart_on_failure:
+            self._stopped_first += step.containers
         for name in step.containers:
             self.engine.stop(name, step.timeout)
             try:

@@ -25,6 +25,7 @@ from greenroom.deploy.plan import (
     plan_repair,
     plan_rollback,
 )
+from greenroom.deploy.release import plan_release
 from greenroom.deploy.reports import HistoryEntry, ProxyStatus
 from greenroom.deploy.state import HostState
 from greenroom.deploy.status import AppStatus, app_status, proxy_status
@@ -100,6 +101,8 @@ class DockerHost:
         self.masker = Masker(self.secrets)
         self._host_routes: tuple[IPNetwork, ...] | None = None
         self.access = HostAccess(self.engine, direct=cfg.engine.direct, helper_image=self.helper_image)
+        # release command: "run" (once per image), "rerun", "skip" (a fleet ran it already)
+        self.release = "run"
 
     def _ensure_proxy_image(self) -> None:
         self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
@@ -151,22 +154,17 @@ class DockerHost:
         pull, no helper container, no proxy healed."""
         state = self.observe()
         needs = self._needs_networks(state, app)
-        plan = plan_deploy(
-            self.cfg,
-            self.proxy.spec,
-            state,
-            app,
-            image,
-            self.context(needs, dry_run=True),
-            config_hash=config_hash(self.cfg.app(app)),
-        )
+        plan = self._plan_on(state, app, image, self.context(needs, dry_run=True))
         return tentative(plan) if needs else plan
 
     def _plan(self, app: str, image: str | None) -> Plan:
         state = self.observe_healed()
-        ctx = self.context(self._needs_networks(state, app))
+        return self._plan_on(state, app, image, self.context(self._needs_networks(state, app)))
+
+    def _plan_on(self, state: HostState, app: str, image: str | None, ctx: Context) -> Plan:
+        digest = config_hash(self.cfg.app(app))
         return plan_deploy(
-            self.cfg, self.proxy.spec, state, app, image, ctx, config_hash=config_hash(self.cfg.app(app))
+            self.cfg, self.proxy.spec, state, app, image, ctx, config_hash=digest, release=self.release
         )
 
     def _locked(self, app: str, *, held: bool = False) -> contextlib.AbstractContextManager[object]:
@@ -200,6 +198,12 @@ class DockerHost:
                     self._host_routes = None
                     self.clock.sleep(pyrandom.randbelow(100 * attempt) / 1000)  # out of step with the others
             raise AssertionError("unreachable")
+
+    def run_release(self, app: str, image: str | None = None, *, locked: bool = False) -> Outcome:
+        """Only APP's release command (a fleet runs it on one host before any host deploys)."""
+        with sigterm_interrupts(), self._locked(app, held=locked):
+            st, ctx = self.observe().app(app), self.context(False)
+            return self._execute(plan_release(app, self.cfg.app(app), st, image, ctx, self.release))
 
     def touches_proxy(self, app: str, image: str | None = None) -> bool:
         """Whether a deploy now would create, upgrade or reload the proxy (asked without
@@ -276,9 +280,12 @@ class DockerHost:
         return failed + sum(1 for f in futures if f.exception() is not None or not f.result())
 
     def _worker(self, cancel: threading.Event) -> DockerHost:
-        if self._injected:
-            return DockerHost(self.cfg, clock=self.clock, engine=self.engine, proxy=self.proxy, cancel=cancel)
-        return DockerHost(self.cfg, host=self.engine.host, clock=self.clock, cancel=cancel)
+        shared = (
+            {"engine": self.engine, "proxy": self.proxy} if self._injected else {"host": self.engine.host}
+        )
+        g = DockerHost(self.cfg, clock=self.clock, cancel=cancel, **shared)
+        g.release = self.release
+        return g
 
     def rollback(
         self, app: str, to: str | None = None, dry_run: bool = False, *, locked: bool = False

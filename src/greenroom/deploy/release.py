@@ -21,7 +21,9 @@ from greenroom import labels
 from greenroom.clock import Clock, poll_until
 from greenroom.config import AppConfig
 from greenroom.deploy.context import Context
-from greenroom.deploy.steps import RunRelease
+from greenroom.deploy.outcome import Reporter
+from greenroom.deploy.state import AppState
+from greenroom.deploy.steps import Plan, PullImage, RemoveRelease, RunRelease, Step
 from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, ReleaseFailed
@@ -91,6 +93,22 @@ def release_step(name: str, app: AppConfig, image: str, ctx: Context, *, rerun: 
     return RunRelease(name, ctx.deploy_id, spec, tuple(app.networks), app.release.timeout, rerun)
 
 
+def plan_release(
+    name: str, app: AppConfig, st: AppState, image: str | None, ctx: Context, release: str
+) -> Plan:
+    """Pure: the release command alone, for a fleet's first host before any host deploys:
+    its leftovers removed, the image made sure of, the command run."""
+    image = image or app.image
+    step = release_step(name, app, image, ctx, rerun=release == "rerun")
+    steps: list[Step] = [
+        RemoveRelease(name, c.labels.get(labels.DEPLOY, "?"), (c.name,), "left by an interrupted deploy")
+        for c in st.stale_runs
+    ]
+    if step is not None:
+        steps += [PullImage(image), step]
+    return Plan(name, "release", ctx.deploy_id, tuple(steps))
+
+
 def _lines(chunks: Iterator[str]) -> Iterator[str]:
     buf = ""
     for chunk in chunks:
@@ -103,12 +121,11 @@ def _lines(chunks: Iterator[str]) -> Iterator[str]:
 
 
 class ReleaseRunner:
-    def __init__(
-        self, engine: Engine, clock: Clock, show: Callable[[str], None], mask: Callable[[str], str]
-    ) -> None:
+    def __init__(self, engine: Engine, clock: Clock, reporter: Reporter, mask: Callable[[str], str]) -> None:
         self.engine = engine
         self.clock = clock
-        self.show = show  # each output line, masked
+        # each output line, masked: printed as it comes, or (a reporter without lines) as progress
+        self.show = reporter.output_line if isinstance(reporter, LineSink) else reporter.progress
         self.mask = mask
 
     def records(self, app: str) -> list[ContainerInfo]:

@@ -396,6 +396,8 @@ class Engine:
             body["StopTimeout"] = spec.stop_timeout
         if spec.stop_signal:
             body["StopSignal"] = spec.stop_signal
+        if spec.tty or spec.stdin_open:
+            body.update(Tty=spec.tty, OpenStdin=spec.stdin_open, StdinOnce=spec.stdin_open)
         with _translated(self.host, f"create container {spec.name}"):
             path = f"/containers/create?name={quote(spec.name, safe='')}"
             return str(post_json(self._api, path, body)["Id"])

@@ -248,6 +248,8 @@ class ContainerSpec:
     stop_timeout: int | None = None
     stop_signal: str | None = None
     sysctls: Mapping[str, str] = field(default_factory=dict)
+    tty: bool = False  # a terminal (greenroom run on a terminal)
+    stdin_open: bool = False  # stdin kept open for an attached client, closed when it detaches
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
 from greenroom.fleet.hosts import app_hosts, docker_host_for, host_names, reach
 from greenroom.fleet.outcomes import switch_times
+from greenroom.fleet.release import release_first
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
 from greenroom.fleet.together import together
@@ -53,6 +54,7 @@ class Fleet:
         factory = make or docker_host_for
         self._make = factory(cfg, clock=self.clock, cancel=self.cancel, reporter=reporter)
         self.handoff = Handoff(cfg.load_balancer, self.clock, tuple(secret_values(cfg)))
+        self.release = "run"  # the release command: "run" once per image, or "rerun"
 
     # -- commands ----------------------------------------------------------------------
 
@@ -78,7 +80,7 @@ class Fleet:
         plan = self.plan(app, only)
         report = FleetReport("deploy", app, plan, {h: HostResult(h) for h in plan.hosts})
         with self._hosts(app, report, plan) as services:
-            if services is None:
+            if services is None or not release_first(self.cfg, app, image, services, report, self.release):
                 return report
             if plan.strategy == "together":
                 together(self, app, image, services, report)
