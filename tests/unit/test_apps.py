@@ -15,6 +15,7 @@ from greenroom.deploy.plan import plan_deploy, plan_maintenance, plan_rollback
 from greenroom.deploy.release import plan_release
 from greenroom.deploy.state import AppState, group_releases
 from greenroom.deploy.steps import RemoveRelease, RunRelease, StopRelease, Switch
+from greenroom.engine.model import ContainerInfo
 from greenroom.errors import ConfigError
 from greenroom.proxy_model import Routed
 from tests.unit.test_config import problem
@@ -47,11 +48,8 @@ def cfg(tmp_path: Path) -> Config:
     return load_config(f, environ={})
 
 
-def worker_state(*containers: object, deploy: str | None = "d1") -> AppState:
-    named = [
-        dataclasses.replace(c, labels={**c.labels, labels.APP: "jobs"})  # type: ignore[type-var]
-        for c in containers
-    ]
+def worker_state(*containers: ContainerInfo, deploy: str | None = "d1") -> AppState:
+    named = [dataclasses.replace(c, labels={**c.labels, labels.APP: "jobs"}) for c in containers]
     routed = Routed("jobs", (), (), False, "blue", deploy, "web:1", (deploy,) if deploy else ())
     return AppState(
         "jobs",
