@@ -1,0 +1,164 @@
+"""A whole app on each engine: a web app whose release command migrates a real SQLite
+database (on a named volume) and whose new version refuses an unmigrated schema, plus a
+singleton worker, deployed together under keep-alive load; then a failing migration, a
+redeploy of the same image, `run` and `exec` exit codes and a Ctrl-C'd `run`."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from tests.bed import BedEngine, load_description
+from tests.deployment import Load, Project, app_doc, cli_env, get, uid, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = "/opt/greenroom-demo/app.py"
+
+
+def demo_images(bed: BedEngine) -> dict[str, str]:
+    """This checkout's demo app images (their tag hashes demo/app.py, as scripts/testbed does)."""
+    base = load_description()["images"]["base"]
+    tag = hashlib.sha256(base.encode() + b"\n" + (ROOT / "demo" / "app.py").read_bytes()).hexdigest()[:12]
+    images = {v: f"greenroom-test/app:{v}-{tag}" for v in ("v1", "v2", "v3")}
+    client = bed.docker()
+    try:
+        client.images.get(images["v3"])
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{images['v3']} is not on {bed.name}: run `scripts/testbed images`")
+    finally:
+        client.close()
+    return images
+
+
+def one_off(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """`greenroom run|exec APP -- CMD...` (the file before the command's words), stdin closed."""
+    at = args.index("--")
+    return subprocess.run(
+        [sys.executable, "-m", "greenroom", *args[:at], "--file", str(project.file), *args[at:]],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env(),
+    )
+
+
+def rows(project: Project, web: str) -> list[str]:
+    query = "SELECT version FROM releases"
+    code = f"import sqlite3; print(*[r[0] for r in sqlite3.connect('/data/app.db').execute('{query}')])"
+    res = one_off(project, "run", web, "--", "python3", "-c", code)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split()
+
+
+def one_offs(bed: BedEngine, app: str, role: str) -> list[str]:
+    client = bed.docker()
+    try:
+        found = client.containers.list(
+            all=True, filters={"label": [f"greenroom.app={app}", f"greenroom.role={role}"]}
+        )
+        return [f"{c.name}:{c.status}" for c in found]
+    finally:
+        client.close()
+
+
+def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
+    images = demo_images(bed)
+    web, jobs = f"t{uid()}", f"t{uid()}"
+    data = f"gr-{web}-data"
+    web_doc = app_doc(bed, web, image=images["v1"])
+    web_doc.update(
+        volumes=[f"{data}:/data"],
+        environment={"DB_PATH": "/data/app.db"},
+        secrets={"DB_PASSWORD": "hunter2-very-secret"},
+        release=f"python3 {DEMO} migrate",
+    )
+    jobs_doc = {
+        "image": images["v1"],
+        "command": ["python3", DEMO, "worker"],
+        "volumes": [f"{data}:/data"],
+        "environment": {"WORKER_LOG": "/data/worker.log"},
+        "overlap": False,
+        "healthcheck": {"type": "running", "steady": "1s", "interval": "100ms", "deadline": "20s"},
+        "stop_timeout": "5s",
+        "retain": 1,
+    }
+    project = Project(bed, tmp_path, {web: web_doc, jobs: jobs_doc})
+    project.write()
+    try:
+        first = project.run("deploy")  # both, in the config's order
+        assert "migrated to schema 1" in first.stderr, first.stderr
+        assert get(bed, f"{web}.test")[1]["version"] == "v1"
+        load = Load(bed.address, f"{web}.test").start()
+        try:
+            wait_for(lambda: load.count() > 20, what="load through the proxy")
+            # v2: migrated once (before the switch: the v2 server refuses schema 1), worker replaced
+            two = project.run("deploy", "--image", images["v2"])
+            assert "migrated to schema 2 (v2)" in two.stderr
+            done = time.time()
+            wait_for(lambda: load.count_after(done) >= 2 * load.clients, what="requests after the deploy")
+            assert load.versions_after(done) == {"v2"}
+            # a failing migration: exit 1, its exit code and last lines; nothing switched or left
+            project.set(web, environment={"DB_PATH": "/data/app.db", "MIGRATE_FAIL": "1"})
+            failed = project.run("deploy", web, "--image", images["v3"], check=False)
+            assert failed.returncode == 1, failed.stderr
+            assert "exited 3" in failed.stderr and "constraint violated" in failed.stderr
+            assert "hunter2-very-secret" not in failed.stdout + failed.stderr
+            assert get(bed, f"{web}.test")[1]["version"] == "v2"
+            assert not [c for c in one_offs(bed, web, "app") if "-v3" in c]
+            assert all(":exited" in c for c in one_offs(bed, web, "release")), one_offs(bed, web, "release")
+            # the same image again: the release does not run twice for it
+            project.set(web, environment={"DB_PATH": "/data/app.db"})
+            again = project.run("deploy", web, "--image", images["v2"])
+            assert "skipped: it already ran for this image" in again.stderr
+        finally:
+            load.stop()
+        failures = load.failures()
+        assert not failures, f"{len(failures)} failed of {load.count()}: {failures[:5]}"
+        assert rows(project, web) == ["v1", "v2"]  # once per deploy that migrated, none for the failure
+        # run and exec pass exit codes through; exec reads the worker's own log
+        code = one_off(project, "run", web, "--", "sh", "-c", "exit 7")
+        assert code.returncode == 7, code.stderr
+        log = one_off(project, "exec", jobs, "--", "sh", "-c", "cat /data/worker.log; exit 5")
+        assert log.returncode == 5, log.stderr
+        spans: list[tuple[float, float]] = []
+        open_: dict[str, float] = {}
+        for line in log.stdout.splitlines():
+            kind, at, who = line.split()[:3]
+            if kind == "start":
+                open_[who] = float(at)
+            else:
+                spans.append((open_.pop(who), float(at)))
+        assert len(spans) == 1 and len(open_) == 1, log.stdout  # v1 ran and stopped; v2 runs
+        assert min(open_.values()) > spans[0][1], "the singleton worker ran twice at once"
+        # Ctrl-C of `run`: its container is removed
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "greenroom", "run", web, "--file", str(project.file), "--", "sleep", "60"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+        )
+        wait_for(lambda: any(":running" in c for c in one_offs(bed, web, "run")), what="the run container")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        assert proc.returncode != 0
+        wait_for(lambda: not one_offs(bed, web, "run"), what="the run container removed", timeout=10)
+    finally:
+        project.cleanup()
+        client = bed.docker()
+        try:
+            for c in client.containers.list(all=True, filters={"volume": data}):
+                c.remove(force=True)
+            client.volumes.get(data).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        finally:
+            client.close()
