@@ -15,8 +15,8 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from tests.bed import BedEngine, load_description
-from tests.deployment import Load, Project, app_doc, cli_env, get, uid, wait_for
+from tests.bed import BedEngine, load_description, uid
+from tests.deployment import Load, Project, app_doc, cli_env, get, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "/opt/greenroom-demo/app.py"

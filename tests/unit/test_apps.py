@@ -65,6 +65,9 @@ def test_release_runs_after_the_image_and_before_any_container(cfg: Config) -> N
     state = host(cfg, st, proxy=proxy_container("gr-web-front"), extra=(network("redis", "10.9.0.0/24"),))
     plan = plan_deploy(cfg, proxy_spec(cfg), state, "web", "example/web:2", CTX, config_hash="h")
     assert kinds(plan)[:3] == ["PullImage", "RunRelease", "CreateRelease"]
+    fresh = plan_release(cfg, proxy_spec(cfg), host(cfg, proxy=proxy_container()), "web", None, CTX, "run")
+    assert kinds(fresh) == ["EnsureNetwork", "PullImage", "RunRelease"]  # a fleet's first deploy
+    assert fresh.steps[0].name == "gr-web-back"  # type: ignore[union-attr]
     step = next(s for s in plan.steps if isinstance(s, RunRelease))
     assert step.spec.command == ("python3", "manage.py", "migrate")
     assert step.spec.image == "example/web:2" and step.spec.restart == "no"
@@ -83,7 +86,8 @@ def test_a_release_left_by_a_killed_greenroom_is_removed_first(cfg: Config) -> N
         labels={labels.APP: "web", labels.ROLE: labels.ROLE_RELEASE, labels.DEPLOY: "d0"},
     )
     st = dataclasses.replace(live_state(), stale_runs=(left,))
-    plan = plan_release("web", cfg.app("web"), st, None, CTX, "run")
+    state = host(cfg, st, proxy=proxy_container("gr-web-front"))
+    plan = plan_release(cfg, proxy_spec(cfg), state, "web", None, CTX, "run")
     assert kinds(plan) == ["RemoveRelease", "PullImage", "RunRelease"]
     assert isinstance(plan.steps[0], RemoveRelease) and plan.steps[0].containers == ("web-release-d0",)
 

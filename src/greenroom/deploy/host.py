@@ -202,8 +202,11 @@ class DockerHost:
     def run_release(self, app: str, image: str | None = None, *, locked: bool = False) -> Outcome:
         """Only APP's release command (a fleet runs it on one host before any host deploys)."""
         with sigterm_interrupts(), self._locked(app, held=locked):
-            st, ctx = self.observe().app(app), self.context(False)
-            return self._execute(plan_release(app, self.cfg.app(app), st, image, ctx, self.release))
+            state = self.observe()
+            ctx = self.context(self._needs_networks(state, app))
+            return self._execute(
+                plan_release(self.cfg, self.proxy.spec, state, app, image, ctx, self.release)
+            )
 
     def touches_proxy(self, app: str, image: str | None = None) -> bool:
         """Whether a deploy now would create, upgrade or reload the proxy (asked without

@@ -19,14 +19,16 @@ from typing import Protocol, runtime_checkable
 
 from greenroom import labels
 from greenroom.clock import Clock, poll_until
-from greenroom.config import AppConfig
+from greenroom.config import AppConfig, Config
 from greenroom.deploy.context import Context
 from greenroom.deploy.outcome import Reporter
-from greenroom.deploy.state import AppState
-from greenroom.deploy.steps import Plan, PullImage, RemoveRelease, RunRelease, Step
+from greenroom.deploy.state import HostState
+from greenroom.deploy.steps import EnsureNetwork, Plan, PullImage, RemoveRelease, RunRelease, Step
+from greenroom.deploy.worker import home_and_back
 from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, ReleaseFailed
+from greenroom.proxy_model import ProxySpec
 
 KEEP_RECORDS = 3  # successful release containers kept per app (the newest)
 TAIL = 20  # lines of its output a failure shows
@@ -94,13 +96,19 @@ def release_step(name: str, app: AppConfig, image: str, ctx: Context, *, rerun: 
 
 
 def plan_release(
-    name: str, app: AppConfig, st: AppState, image: str | None, ctx: Context, release: str
+    cfg: Config, proxy: ProxySpec, state: HostState, name: str, image: str | None, ctx: Context, release: str
 ) -> Plan:
     """Pure: the release command alone, for a fleet's first host before any host deploys:
-    its leftovers removed, the image made sure of, the command run."""
+    the app's back network made (a first deploy), its leftovers removed, the image made
+    sure of, the command run."""
+    app = cfg.app(name)
+    st = state.app(name)
     image = image or app.image
     step = release_step(name, app, image, ctx, rerun=release == "rerun")
-    steps: list[Step] = [
+    back = labels.back_network(name)
+    nets = home_and_back(cfg, proxy, state, name, ctx)
+    steps: list[Step] = [s for s in nets if isinstance(s, EnsureNetwork) and s.name == back]
+    steps += [
         RemoveRelease(name, c.labels.get(labels.DEPLOY, "?"), (c.name,), "left by an interrupted deploy")
         for c in st.stale_runs
     ]

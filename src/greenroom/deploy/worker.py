@@ -29,19 +29,7 @@ def worker_infrastructure(
 ) -> list[Step]:
     """The back network (its only network of greenroom's) and a running proxy, which keeps
     its record of what is live and its history."""
-    pool = ip_network(str(cfg.proxy.subnet_pool))
-    assert isinstance(pool, IPv4Network)
-    steps: list[Step] = []
-    taken: list[IPNetwork] = [*state.taken_subnets(), *ctx.host_routes]
-    if state.home is None:
-        subnet = allocate(pool, HOME_PREFIX, taken)
-        taken.append(subnet)
-        steps.append(EnsureNetwork(proxy.network, str(subnet), False, labels.owned(labels.ROLE_HOME)))
-    if state.app(name).back is None:
-        subnet = allocate(pool, cfg.proxy.back_prefix, taken, start=spread(name))
-        steps.append(
-            EnsureNetwork(labels.back_network(name), str(subnet), False, labels.owned(labels.ROLE_BACK, name))
-        )
+    steps = home_and_back(cfg, proxy, state, name, ctx)
     running = state.proxy if state.proxy is not None and state.proxy.running else None
     if running is None:
         steps.append(
@@ -64,6 +52,24 @@ def worker_infrastructure(
                 reason=f"proxy image {serving.image} -> {proxy.image}",
                 pools=wanted_pools(state, None),
             )
+        )
+    return steps
+
+
+def home_and_back(cfg: Config, proxy: ProxySpec, state: HostState, name: str, ctx: Context) -> list[Step]:
+    """The proxy's home network and the app's back network, those missing, in free subnets."""
+    pool = ip_network(str(cfg.proxy.subnet_pool))
+    assert isinstance(pool, IPv4Network)
+    steps: list[Step] = []
+    taken: list[IPNetwork] = [*state.taken_subnets(), *ctx.host_routes]
+    if state.home is None:
+        subnet = allocate(pool, HOME_PREFIX, taken)
+        taken.append(subnet)
+        steps.append(EnsureNetwork(proxy.network, str(subnet), False, labels.owned(labels.ROLE_HOME)))
+    if state.app(name).back is None:
+        subnet = allocate(pool, cfg.proxy.back_prefix, taken, start=spread(name))
+        steps.append(
+            EnsureNetwork(labels.back_network(name), str(subnet), False, labels.owned(labels.ROLE_BACK, name))
         )
     return steps
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import sys
 import termios
 import threading
@@ -40,16 +41,32 @@ def _raw(sock: Any) -> socket.socket:
 
 
 def _feed(fd: int, sock: socket.socket) -> None:
-    """stdin to the container until it ends; then half-close, so the command sees EOF."""
+    """stdin to the container until it ends; then half-close, so the command sees EOF.
+    Not over TLS: Python's SSLSocket.shutdown drops the TLS session (what is read after it
+    would be the raw records), and it has no close_notify-only half-close."""
     try:
         while True:
             data = os.read(fd, 4096)
             if not data:
                 break
             sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        if not isinstance(sock, ssl.SSLSocket):
+            sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass  # the command ended first
+
+
+def _close(sock: Any) -> None:
+    """End a hijacked stream: the socket shut, then its HTTP response closed (which closes the
+    file under it; closing that file first breaks the response's own close later)."""
+    with contextlib.suppress(OSError):
+        _raw(sock).shutdown(socket.SHUT_RDWR)
+    response = getattr(sock, "_response", None)
+    with contextlib.suppress(OSError, ValueError):
+        if response is not None:
+            response.close()
+        else:
+            sock.close()
 
 
 @contextlib.contextmanager
@@ -87,8 +104,7 @@ def run_attached(engine: Engine, container: str, *, tty: bool, stdin: bool) -> i
             with raw_terminal(tty):
                 _pump(sock, tty, stdin)
         finally:
-            with contextlib.suppress(OSError):
-                sock.close()
+            _close(sock)
         return int(api.wait(container).get("StatusCode", 1))
 
 
@@ -102,8 +118,7 @@ def exec_attached(engine: Engine, container: str, command: Sequence[str], *, tty
             with raw_terminal(tty):
                 _pump(sock, tty, stdin)
         finally:
-            with contextlib.suppress(OSError):
-                sock.close()
+            _close(sock)
         for _ in range(100):  # the exit code lands just after the stream ends
             done = api.exec_inspect(created["Id"])
             if done.get("ExitCode") is not None or not done.get("Running"):
