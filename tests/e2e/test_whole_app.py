@@ -114,8 +114,19 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
             assert get(bed, f"{web}.test")[1]["version"] == "v2"
             assert not [c for c in one_offs(bed, web, "app") if "-v3" in c]
             assert all(":exited" in c for c in one_offs(bed, web, "release")), one_offs(bed, web, "release")
+            history = project.run("history", web, "--json").stdout
+            assert "exited 3" in history and "hunter2-very-secret" not in history
+            # greenroom killed (-9) while its release command runs: the next command removes it
+            project.set(web, release="sh -c 'echo migrating; sleep 60'")
+            killed = project.spawn("deploy", web, "--image", images["v3"])
+            wait_for(lambda: any(":running" in c for c in one_offs(bed, web, "release")), what="the release")
+            killed.kill()
+            killed.wait(timeout=10)
+            repaired = project.run("repair", web)
+            assert "left by an interrupted deploy" in repaired.stderr, repaired.stderr
+            assert all(":exited" in c for c in one_offs(bed, web, "release")), one_offs(bed, web, "release")
             # the same image again: the release does not run twice for it
-            project.set(web, environment={"DB_PATH": "/data/app.db"})
+            project.set(web, environment={"DB_PATH": "/data/app.db"}, release=f"python3 {DEMO} migrate")
             again = project.run("deploy", web, "--image", images["v2"])
             assert "skipped: it already ran for this image" in again.stderr
         finally:
@@ -123,6 +134,8 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
         failures = load.failures()
         assert not failures, f"{len(failures)} failed of {load.count()}: {failures[:5]}"
         assert rows(project, web) == ["v1", "v2"]  # once per deploy that migrated, none for the failure
+        status = project.run("status").stdout
+        assert web in status and jobs in status
         # run and exec pass exit codes through; exec reads the worker's own log
         code = one_off(project, "run", web, "--", "sh", "-c", "exit 7")
         assert code.returncode == 7, code.stderr
