@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from tests.bed import BedEngine, bed_engine, load_description, ssh_alias, uid
-from tests.deployment import app_images
+from tests.e2e.test_whole_app import demo_images
 
 DESC = load_description()
 REMOTE: dict[str, Any] | None = DESC.get("remote")
@@ -108,6 +108,10 @@ def _cleanup(client: docker.DockerClient) -> None:
             c.remove(force=True)
     with contextlib.suppress(docker.errors.NotFound):
         client.volumes.get(f"{PROXY}-state").remove(force=True)
+    for vol in client.volumes.list():
+        if (vol.name or "").startswith("walk"):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                vol.remove(force=True)
     for net in client.networks.list():
         if (net.name or "").startswith("gr-walk") or net.name == PROXY:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -141,7 +145,7 @@ def test_own_server_walkthrough_from_a_wheel(
     gr = str(installed / "greenroom")
     work = tmp_path / "project"
     work.mkdir()
-    images = app_images(bed)
+    images = demo_images(bed)  # this checkout's demo app: it can migrate and run as a worker
     name = f"walk{uid()[:6]}"
 
     assert sh(env, work, gr, "--version").stdout.strip()
@@ -172,6 +176,25 @@ def test_own_server_walkthrough_from_a_wheel(
     assert "CreateRelease" in plan or "create" in plan.lower()
     sh(env, work, gr, "deploy")
     assert version(bed.address, f"{name}.test") == "v1"
+
+    # then the rest of the app: the web app's migration and a worker beside it
+    app["release"] = "python3 /opt/greenroom-demo/app.py migrate"
+    app["volumes"] = [f"{name}-data:/data"]
+    app["environment"] = {"DB_PATH": "/data/app.db"}
+    doc["apps"][f"{name}w"] = {  # the worker
+        "image": images["v1"],
+        "command": "python3 /opt/greenroom-demo/app.py worker",
+        "volumes": [f"{name}-data:/data"],
+        "environment": {"WORKER_LOG": "/data/worker.log"},
+    }
+    (work / "greenroom.yml").write_text(yaml.safe_dump(doc))
+    migrated = sh(env, work, gr, "deploy", "--image", images["v3"])
+    assert "migrated to schema 3" in migrated.stderr
+    assert version(bed.address, f"{name}.test") == "v3"  # v3 refuses a database not migrated
+    query = "SELECT schema FROM meta"
+    query = f"import sqlite3; print(sqlite3.connect('/data/app.db').execute('{query}').fetchone()[0])"
+    assert sh(env, work, gr, "run", name, "--", "python3", "-c", query).stdout.strip() == "3"
+    assert "start" in sh(env, work, gr, "exec", f"{name}w", "--", "cat", "/data/worker.log").stdout
     sh(env, work, gr, "deploy", "--image", images["v2"])
     assert version(bed.address, f"{name}.test") == "v2"
     sh(env, work, gr, "rollback", name)

@@ -16,9 +16,10 @@ from greenroom.deploy.release import plan_release
 from greenroom.deploy.state import AppState, group_releases
 from greenroom.deploy.steps import RemoveRelease, RunRelease, StopRelease, Switch
 from greenroom.engine.model import ContainerInfo
-from greenroom.errors import ConfigError
+from greenroom.errors import ConfigError, DeployFailed
 from greenroom.proxy_model import Routed
 from tests.unit.test_config import problem
+from tests.unit.test_executor_failures import deployed
 from tests.unit.test_plan import CTX, container, host, kinds, live_state, network, proxy_container
 
 YAML = """
@@ -152,3 +153,34 @@ def test_an_overlapping_worker_stops_the_old_one_after_its_gate(cfg: Config, tmp
 )
 def test_worker_and_release_config_errors(tmp_path: Path, text: str, expected: str) -> None:
     assert problem(tmp_path, "apps:\n  web:\n    image: web:1\n" + text).startswith(expected)
+
+
+WORKER = """
+proxy:
+  ports: ["80:80"]
+apps:
+  jobs:
+    image: example/jobs:1
+    overlap: false
+    healthcheck: {type: docker, interval: 200ms, deadline: 10s}
+"""
+
+
+def test_a_singleton_that_fails_its_gate_gets_its_old_version_back(tmp_path: Path) -> None:
+    w = deployed(tmp_path, WORKER)
+    old = w.live("jobs")
+    assert old is not None and w.release(old) <= w.engine.running()
+    w.engine.health["example/jobs:2"] = "unhealthy"
+    with pytest.raises(DeployFailed, match="not healthy"):
+        w.g.deploy("jobs", "example/jobs:2")
+    assert w.live("jobs") == old and w.release(old) <= w.engine.running()
+    calls = w.engine.calls
+    stopped = next(i for i, c in enumerate(calls) if c.startswith("stop jobs-blue"))
+    created = next(i for i, c in enumerate(calls) if c.startswith("create jobs-green"))
+    again = max(i for i, c in enumerate(calls) if c.startswith("start jobs-blue"))
+    assert stopped < created < again  # never two at once; the old one back after the new is gone
+    assert not any(n.startswith("jobs-green") for n in w.engine.names())
+    # a good version replaces it: still stopped before the new one starts; no route, no front network
+    w.g.deploy("jobs", "example/jobs:3")
+    assert w.live("jobs") != old and not w.proxy.routing["jobs"].hosts
+    assert "gr-jobs-front" not in {n.name for n in w.engine.networks()}
