@@ -106,10 +106,15 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
             wait_for(lambda: load.count_after(done) >= 2 * load.clients, what="requests after the deploy")
             assert load.versions_after(done) == {"v2"}
             # a failing migration: exit 1, its exit code and last lines; nothing switched or left
-            project.set(web, environment={"DB_PATH": "/data/app.db", "MIGRATE_FAIL": "1"})
+            project.set(
+                web,
+                environment={"DB_PATH": "/data/app.db", "MIGRATE_FAIL": "1"},
+                release=f"sh -c 'echo connecting as $DB_PASSWORD; exec python3 {DEMO} migrate'",
+            )
             failed = project.run("deploy", web, "--image", images["v3"], check=False)
             assert failed.returncode == 1, failed.stderr
             assert "exited 3" in failed.stderr and "constraint violated" in failed.stderr
+            assert "connecting as ******" in failed.stderr  # its output, streamed and masked
             assert "hunter2-very-secret" not in failed.stdout + failed.stderr
             assert get(bed, f"{web}.test")[1]["version"] == "v2"
             assert not [c for c in one_offs(bed, web, "app") if "-v3" in c]

@@ -105,7 +105,7 @@ def test_a_minimal_file_gets_every_default(tmp_path: Path) -> None:
 
 def test_the_example_loads_cleanly() -> None:
     cfg = load_config(ROOT / "examples" / "greenroom.yml", environ={})
-    assert set(cfg.apps) == {"web", "api"}
+    assert set(cfg.apps) == {"web", "api", "mailer"}
     assert cfg.apps["web"].image == "registry.example.com/shop/web:latest"
     assert cfg.apps["api"].healthcheck.type == "tcp"
     cfg = load_config(ROOT / "examples" / "greenroom.yml", environ={"WEB_TAG": "abc123"})
