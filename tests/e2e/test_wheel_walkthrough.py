@@ -177,6 +177,18 @@ def test_own_server_walkthrough_from_a_wheel(
     sh(env, work, gr, "deploy")
     assert version(bed.address, f"{name}.test") == "v1"
 
+    sh(env, work, gr, "deploy", "--image", images["v2"])
+    assert version(bed.address, f"{name}.test") == "v2"
+    sh(env, work, gr, "rollback", name)
+    assert version(bed.address, f"{name}.test") == "v1"
+
+    # a CI job: exits non-zero, says why on stderr, --json for machines; v1 still serves
+    failed = sh(env, work, gr, "deploy", "--json", "--image", "greenroom-test/none:missing", ok=False)
+    assert failed.returncode != 0
+    result = json.loads(failed.stdout)
+    assert result["error"] and "greenroom-test/none:missing" in json.dumps(result)
+    assert version(bed.address, f"{name}.test") == "v1"
+
     # then the rest of the app: the web app's migration and a worker beside it
     app["release"] = "python3 /opt/greenroom-demo/app.py migrate"
     app["volumes"] = [f"{name}-data:/data"]
@@ -195,14 +207,3 @@ def test_own_server_walkthrough_from_a_wheel(
     query = f"import sqlite3; print(sqlite3.connect('/data/app.db').execute('{query}').fetchone()[0])"
     assert sh(env, work, gr, "run", name, "--", "python3", "-c", query).stdout.strip() == "3"
     assert "start" in sh(env, work, gr, "exec", f"{name}w", "--", "cat", "/data/worker.log").stdout
-    sh(env, work, gr, "deploy", "--image", images["v2"])
-    assert version(bed.address, f"{name}.test") == "v2"
-    sh(env, work, gr, "rollback", name)
-    assert version(bed.address, f"{name}.test") == "v1"
-
-    # a CI job: exits non-zero, says why on stderr, --json for machines; v1 still serves
-    failed = sh(env, work, gr, "deploy", "--json", "--image", "greenroom-test/none:missing", ok=False)
-    assert failed.returncode != 0
-    result = json.loads(failed.stdout)
-    assert result["error"] and "greenroom-test/none:missing" in json.dumps(result)
-    assert version(bed.address, f"{name}.test") == "v1"
