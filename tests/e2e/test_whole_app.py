@@ -16,7 +16,8 @@ import docker.errors
 import pytest
 
 from tests.bed import BedEngine, load_description, uid
-from tests.deployment import Load, Project, app_doc, cli_env, get, wait_for
+from tests.deployment import Load, Project, app_doc, cli_env, get
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "/opt/greenroom-demo/app.py"

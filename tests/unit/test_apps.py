@@ -17,7 +17,7 @@ from greenroom.deploy.state import AppState, group_releases
 from greenroom.deploy.steps import RemoveRelease, RunRelease, StopRelease, Switch
 from greenroom.engine.model import ContainerInfo
 from greenroom.errors import ConfigError, DeployFailed
-from greenroom.proxy_model import Routed
+from greenroom.proxy.model import Routed
 from tests.unit.test_config import problem
 from tests.unit.test_executor_failures import deployed
 from tests.unit.test_plan import CTX, container, host, kinds, live_state, network, proxy_container

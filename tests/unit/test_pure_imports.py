@@ -23,6 +23,8 @@ PURE = [
     "greenroom.deploy.plan",
     "greenroom.deploy.infrastructure",
     "greenroom.deploy.releases",
+    "greenroom.deploy.release",
+    "greenroom.deploy.worker",
     "greenroom.deploy.addresses",
     "greenroom.deploy.context",
     "greenroom.gateway.plan",

@@ -28,7 +28,7 @@ from greenroom.deploy.worker import home_and_back
 from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError, ReleaseFailed
-from greenroom.proxy_model import ProxySpec
+from greenroom.proxy.model import ProxySpec
 
 KEEP_RECORDS = 3  # successful release containers kept per app (the newest)
 TAIL = 20  # lines of its output a failure shows
