@@ -36,10 +36,6 @@ HostOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 AppArg = Annotated[str | None, typer.Argument(help="app name (default: every app in the config)")]
 DEFAULT_FILE = Path("greenroom.yml")
-NO_RELEASE_ON_ROLLBACK = (
-    "the release command does not run on rollback: the retained release starts as it was, and a "
-    "migration written for the newer version would not undo itself"
-)
 
 
 def _config(path: Path, *, lenient: bool = False) -> Config:
@@ -196,7 +192,9 @@ def register(app: typer.Typer) -> None:
         The release command does not run."""
         cfg = _config(file)
         if cfg.app(name).release is not None and not as_json and not output.quiet:
-            output.err.print(Text(f"note: {NO_RELEASE_ON_ROLLBACK}", style="yellow"))
+            from greenroom.deploy.release import NOT_ON_ROLLBACK
+
+            output.err.print(Text(f"note: {NOT_ON_ROLLBACK}", style="yellow"))
         if cfg.hosts and not dry_run:
             from greenroom.cli import fleet_cmds
 

@@ -101,8 +101,7 @@ class DockerHost:
         self.masker = Masker(self.secrets)
         self._host_routes: tuple[IPNetwork, ...] | None = None
         self.access = HostAccess(self.engine, direct=cfg.engine.direct, helper_image=self.helper_image)
-        # release command: "run" (once per image), "rerun", "skip" (a fleet ran it already)
-        self.release = "run"
+        self.release = "run"  # the release command: "run" once per image, "rerun", "skip" (done)
 
     def _ensure_proxy_image(self) -> None:
         self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
@@ -202,11 +201,9 @@ class DockerHost:
     def run_release(self, app: str, image: str | None = None, *, locked: bool = False) -> Outcome:
         """Only APP's release command (a fleet runs it on one host before any host deploys)."""
         with sigterm_interrupts(), self._locked(app, held=locked):
-            state = self.observe()
-            ctx = self.context(self._needs_networks(state, app))
-            return self._execute(
-                plan_release(self.cfg, self.proxy.spec, state, app, image, ctx, self.release)
-            )
+            st = self.observe()
+            ctx = self.context(self._needs_networks(st, app))
+            return self._execute(plan_release(self.cfg, self.proxy.spec, st, app, image, ctx, self.release))
 
     def touches_proxy(self, app: str, image: str | None = None) -> bool:
         """Whether a deploy now would create, upgrade or reload the proxy (asked without

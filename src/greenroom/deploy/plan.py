@@ -11,7 +11,7 @@ from greenroom.config import Config
 from greenroom.deploy.addresses import free_addresses
 from greenroom.deploy.context import Context
 from greenroom.deploy.infrastructure import infrastructure, proxy_joins, wanted_pools
-from greenroom.deploy.release import release_step
+from greenroom.deploy.release import NOT_ON_ROLLBACK, release_step
 from greenroom.deploy.releases import app_hosts, go_live, probe_spec, prune, repair, specs
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import (
@@ -151,11 +151,7 @@ def plan_rollback(
         f"rolling back from {live.deploy if live else 'nothing'} to {target.deploy} ({target.version})",
     )
     if app.release is not None:
-        notes += (
-            "the release command does not run: a rollback starts a retained release as it was, and a "
-            "command written for a newer version (a migration) would not undo itself; undo data changes "
-            "by deploying a version whose release command does",
-        )
+        notes += (f"{NOT_ON_ROLLBACK}; undo data changes by deploying a version whose release command does",)
     if app.is_worker:
         steps = worker_infrastructure(cfg, proxy, state, name, ctx)
         steps += stop_first(name, app, st)

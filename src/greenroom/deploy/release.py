@@ -32,6 +32,10 @@ from greenroom.proxy.model import ProxySpec
 
 KEEP_RECORDS = 3  # successful release containers kept per app (the newest)
 TAIL = 20  # lines of its output a failure shows
+NOT_ON_ROLLBACK = (
+    "the release command does not run on rollback: a rollback starts a retained release as it was, "
+    "and a command written for a newer version (a migration) would not undo itself"
+)
 
 
 @runtime_checkable
