@@ -110,7 +110,7 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
             project.set(
                 web,
                 environment={"DB_PATH": "/data/app.db", "MIGRATE_FAIL": "1"},
-                release=f"sh -c 'echo connecting as $DB_PASSWORD; exec python3 {DEMO} migrate'",
+                release=f"sh -c 'echo connecting as $$DB_PASSWORD; exec python3 {DEMO} migrate'",
             )
             failed = project.run("deploy", web, "--image", images["v3"], check=False)
             assert failed.returncode == 1, failed.stderr
