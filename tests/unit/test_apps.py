@@ -15,11 +15,12 @@ from greenroom.deploy.plan import plan_deploy, plan_maintenance, plan_rollback
 from greenroom.deploy.release import plan_release
 from greenroom.deploy.state import AppState, group_releases
 from greenroom.deploy.steps import RemoveRelease, RunRelease, StopRelease, Switch
-from greenroom.engine.model import ContainerInfo
+from greenroom.engine.model import ContainerInfo, ContainerState
 from greenroom.errors import ConfigError, DeployFailed
 from greenroom.proxy.model import Routed
 from tests.unit.test_config import problem
 from tests.unit.test_executor_failures import deployed
+from tests.unit.test_fleet_run import HOSTS, Fleetworld, yaml_text
 from tests.unit.test_plan import CTX, container, host, kinds, live_state, network, proxy_container
 
 YAML = """
@@ -184,3 +185,59 @@ def test_a_singleton_that_fails_its_gate_gets_its_old_version_back(tmp_path: Pat
     w.g.deploy("jobs", "example/jobs:3")
     assert w.live("jobs") != old and not w.proxy.routing["jobs"].hosts
     assert "gr-jobs-front" not in {n.name for n in w.engine.networks()}
+
+
+def _fleet_with_release(tmp_path: Path, rollout: str) -> Fleetworld:
+    w = Fleetworld(tmp_path, yaml_text(rollout))  # each host deployed once, without a release command
+    f = tmp_path / "release.yml"
+    f.write_text(
+        yaml_text(rollout).replace(
+            "    retain: 1\n", "    retain: 1\n    release: {command: migrate, timeout: 5s}\n"
+        )
+    )
+    w.cfg = load_config(f, environ={})
+    return w
+
+
+def _releases(w: Fleetworld, host: str) -> list[str]:
+    return [
+        b.name for b in w.engines[host].boxes.values() if b.labels.get(labels.ROLE) == labels.ROLE_RELEASE
+    ]
+
+
+@pytest.mark.parametrize("rollout", ["{strategy: rolling, max_parallel: 1}", "{strategy: together}"])
+def test_a_fleet_runs_the_release_once_on_its_first_host_before_any_switch(
+    tmp_path: Path, rollout: str
+) -> None:
+    w = _fleet_with_release(tmp_path, rollout)
+    engine = w.engines["a"]
+    real_state = engine.state
+
+    def exits_ok(ref: str) -> ContainerState:  # the fake's release command exits 0
+        box = engine._box(ref)
+        if box.labels.get(labels.ROLE) == labels.ROLE_RELEASE:
+            box.running = False
+            return ContainerState(False, 0, status="exited")
+        return real_state(ref)
+
+    engine.state = exits_ok  # type: ignore[method-assign]
+    report = w.fleet().deploy("web", "example/web:2")
+    assert report.ok, report.reason()
+    assert len(_releases(w, "a")) == 1 and not _releases(w, "b") and not _releases(w, "c")
+    events = [e for e in w.log if e[1] != "lock"]
+    assert events[0] == ("a", "start")  # the release command's container, before anything else
+    assert [h for h, what in w.log if what.startswith("switch")] != []
+    assert any("once for every host" in n for n in report.hosts["a"].notes)
+
+
+def test_a_fleet_whose_release_fails_touches_no_host(tmp_path: Path) -> None:
+    w = _fleet_with_release(tmp_path, "{strategy: together}")
+    before = {h: w.live(h) for h in HOSTS}
+    report = w.fleet().deploy("web", "example/web:2")  # the fake's command never ends: its timeout
+    assert not report.ok and report.failed == "a" and report.hosts["a"].step == "RunRelease"
+    assert "ran past its timeout" in report.hosts["a"].error
+    assert [report.hosts[h].status for h in HOSTS] == ["failed", "untouched", "untouched"]
+    assert {h: w.live(h) for h in HOSTS} == before
+    assert not any(what.startswith("switch") for _, what in w.log)
+    assert not _releases(w, "a")  # removed
+    assert all(not w.locks(h) for h in HOSTS)
