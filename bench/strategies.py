@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import yaml
 
-from greenroom.engine.client import Engine
+from greenroom.engine.client import DockerEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = "/etc/bench/nginx.conf"
@@ -67,7 +67,7 @@ class Strategy:
         self.bed = bed
         self.upstream = upstream
         self.client = docker.DockerClient(base_url=bed.host, version="auto", timeout=120)
-        self.engine = Engine(bed.host)
+        self.engine = DockerEngine(bed.host)
         self.live: str | None = None
         self.tag = "bench"
 

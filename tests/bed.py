@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from greenroom.engine.client import Engine, post_json
+from greenroom.engine.client import DockerEngine, post_json
 from greenroom.gateway.rules import EngineRules
 
 DESCRIPTION = Path(os.environ.get("GREENROOM_TESTBED_FILE", "/run/greenroom-testbed.json"))
@@ -56,8 +56,8 @@ class BedEngine:
     def gw_priority(self) -> bool:
         return self.rules.gw_priority
 
-    def engine(self) -> Engine:
-        return Engine(self.host)
+    def engine(self) -> DockerEngine:
+        return DockerEngine(self.host)
 
     def docker(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.host, version="auto", timeout=120)

@@ -16,7 +16,7 @@ import docker.errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greenroom.engine.client import Engine
+from greenroom.engine.client import DockerEngine
 from greenroom.engine.host_access import HostAccess
 from greenroom.gateway.doctor import actual_gateway
 from greenroom.gateway.rules import Endpoint, Gateway, Sandbox
@@ -42,7 +42,7 @@ def net_specs(bed: BedEngine) -> st.SearchStrategy[list[NetSpec]]:
     return st.lists(spec, min_size=2, max_size=4, unique_by=lambda s: s.stem.lower())
 
 
-def observed(engine: Engine, cid: str) -> Gateway:
+def observed(engine: DockerEngine, cid: str) -> Gateway:
     c = engine.container(cid)
     table = HostAccess(engine).routes(c, via="proc")  # the test runs beside the engine
     return actual_gateway(c, table)

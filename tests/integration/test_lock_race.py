@@ -36,13 +36,13 @@ RACER = r"""
 import os, socket, sys
 from greenroom.clock import SystemClock
 from greenroom.deploy import lock
-from greenroom.engine.client import Engine
+from greenroom.engine.client import DockerEngine
 from greenroom.errors import Locked
 
 host, app, image, mode = sys.argv[1:5]
 
 def take():
-    engine = Engine(host)
+    engine = DockerEngine(host)
     try:
         taken = lock.acquire(engine, app, image, SystemClock())
     except Locked as exc:
@@ -52,7 +52,7 @@ def take():
     return engine, taken
 
 if mode == "race":
-    Engine(host).close()  # imports and the first connection before the start line
+    DockerEngine(host).close()  # imports and the first connection before the start line
     print("ready", flush=True)
     sys.stdin.readline()
     engine, taken = take()

@@ -20,7 +20,7 @@ import pytest
 
 import greenroom
 from greenroom.config import load_config
-from greenroom.engine.client import Engine
+from greenroom.engine.client import DockerEngine
 from greenroom.engine.endpoint import TlsMaterial
 from greenroom.engine.model import ContainerSpec
 from greenroom.engine.transport import SshAdapter
@@ -100,7 +100,7 @@ def ssh_children() -> list[int]:
     return found
 
 
-def exercise(engine: Engine) -> None:
+def exercise(engine: DockerEngine) -> None:
     """Real operations through the engine: create, copy files in, start, exec, logs (plain
     and followed), inspect, remove."""
     assert engine.image_inspect(BUSYBOX) is not None
@@ -139,7 +139,7 @@ def exercise(engine: Engine) -> None:
     assert engine.containers(running_only=False, name=name) == []
 
 
-def timed_calls(engine: Engine, n: int = 40) -> float:
+def timed_calls(engine: DockerEngine, n: int = 40) -> float:
     """Median seconds of one API call (GET /version) on a warm connection."""
     engine._api.version()
     times = []
@@ -156,7 +156,7 @@ def timed_calls(engine: Engine, n: int = 40) -> float:
 def test_ssh_engine_through_an_ssh_config_alias(ssh_config: Path) -> None:
     before = set(ssh_children())
     t = time.perf_counter()
-    engine = Engine(f"ssh://{ALIAS}")
+    engine = DockerEngine(f"ssh://{ALIAS}")
     connect = time.perf_counter() - t
     try:
         assert not engine.is_local
@@ -193,7 +193,7 @@ def test_ssh_engine_with_user_and_port_in_the_url(tmp_path: Path, monkeypatch: p
         "GlobalKnownHostsFile /dev/null\n"
     )
     monkeypatch.setenv("GREENROOM_SSH_CONFIG", str(cfg))
-    engine = Engine(f"ssh://{ssh['user']}@{ssh['host']}:{ssh['port']}")
+    engine = DockerEngine(f"ssh://{ssh['user']}@{ssh['host']}:{ssh['port']}")
     try:
         assert engine.info.api_version == remote()["api_version"]
         assert any(n.name == "bridge" for n in engine.networks())
@@ -211,7 +211,7 @@ def test_ssh_engine_from_a_docker_context(ssh_config: Path, tmp_path: Path) -> N
         capture_output=True,
     )
     subprocess.run(["docker", "context", "use", "e3-ssh"], env=env, check=True, capture_output=True)
-    engine = Engine(environ=env)  # currentContext of $DOCKER_CONFIG/config.json
+    engine = DockerEngine(environ=env)  # currentContext of $DOCKER_CONFIG/config.json
     try:
         assert engine.host == f"ssh://{ALIAS}" and engine.endpoint.source == "context e3-ssh"
         assert engine.info.version == remote()["version"]
@@ -226,7 +226,7 @@ def test_an_unknown_ssh_host_key_is_refused_clearly(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("GREENROOM_SSH_CONFIG", str(cfg))
     before = set(ssh_children())
     with pytest.raises(EngineUnreachable) as caught:
-        Engine(f"ssh://{ALIAS}")
+        DockerEngine(f"ssh://{ALIAS}")
     err = caught.value
     assert f"the SSH host key of {ALIAS} is not in known_hosts" in err.message
     assert f"ssh-keyscan -p {remote()['ssh']['port']} {remote()['ssh']['host']}" in err.hint
@@ -263,7 +263,7 @@ def test_the_cli_over_ssh(ssh_config: Path) -> None:
 def test_tls_from_the_environment() -> None:
     tls = remote()["tls"]
     env = clean_env(DOCKER_HOST=remote()["tcp"], DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=tls["dir"])
-    engine = Engine(environ=env)
+    engine = DockerEngine(environ=env)
     try:
         assert engine.host == remote()["tcp"] and not engine.is_local
         assert engine.endpoint.tls is not None and engine.endpoint.tls.verify
@@ -272,7 +272,7 @@ def test_tls_from_the_environment() -> None:
         tls_call = timed_calls(engine)
     finally:
         engine.close()
-    local = Engine(remote()["host"])
+    local = DockerEngine(remote()["host"])
     try:
         unix_call = timed_calls(local)
     finally:
@@ -291,7 +291,7 @@ def test_tls_from_a_docker_context(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    engine = Engine(environ={**env, "DOCKER_CONTEXT": "e3-tls"})
+    engine = DockerEngine(environ={**env, "DOCKER_CONTEXT": "e3-tls"})
     try:
         assert engine.endpoint.source == "context e3-tls"
         assert engine.endpoint.tls is not None
@@ -320,7 +320,7 @@ def test_tls_from_greenroom_yml(tmp_path: Path) -> None:
         )
     )
     cfg = load_config(tmp_path / "greenroom.yml", environ={})
-    engine = Engine.from_config(cfg.engine)
+    engine = DockerEngine.from_config(cfg.engine)
     try:
         assert engine.endpoint.tls is not None and engine.endpoint.tls.source == "engine.tls"
         exercise(engine)
@@ -347,7 +347,7 @@ def test_a_server_certificate_from_another_ca_is_refused(tmp_path: Path) -> None
     tls = remote()["tls"]
     wrong = TlsMaterial(ca=tls["other_ca"], cert=tls["cert"], key=tls["key"], source="engine.tls")
     with pytest.raises(EngineUnreachable) as caught:
-        Engine(remote()["tcp"], tls=wrong, environ=clean_env())
+        DockerEngine(remote()["tcp"], tls=wrong, environ=clean_env())
     assert "TLS with 10.77.0.13:2376 failed: the engine's certificate is not signed by the CA" in str(
         caught.value
     )
@@ -358,10 +358,10 @@ def test_a_client_certificate_from_another_ca_is_refused() -> None:
     tls = remote()["tls"]
     wrong = TlsMaterial(ca=tls["ca"], cert=tls["other_cert"], key=tls["other_key"], source="engine.tls")
     with pytest.raises(EngineUnreachable, match="does not accept the client certificate"):
-        Engine(remote()["tcp"], tls=wrong, environ=clean_env())
+        DockerEngine(remote()["tcp"], tls=wrong, environ=clean_env())
     no_cert = TlsMaterial(ca=tls["ca"], source="engine.tls")
     with pytest.raises(EngineUnreachable, match="requires a client certificate"):
-        Engine(remote()["tcp"], tls=no_cert, environ=clean_env())
+        DockerEngine(remote()["tcp"], tls=no_cert, environ=clean_env())
 
 
 def test_wrong_certificates_in_the_cli(other_ca_dir: Path) -> None:
@@ -388,7 +388,7 @@ def test_wrong_certificates_in_the_cli(other_ca_dir: Path) -> None:
 def test_plain_tcp_is_refused_without_the_opt_in(tmp_path: Path) -> None:
     plain = f"tcp://{remote()['address']}:2375"
     with pytest.raises(ConfigError, match="plain, unencrypted HTTP"):
-        Engine(plain, environ=clean_env())
+        DockerEngine(plain, environ=clean_env())
     res = subprocess.run(
         [sys.executable, "-m", "greenroom", "routes", "--host", plain],
         capture_output=True,
@@ -404,14 +404,14 @@ def test_plain_tcp_is_refused_without_the_opt_in(tmp_path: Path) -> None:
 def test_plain_tcp_with_the_opt_in_is_attempted() -> None:
     """With engine.insecure_plain_tcp the request is made: here to the TLS port, which refuses it."""
     with pytest.raises(EngineError) as caught:
-        Engine(remote()["tcp"], insecure_plain_tcp=True, environ=clean_env())
+        DockerEngine(remote()["tcp"], insecure_plain_tcp=True, environ=clean_env())
     assert not isinstance(caught.value, ConfigError)
 
 
 @pytest.fixture(autouse=True)
 def _no_leftover_containers() -> Iterator[None]:
     yield
-    engine = Engine(remote()["host"])
+    engine = DockerEngine(remote()["host"])
     try:
         for c in engine.containers(running_only=False, label=TEST_LABEL):
             if c.name.startswith("gr-remote-"):

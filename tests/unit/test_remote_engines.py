@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from greenroom.config import Config, load_config
-from greenroom.engine.client import Engine, default_host, tls_reason
+from greenroom.engine.client import DockerEngine, default_host, tls_reason
 from greenroom.engine.endpoint import (
     Endpoint,
     TlsMaterial,
@@ -181,7 +181,7 @@ def test_skip_tls_verify_of_a_context(tmp_path: Path) -> None:
 
 
 def test_an_address_taken_from_the_context_keeps_its_tls(tmp_path: Path) -> None:
-    """`Engine(default_host())` (the CLI's pattern) must not lose the context's certificates."""
+    """`DockerEngine(default_host())` (the CLI's pattern) must not lose the context's certificates."""
     _context(tmp_path, "prod", "tcp://prod:2376")
     env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "prod"}
     host = default_host(env)
@@ -250,7 +250,7 @@ def test_plain_tcp_is_refused_unless_asked_for() -> None:
 
 def test_engine_refuses_plain_tcp_before_connecting() -> None:
     with pytest.raises(ConfigError, match="plain, unencrypted"):
-        Engine("tcp://192.0.2.1:2375", environ={})
+        DockerEngine("tcp://192.0.2.1:2375", environ={})
 
 
 @pytest.mark.parametrize(
@@ -408,7 +408,7 @@ def _spawned(log: Path) -> list[dict[str, Any]]:
 
 
 def test_one_ssh_process_serves_many_calls(fake_ssh: Path) -> None:
-    engine = Engine("ssh://deploy@box:2222")
+    engine = DockerEngine("ssh://deploy@box:2222")
     try:
         assert not engine.is_local
         assert engine.info.version == "28.5.2"
@@ -429,25 +429,25 @@ def test_one_ssh_process_serves_many_calls(fake_ssh: Path) -> None:
 def test_an_unknown_host_key_is_a_clear_error(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_SSH_MODE", "hostkey")
     with pytest.raises(EngineUnreachable, match="host key of box is not in known_hosts") as caught:
-        Engine("ssh://box")
+        DockerEngine("ssh://box")
     assert caught.value.where == "ssh://box"
 
 
 def test_an_ssh_that_never_answers_times_out(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_SSH_MODE", "silent")
     with pytest.raises(EngineUnreachable, match="no answer from the Docker engine on box"):
-        Engine("ssh://box", timeout=1)
+        DockerEngine("ssh://box", timeout=1)
 
 
 def test_a_missing_ssh_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GREENROOM_SSH", str(tmp_path / "no-such-ssh"))
     with pytest.raises(EngineUnreachable, match="cannot run ssh"):
-        Engine("ssh://box")
+        DockerEngine("ssh://box")
 
 
 def test_ssh_dying_mid_request_is_told_in_its_words(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_SSH_MODE", "dies")
-    engine = Engine("ssh://box")
+    engine = DockerEngine("ssh://box")
     try:
         with pytest.raises(
             EngineUnreachable, match=r"over SSH \(Connection to box closed by remote host\.\)"
@@ -460,7 +460,7 @@ def test_ssh_dying_mid_request_is_told_in_its_words(fake_ssh: Path, monkeypatch:
 def test_a_spare_login_is_ready_when_connections_get_used_up(
     fake_ssh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = Engine("ssh://box")
+    engine = DockerEngine("ssh://box")
     api = engine._api
     adapter = api.adapters["http+docker://"]
     assert isinstance(adapter, SshAdapter)

@@ -20,8 +20,8 @@ from greenroom.cli.output import output
 from greenroom.errors import GreenroomError, NotFound
 
 if TYPE_CHECKING:
-    from greenroom.engine.client import Engine
-    from greenroom.engine.protocol import Engine as EngineApi
+    from greenroom.engine.client import DockerEngine
+    from greenroom.engine.protocol import Engine
     from greenroom.gateway.doctor import Report
 
 app = typer.Typer(
@@ -83,14 +83,14 @@ HelperOpt = Annotated[
 # starts faster without them (the CLI's start-up is part of every deploy's time).
 
 
-def _engine(host: str | None) -> Engine:
-    from greenroom.engine.client import Engine, default_host
+def _engine(host: str | None) -> DockerEngine:
+    from greenroom.engine.client import DockerEngine, default_host
 
-    return Engine(host or default_host())
+    return DockerEngine(host or default_host())
 
 
 def _doctor(
-    engine: EngineApi,
+    engine: Engine,
     containers: list[str] | None,
     if_connect: str | None,
     routes_via: str,

@@ -12,13 +12,13 @@ from rich.text import Text
 from greenroom.cli.output import output
 from greenroom.config import Config
 from greenroom.config.load import parse_yaml
-from greenroom.engine.client import Engine, default_host
+from greenroom.engine.client import DockerEngine, default_host
 from greenroom.errors import ConfigError, NotFound
 from greenroom.scaffold import FALLBACK_PORT, ImageFacts, app_name, image_facts, render_config
 
 
 def _facts(host: str, image: str) -> ImageFacts:
-    engine = Engine(host)
+    engine = DockerEngine(host)
     doc = engine.image_inspect(image)
     if doc is None:
         output.note(Text(f"pulling {image} to read its EXPOSE and HEALTHCHECK …"))

@@ -30,7 +30,7 @@ from greenroom.deploy.reports import HistoryEntry, ProxyStatus
 from greenroom.deploy.state import HostState
 from greenroom.deploy.status import AppStatus, app_status, proxy_status
 from greenroom.deploy.steps import EnsureNetwork, EnsureProxy, Plan, ProxyJoin
-from greenroom.engine.client import Engine as DockerEngine
+from greenroom.engine.client import DockerEngine
 from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
 from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap

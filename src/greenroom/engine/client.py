@@ -163,7 +163,7 @@ def tls_material(tls: EngineTls, source: str) -> TlsMaterial | None:
     return TlsMaterial(ca=tls.ca, cert=tls.cert, key=tls.key, verify=tls.verify, source=source)
 
 
-class Engine:
+class DockerEngine:
     """One Docker engine, reached over a unix socket, ssh (the user's OpenSSH client) or TLS."""
 
     def __init__(
@@ -204,7 +204,7 @@ class Engine:
             return 0, 0
 
     @classmethod
-    def from_config(cls, engine: EngineConfig, host: str | None = None) -> Engine:
+    def from_config(cls, engine: EngineConfig, host: str | None = None) -> DockerEngine:
         """The engine of a config's `engine:` section (host overrides engine.host)."""
         tls = tls_material(engine.tls, "engine.tls")
         return cls(host or engine.host, tls=tls, insecure_plain_tcp=engine.insecure_plain_tcp)
@@ -542,4 +542,4 @@ class Engine:
 
 
 if TYPE_CHECKING:
-    _satisfies: type[protocol.Engine] = Engine  # the adapter is an Engine (checked by mypy)
+    _satisfies: type[protocol.Engine] = DockerEngine  # the adapter is an Engine (checked by mypy)

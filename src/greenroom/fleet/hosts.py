@@ -17,7 +17,7 @@ from greenroom.config import Config
 from greenroom.config.fleet import FleetHost, placed
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import Reporter
-from greenroom.engine.client import Engine, tls_material
+from greenroom.engine.client import DockerEngine, tls_material
 from greenroom.engine.endpoint import context_endpoint
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
 
@@ -56,7 +56,7 @@ def host_names(cfg: Config, only: str | None = None) -> tuple[str, ...]:
     return tuple(h.name for h in cfg.hosts if only is None or h.name == only)
 
 
-def open_engine(cfg: Config, host: FleetHost) -> Engine:
+def open_engine(cfg: Config, host: FleetHost) -> DockerEngine:
     """The engine of one host: its address or Docker context, its TLS (else engine.tls)."""
     if host.context is not None:
         ep = context_endpoint(host.context, os.environ)
@@ -68,7 +68,7 @@ def open_engine(cfg: Config, host: FleetHost) -> Engine:
             tls = tls_material(host.tls, f"hosts.{host.name}.tls")
         else:
             tls = tls_material(cfg.engine.tls, "engine.tls")
-    return Engine(address, tls=tls, insecure_plain_tcp=cfg.engine.insecure_plain_tcp)
+    return DockerEngine(address, tls=tls, insecure_plain_tcp=cfg.engine.insecure_plain_tcp)
 
 
 def reach(
