@@ -141,7 +141,7 @@ def docker_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("DOCKER_HOST", "DOCKER_CONTEXT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DOCKER_CONFIG", str(folder))
-    monkeypatch.setattr(init_cmd, "Engine", FakeEngine)
+    monkeypatch.setattr(init_cmd, "DockerEngine", FakeEngine)
     monkeypatch.setattr(FakeEngine, "made", [])
     monkeypatch.setattr(FakeEngine, "pulled", [])
     monkeypatch.setattr(FakeEngine, "images", {"nginx:1.27": NGINX, "app:2": PLAIN})
