@@ -20,8 +20,8 @@ import pytest
 
 import greenroom
 from greenroom.config import load_config
+from greenroom.engine.address import TlsMaterial
 from greenroom.engine.client import DockerEngine
-from greenroom.engine.endpoint import TlsMaterial
 from greenroom.engine.model import ContainerSpec
 from greenroom.engine.transport import SshAdapter
 from greenroom.errors import ConfigError, EngineError, EngineUnreachable

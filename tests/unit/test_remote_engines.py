@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from greenroom.config import Config, load_config
-from greenroom.engine.client import DockerEngine, default_host, tls_reason
-from greenroom.engine.endpoint import (
-    Endpoint,
+from greenroom.engine.address import (
+    EngineAddress,
     TlsMaterial,
-    context_endpoint,
+    context_address,
     refuse_plain_tcp,
-    resolve_endpoint,
+    resolve_address,
     tls_from_env,
 )
+from greenroom.engine.client import DockerEngine, default_host, tls_reason
 from greenroom.engine.transport import SshAdapter, SshTarget, explain_ssh_failure, ssh_command_for
 from greenroom.errors import ConfigError, EngineUnreachable
 from tests.waiting import wait_for
@@ -147,7 +147,7 @@ def _context(config: Path, name: str, host: str, *, tls: bool = True, skip_verif
 def test_context_carries_its_tls_files(tmp_path: Path) -> None:
     tls_dir = _context(tmp_path, "prod", "tcp://prod:2376")
     (tmp_path / "config.json").write_text(json.dumps({"currentContext": "prod"}))
-    ep = resolve_endpoint(None, environ={"DOCKER_CONFIG": str(tmp_path)})
+    ep = resolve_address(None, environ={"DOCKER_CONFIG": str(tmp_path)})
     assert ep.host == "tcp://prod:2376" and ep.source == "context prod"
     assert ep.tls == TlsMaterial(
         ca=str(tls_dir / "ca.pem"),
@@ -164,19 +164,19 @@ def test_docker_context_env_beats_config_json_and_docker_host_beats_both(tmp_pat
     _context(tmp_path, "edge", "ssh://deploy@edge", tls=False)
     (tmp_path / "config.json").write_text(json.dumps({"currentContext": "prod"}))
     env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "edge"}
-    ep = resolve_endpoint(None, environ=env)
+    ep = resolve_address(None, environ=env)
     assert (ep.host, ep.tls, ep.scheme) == ("ssh://deploy@edge", None, "ssh")
-    ep = resolve_endpoint(None, environ={**env, "DOCKER_HOST": "unix:///run/x.sock"})
+    ep = resolve_address(None, environ={**env, "DOCKER_HOST": "unix:///run/x.sock"})
     assert (ep.host, ep.source, ep.is_local) == ("unix:///run/x.sock", "DOCKER_HOST", True)
     assert (
-        resolve_endpoint(None, environ={**env, "DOCKER_CONTEXT": "default"}).host
+        resolve_address(None, environ={**env, "DOCKER_CONTEXT": "default"}).host
         == "unix:///var/run/docker.sock"
     )
 
 
 def test_skip_tls_verify_of_a_context(tmp_path: Path) -> None:
     _context(tmp_path, "lab", "tcp://lab:2376", tls=False, skip_verify=True)
-    ep = context_endpoint("lab", {"DOCKER_CONFIG": str(tmp_path)})
+    ep = context_address("lab", {"DOCKER_CONFIG": str(tmp_path)})
     assert ep.tls is not None and ep.tls.verify is False and ep.tls.ca is None
 
 
@@ -185,16 +185,16 @@ def test_an_address_taken_from_the_context_keeps_its_tls(tmp_path: Path) -> None
     _context(tmp_path, "prod", "tcp://prod:2376")
     env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "prod"}
     host = default_host(env)
-    ep = resolve_endpoint(host, environ=env)
+    ep = resolve_address(host, environ=env)
     assert ep.tls is not None and ep.tls.source == "Docker context prod"
-    assert resolve_endpoint("tcp://other:2376", environ=env).tls is None
+    assert resolve_address("tcp://other:2376", environ=env).tls is None
 
 
 def test_tls_from_environment(tmp_path: Path) -> None:
     for f in ("ca", "cert", "key"):
         (tmp_path / f"{f}.pem").write_text("x")
     env = {"DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
-    ep = resolve_endpoint(None, environ=env)
+    ep = resolve_address(None, environ=env)
     assert ep.tls is not None and ep.tls.verify and ep.tls.cert == str(tmp_path / "cert.pem")
     # DOCKER_TLS alone: encrypted, not verified (as the Docker CLI does)
     only_tls = tls_from_env({"DOCKER_TLS": "1", "DOCKER_CERT_PATH": str(tmp_path)})
@@ -219,7 +219,7 @@ def test_config_tls_wins_over_environment(tmp_path: Path) -> None:
         (tmp_path / f"{f}.pem").write_text("x")
     mine = TlsMaterial(ca="/etc/mine.pem", source="engine.tls")
     env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
-    assert resolve_endpoint("tcp://h:2376", tls=mine, environ=env).tls == mine
+    assert resolve_address("tcp://h:2376", tls=mine, environ=env).tls == mine
 
 
 def test_tls_material_checks_its_files(tmp_path: Path) -> None:
@@ -234,18 +234,18 @@ def test_tls_material_checks_its_files(tmp_path: Path) -> None:
 
 
 def test_plain_tcp_is_refused_unless_asked_for() -> None:
-    plain = Endpoint("tcp://10.0.0.5:2375", "engine.host")
+    plain = EngineAddress("tcp://10.0.0.5:2375", "engine.host")
     with pytest.raises(ConfigError, match="plain, unencrypted HTTP") as caught:
         refuse_plain_tcp(plain, allowed=False, environ={})
     assert "engine.insecure_plain_tcp: true" in caught.value.hint
     assert caught.value.exit_code == 2
     refuse_plain_tcp(plain, allowed=True, environ={})
     refuse_plain_tcp(plain, allowed=False, environ={"GREENROOM_INSECURE_PLAIN_TCP": "1"})
-    refuse_plain_tcp(Endpoint("tcp://h:2376", "x", TlsMaterial(ca="/c")), allowed=False, environ={})
-    refuse_plain_tcp(Endpoint("ssh://h", "x"), allowed=False, environ={})
-    refuse_plain_tcp(Endpoint("unix:///run/d.sock", "x"), allowed=False, environ={})
+    refuse_plain_tcp(EngineAddress("tcp://h:2376", "x", TlsMaterial(ca="/c")), allowed=False, environ={})
+    refuse_plain_tcp(EngineAddress("ssh://h", "x"), allowed=False, environ={})
+    refuse_plain_tcp(EngineAddress("unix:///run/d.sock", "x"), allowed=False, environ={})
     with pytest.raises(ConfigError):
-        refuse_plain_tcp(Endpoint("http://h:2375", "x"), allowed=False, environ={})
+        refuse_plain_tcp(EngineAddress("http://h:2375", "x"), allowed=False, environ={})
 
 
 def test_engine_refuses_plain_tcp_before_connecting() -> None:
@@ -264,7 +264,7 @@ def test_engine_refuses_plain_tcp_before_connecting() -> None:
     ],
 )
 def test_only_local_sockets_are_local(host: str, local: bool) -> None:
-    assert Endpoint(host, "x").is_local is local
+    assert EngineAddress(host, "x").is_local is local
 
 
 def test_tls_reasons_in_words() -> None:

@@ -23,7 +23,7 @@ import docker.tls
 import requests.exceptions
 
 from greenroom.engine import protocol
-from greenroom.engine.endpoint import Endpoint, TlsMaterial, refuse_plain_tcp, resolve_endpoint
+from greenroom.engine.address import EngineAddress, TlsMaterial, refuse_plain_tcp, resolve_address
 from greenroom.engine.model import (
     ContainerInfo,
     ContainerSpec,
@@ -53,7 +53,7 @@ SSH_BASE_URL = "http+docker://greenroom-ssh"  # not http+docker://ssh: the SDK s
 LOCAL_SOCKET_PLACEHOLDER = "unix:///nonexistent/greenroom-ssh-placeholder.sock"  # never connected
 
 
-def _api_client(endpoint: Endpoint, timeout: int, environ: Mapping[str, str]) -> docker.APIClient:
+def _api_client(endpoint: EngineAddress, timeout: int, environ: Mapping[str, str]) -> docker.APIClient:
     """An APIClient for the endpoint, the API version not yet negotiated."""
     if endpoint.scheme == "ssh":
         # The SDK's own ssh transport needs paramiko and ignores most of ~/.ssh/config:
@@ -79,7 +79,7 @@ def _api_client(endpoint: Endpoint, timeout: int, environ: Mapping[str, str]) ->
 
 
 @contextmanager
-def _tls_errors(endpoint: Endpoint) -> Iterator[None]:
+def _tls_errors(endpoint: EngineAddress) -> Iterator[None]:
     """TLS failures of a tcp:// engine, in words that name the host and the files."""
     try:
         yield
@@ -131,7 +131,7 @@ def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[st
 
 def default_host(environ: Mapping[str, str] | None = None) -> str:
     """DOCKER_HOST, else the current Docker context's endpoint, else the local socket."""
-    return resolve_endpoint(None, environ=environ).host
+    return resolve_address(None, environ=environ).host
 
 
 @contextmanager
@@ -176,7 +176,7 @@ class DockerEngine:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self.endpoint = resolve_endpoint(host, tls=tls, environ=env)
+        self.endpoint = resolve_address(host, tls=tls, environ=env)
         self.host = self.endpoint.host
         refuse_plain_tcp(self.endpoint, allowed=insecure_plain_tcp, environ=env)
         with _translated(self.host, "connect"), _tls_errors(self.endpoint):

@@ -17,8 +17,8 @@ from greenroom.config import Config
 from greenroom.config.fleet import FleetHost, placed
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import Reporter
+from greenroom.engine.address import context_address
 from greenroom.engine.client import DockerEngine, tls_material
-from greenroom.engine.endpoint import context_endpoint
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
 
 LOCAL_HOST = "local"  # the one host of a config without `hosts:`
@@ -59,7 +59,7 @@ def host_names(cfg: Config, only: str | None = None) -> tuple[str, ...]:
 def open_engine(cfg: Config, host: FleetHost) -> DockerEngine:
     """The engine of one host: its address or Docker context, its TLS (else engine.tls)."""
     if host.context is not None:
-        ep = context_endpoint(host.context, os.environ)
+        ep = context_address(host.context, os.environ)
         address, tls = ep.host, ep.tls
     else:
         assert host.engine is not None

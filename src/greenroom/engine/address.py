@@ -48,7 +48,7 @@ class TlsMaterial:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class EngineAddress:
     host: str
     source: str  # "--host", "DOCKER_HOST", "engine.host", "context NAME", "default"
     tls: TlsMaterial | None = None
@@ -97,7 +97,7 @@ def current_context(environ: Mapping[str, str]) -> str | None:
     return None if not name or name == "default" else str(name)
 
 
-def context_endpoint(name: str, environ: Mapping[str, str]) -> Endpoint:
+def context_address(name: str, environ: Mapping[str, str]) -> EngineAddress:
     """The docker endpoint of a context, with the TLS files the CLI stored for it."""
     folder = docker_config_dir(environ) / "contexts"
     meta = folder / "meta" / context_id(name) / "meta.json"
@@ -122,7 +122,7 @@ def context_endpoint(name: str, environ: Mapping[str, str]) -> Endpoint:
             verify=not skip_verify,
             source=f"Docker context {name}",
         )
-    return Endpoint(host=host, source=f"context {name}", tls=tls)
+    return EngineAddress(host=host, source=f"context {name}", tls=tls)
 
 
 def tls_from_env(environ: Mapping[str, str]) -> TlsMaterial | None:
@@ -150,13 +150,13 @@ def tls_from_env(environ: Mapping[str, str]) -> TlsMaterial | None:
     )
 
 
-def resolve_endpoint(
+def resolve_address(
     host: str | None,
     *,
     tls: TlsMaterial | None = None,
     environ: Mapping[str, str] | None = None,
     source: str = "--host",
-) -> Endpoint:
+) -> EngineAddress:
     """The engine to talk to and its TLS material (see the module's docstring)."""
     env = os.environ if environ is None else environ
     if not host and env.get("DOCKER_HOST"):
@@ -168,20 +168,20 @@ def resolve_endpoint(
             name = current_context(env)
             if name and not env.get("DOCKER_HOST"):
                 try:
-                    ctx = context_endpoint(name, env)
+                    ctx = context_address(name, env)
                 except EngineUnreachable:
                     ctx = None
                 if ctx is not None and ctx.host == host:
                     found = ctx.tls
-        return Endpoint(host=host, source=source, tls=found)
+        return EngineAddress(host=host, source=source, tls=found)
     name = current_context(env)
     if name:
-        ctx = context_endpoint(name, env)
-        return Endpoint(host=ctx.host, source=ctx.source, tls=tls or ctx.tls)
-    return Endpoint(host=LOCAL_SOCKET, source="default", tls=tls)
+        ctx = context_address(name, env)
+        return EngineAddress(host=ctx.host, source=ctx.source, tls=tls or ctx.tls)
+    return EngineAddress(host=LOCAL_SOCKET, source="default", tls=tls)
 
 
-def refuse_plain_tcp(endpoint: Endpoint, *, allowed: bool, environ: Mapping[str, str]) -> None:
+def refuse_plain_tcp(endpoint: EngineAddress, *, allowed: bool, environ: Mapping[str, str]) -> None:
     """A tcp:// engine without TLS would carry container bodies, secrets included, in clear."""
     if not endpoint.is_tcp or endpoint.tls is not None or endpoint.host.startswith("https://"):
         return
