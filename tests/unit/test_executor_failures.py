@@ -126,6 +126,10 @@ def test_a_failure_at_any_step_leaves_a_serving_version(
     assert not w.locked(), "the lock is released on every way out"
     assert [r.step for r in outcome.records if r.status == "failed"] == [at]
     assert w.proxy.entries["web"][-1]["ok"] is False  # recorded in the history
+    switched = STEPS.index(at) > STEPS.index("Switch") or (at == "Switch" and when == "after")
+    expected = "live" if confirmed else "routed back" if switched else "unchanged"
+    assert (outcome.status, outcome.switched, outcome.confirmed) == (expected, switched, confirmed)
+    assert outcome.kept_new == confirmed
     if confirmed:  # the new version is live: nothing is undone, repair finishes the rest
         assert w.live() == new and w.release(new) <= w.engine.running()
         assert "new version is live" in info.value.hint
@@ -135,7 +139,6 @@ def test_a_failure_at_any_step_leaves_a_serving_version(
     assert old_names <= w.engine.running(), "and still runs"
     assert not w.release(new), "the new containers are removed"
     assert info.value.hint == "the old version is still serving"
-    switched = STEPS.index(at) > STEPS.index("Switch") or (at == "Switch" and when == "after")
     routes = [c for c in w.engine.calls if c.startswith("route")]
     assert routes == ([f"route web {new}", f"route web {old}"] if switched else [])
     if w.engine.calls and any(c.startswith("remove web-") for c in w.engine.calls):

@@ -138,13 +138,17 @@ class Executor:
                 finally:
                     record.duration = self.clock.monotonic() - start
                     outcome.records.append(record)
+                    if isinstance(step, Switch) and record.status == "ok":
+                        sent = outcome.started_at + record.started
+                        outcome.switched_at = (sent, sent + record.duration)
                     self.reporter.finished(record)
             self._let(None)
-            outcome.ok = True
+            outcome.ok, outcome.switched, outcome.confirmed = True, self._switched, self._confirmed
         except BaseException as exc:  # any failure at all: undo first, then say why
             outcome.error = self.mask(why(exc) if isinstance(exc, KeyboardInterrupt) else _message(exc))
             outcome.logs = {n: self.mask(self._logs(n)) for n in self._new}
             self._undo(outcome, t0)
+            outcome.switched, outcome.confirmed = self._switched, self._confirmed
             outcome.total = self.clock.monotonic() - t0
             if not isinstance(exc, Exception):
                 raise  # Ctrl-C, SIGTERM, a cancel: the caller stops too

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from greenroom.deploy.outcome import Outcome
 from greenroom.errors import DeployFailed
-from greenroom.fleet.outcomes import failed_step, kept_new, switch_times
 from greenroom.fleet.rollout import Recovery, RolloutPlan
 
 HostStatus = Literal[
@@ -33,9 +32,9 @@ class HostResult:
     def failed_with(self, exc: DeployFailed) -> None:
         """Its deploy failed: where and why; still "deployed" when it failed after its
         confirm (nothing undone: the new version is live there)."""
-        self.outcome, self.error, self.step = exc.outcome, str(exc), failed_step(exc.outcome)
-        if kept_new(exc.outcome):
-            self.status, self.switch = "deployed", switch_times(exc.outcome)
+        self.outcome, self.error, self.step = exc.outcome, str(exc), exc.outcome.failed_step
+        if exc.outcome.kept_new:
+            self.status, self.switch = "deployed", exc.outcome.switched_at
             self.notes.append("the new version is live there; `greenroom repair` finishes the rest")
         else:
             self.status = "failed"

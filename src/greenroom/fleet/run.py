@@ -31,7 +31,6 @@ from greenroom.deploy.outcome import Outcome, Reporter
 from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
 from greenroom.fleet.hosts import app_hosts, docker_host_for, host_names, reach
-from greenroom.fleet.outcomes import switch_times
 from greenroom.fleet.release import release_first
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
@@ -185,7 +184,7 @@ class Fleet:
                 result = work()
                 done = True
                 if isinstance(result, Outcome):
-                    r.outcome, r.switch = result, switch_times(result)
+                    r.outcome, r.switch = result, result.switched_at
                 r.status = "deployed"
         except DeployFailed as exc:
             r.failed_with(exc)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.steps import Confirm, Step, Switch
 from greenroom.errors import DeployFailed, GreenroomError, RolloutStopped
-from greenroom.fleet.outcomes import switch_times
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.rollout import PhaseKind, Progress, recover
 
@@ -112,7 +111,7 @@ def together(
             if isinstance(exc, DeployFailed):
                 r.failed_with(exc)  # after every host confirmed, it stays "deployed"
                 if r.status == "failed" and not mine:  # undone because another host failed
-                    r.status = "returned" if switch_times(exc.outcome) is not None else "withdrawn"
+                    r.status = "returned" if exc.outcome.switched else "withdrawn"
                     r.error, r.step = "", ""
             elif isinstance(exc, GreenroomError):
                 r.status, r.error = "failed", str(exc)
@@ -125,7 +124,7 @@ def together(
             return
         finally:
             g.step_hook = None
-        r.status, r.outcome, r.switch = "deployed", outcome, switch_times(outcome)
+        r.status, r.outcome, r.switch = "deployed", outcome, outcome.switched_at
 
     fleet.parallel({h: partial(run, h) for h in hosts})
     if first:
