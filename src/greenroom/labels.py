@@ -31,8 +31,6 @@ ROLE_PROBE = "probe"
 ROLE_RELEASE = "release"  # a release command's one-off container (kept, exited 0, as its record)
 ROLE_RUN = "run"  # a one-off `greenroom run` container
 
-COLORS = ("blue", "green")
-
 
 def owned(role: str, app: str | None = None, **extra: str) -> dict[str, str]:
     out = {MANAGED: "true", ROLE: role}

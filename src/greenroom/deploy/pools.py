@@ -32,11 +32,6 @@ def front_subnet(net: NetworkInfo) -> IPv4Network | None:
     return next((s for s in net.subnets if isinstance(s, IPv4Network)), None)
 
 
-def covered(front: IPv4Network, pools: Iterable[str]) -> bool:
-    """Whether any pool lies inside this front network."""
-    return any(IPv4Address(p.rsplit(":", 1)[0]) in front for p in pools)
-
-
 def routed_ports(targets: Iterable[str]) -> set[str]:
     return {t.rsplit(":", 1)[1] for t in targets if ":" in t}
 

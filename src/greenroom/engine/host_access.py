@@ -36,8 +36,6 @@ from greenroom.sockets import (
 DEFAULT_HELPER_IMAGE = "busybox:stable"
 SEPARATOR = "--greenroom-file--"
 
-VIAS = ("auto", "proc", "engine")  # either way (direct first), the host's /proc only, the engine only
-
 
 def helper_image() -> str:
     return os.environ.get("GREENROOM_HELPER_IMAGE") or DEFAULT_HELPER_IMAGE

@@ -21,8 +21,6 @@ from greenroom.engine.address import context_address
 from greenroom.engine.client import DockerEngine, tls_material
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
 
-LOCAL_HOST = "local"  # the one host of a config without `hosts:`
-
 
 @dataclass(frozen=True)
 class Unreachable:

@@ -6,7 +6,6 @@ sharing the target's network namespace; either way the text is the kernel's.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
@@ -165,7 +164,3 @@ def format_route(route: Route | None) -> str:
         return "none"
     via = f"via {route.gateway} " if route.gateway else ""
     return f"{route.destination} {via}dev {route.iface}"
-
-
-def network_of(address: str) -> IPNetwork:
-    return ipaddress.ip_network(address, strict=False)

@@ -213,10 +213,6 @@ class Change:
     def moved(self) -> bool:
         return self.before != self.after
 
-    @property
-    def moved_v4(self) -> bool:
-        return self.before.v4 != self.after.v4
-
 
 def predict_connect(box: Sandbox, ep: Endpoint) -> Change:
     after = box.join(ep)

@@ -147,9 +147,6 @@ class Proxy:
     def set_app(self, routed: Routed) -> None:
         self._to_all("POST", f"app/{routed.app}", routed.to_json())
 
-    def delete_app(self, app: str) -> None:
-        self._to_all("DELETE", f"app/{app}")
-
     def record(self, app: str, entry: dict[str, Any]) -> None:
         self.admin("POST", f"history/{app}", json.dumps(entry))
 
