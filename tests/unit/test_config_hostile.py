@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import string
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from greenroom.proxy.render import ADMIN_PORT
 ROOT = Path(__file__).resolve().parents[2]
 APP = "apps:\n  web:\n    image: web:1\n    port: 8000\n"
 CASES = int(os.environ.get("GREENROOM_PROPERTY_CASES", "40"))
-SECONDS = 2.0
+SECONDS = 2.0  # of CPU time: what a hostile file may cost (wall time on a busy machine is no measure)
 
 
 class Result(NamedTuple):
@@ -48,14 +49,14 @@ class Result(NamedTuple):
 def invoke(*args: str) -> Result:
     """`greenroom ARGS` in-process: exit code, stdout + stderr, time; a traceback is code -1."""
     out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
+    start = time.process_time()
     with patch.object(sys, "argv", ["greenroom", *args]), redirect_stdout(out), redirect_stderr(err):
         try:
             code = run()
         except BaseException:
             code = -1
             err.write(traceback.format_exc())
-    return Result(code, out.getvalue() + err.getvalue(), time.perf_counter() - start)
+    return Result(code, out.getvalue() + err.getvalue(), time.process_time() - start)
 
 
 def check(path: Path | str, *extra: str) -> Result:
@@ -512,7 +513,7 @@ def assert_clean(result: Result, code: int | None = None) -> None:
     assert result.code in (0, 2), result.output
     if code is not None:
         assert result.code == code, result.output
-    assert result.seconds < SECONDS, f"took {result.seconds:.2f}s"
+    assert result.seconds < SECONDS, f"took {result.seconds:.2f} s of CPU"
 
 
 def test_the_table_has_at_least_60_files() -> None:
@@ -640,7 +641,7 @@ def test_the_real_command_in_a_process(tmp_path: Path, name: str, content: str, 
     if content:
         path.write_text(content)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    start = time.perf_counter()
+    before = _children_cpu()
     done = subprocess.run(
         [sys.executable, "-m", "greenroom", "config", "check", "-f", str(path)],
         capture_output=True,
@@ -649,11 +650,16 @@ def test_the_real_command_in_a_process(tmp_path: Path, name: str, content: str, 
         env=env,
         check=False,
     )
-    seconds = time.perf_counter() - start
+    seconds = _children_cpu() - before
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert expected in done.stderr
-    assert seconds < 2 * SECONDS  # a fresh interpreter's imports on a busy 2-core machine included
+    assert seconds < 2 * SECONDS  # a fresh interpreter's imports included
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 # --- the rules agree with the names and ports greenroom really uses ----------------------
