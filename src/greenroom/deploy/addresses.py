@@ -7,14 +7,8 @@ from ipaddress import IPv4Address, IPv4Network
 from greenroom import labels
 from greenroom.deploy.pools import proxy_address
 from greenroom.deploy.state import AppState, HostState, Release
-from greenroom.engine.model import NetworkInfo
 from greenroom.errors import DeployError
 from greenroom.subnets import host_addresses
-
-
-def front_subnet(net: NetworkInfo) -> IPv4Network | None:
-    """The IPv4 subnet of a front network (the proxy and the apps have their addresses in it)."""
-    return next((s for s in net.subnets if isinstance(s, IPv4Network)), None)
 
 
 def free_addresses(

@@ -9,7 +9,6 @@ from ipaddress import IPv4Network, ip_network
 from greenroom import labels
 from greenroom.config import Config
 from greenroom.deploy import pools
-from greenroom.deploy.addresses import front_subnet
 from greenroom.deploy.context import Context
 from greenroom.deploy.pools import proxy_address
 from greenroom.deploy.state import HostState
@@ -78,7 +77,7 @@ def proxy_joins(
     the holder's endpoints (`holder`, updated) and the ones before it."""
     steps: list[Step] = []
     for net in fronts:
-        subnet = front_subnet(net)
+        subnet = net.subnet4
         if subnet is not None:
             decision = decide(state, proxy.name, holder, net)
             steps.append(ProxyJoin(net.name, str(proxy_address(subnet)), decision))
@@ -115,7 +114,7 @@ def _networks(
             )
         )
         return steps, front
-    found = front_subnet(st.front)
+    found = st.front.subnet4
     if found is None:
         raise DeployError(
             f"network {st.front.name} has no IPv4 subnet",

@@ -28,10 +28,6 @@ def of_front(front: IPv4Network, ports: Iterable[int | str]) -> set[str]:
     return {f"{a}:{p}" for p in ports for a in host_addresses(front, skip)}
 
 
-def front_subnet(net: NetworkInfo) -> IPv4Network | None:
-    return next((s for s in net.subnets if isinstance(s, IPv4Network)), None)
-
-
 def routed_ports(targets: Iterable[str]) -> set[str]:
     return {t.rsplit(":", 1)[1] for t in targets if ":" in t}
 
@@ -45,7 +41,7 @@ def wanted(
     out: set[str] = set()
     mine_front = mine[0] if mine else None
     for net, routed in fronts:
-        subnet = front_subnet(net)
+        subnet = net.subnet4
         if subnet is None or subnet == mine_front:
             continue
         ports = set(routed) or ({net.labels[PORT_LABEL]} if net.labels.get(PORT_LABEL) else set())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface, IPv6Interface
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
 from typing import Any
 
 from greenroom.gateway.routes import IPNetwork, RouteTable
@@ -40,6 +40,11 @@ class NetworkInfo:
     @property
     def has_ipv4(self) -> bool:
         return any(s.version == 4 for s in self.subnets) or not self.subnets
+
+    @property
+    def subnet4(self) -> IPv4Network | None:
+        """Its IPv4 subnet (a front network's: the proxy and the apps have their addresses in it)."""
+        return next((s for s in self.subnets if isinstance(s, IPv4Network)), None)
 
     @property
     def has_ipv6(self) -> bool:
