@@ -1,8 +1,5 @@
-"""The load_balancer section of greenroom.yml: HAProxy's runtime API, or hooks.
-
-Not wired into the root model yet: `load_balancer: LoadBalancerConfig | None` on Config
-(see fleet.py for the other fields and the cross-check).
-"""
+"""The load_balancer section of greenroom.yml: HAProxy's runtime API, or hooks
+(`Config.load_balancer`; fleet.py has the hosts, the rollout, and the cross-check)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
 """The fleet sections of greenroom.yml: hosts, where apps run, the rollout.
 
-Not wired into the root model yet. Config (root.py) and AppConfig (app.py) need these
-fields, and `check_fleet` in Config's cross-check (the load balancer's section is in
-balancer.py):
-
-    Config.hosts: Annotated[tuple[FleetHost, ...], AfterValidator(check_hosts)] = ()
-    Config.rollout: Annotated[Rollout, BeforeValidator(section)] = Rollout()
-    Config.load_balancer: LoadBalancerConfig | None = None
-    AppConfig.placement: Annotated[Placement, BeforeValidator(section)] = Placement()
-    Config._cross_check: check_fleet(self.hosts, self.load_balancer,
-                                     {name: app.placement for name, app in self.apps.items()})
+`Config.hosts` and `Config.rollout` (root.py), `AppConfig.placement` (app.py), and
+`check_fleet`, which Config's cross-check runs (the load balancer's section is balancer.py).
 """
 
 from __future__ import annotations
