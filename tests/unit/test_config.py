@@ -947,7 +947,7 @@ def test_labels(tmp_path: Path) -> None:
         "greenroom. are its own (line 6)"
     )
     assert problem(tmp_path, APP + "    labels: {a: [1]}\n") == (
-        "apps.web.labels.a: label values must be strings (line 5)"
+        "apps.web.labels.a: label values must be strings, numbers or true/false (line 5)"
     )
 
 

@@ -92,7 +92,7 @@ def test_placement_by_labels_and_names_keeps_the_hosts_order() -> None:
         ),
         (
             "  - {name: x, engine: 'ssh://a@b', labels: {role: [a]}}\n",
-            "hosts.3.labels.role: label values must be strings or numbers",
+            "hosts.3.labels.role: label values must be strings, numbers or true/false",
         ),
         (
             "  - {name: x, engine: 'ssh://a@b', connect_timeout: 0}\n",

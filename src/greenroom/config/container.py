@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -127,7 +127,11 @@ def secret_mapping(value: Any) -> dict[str, str]:
     return out
 
 
-def label_mapping(value: Any) -> dict[str, str]:
+def label_mapping(value: Any, *, key_problem: Callable[[str], str | None] | None = None) -> dict[str, str]:
+    """Labels, key: value, values as text (a number as written, true/false as words).
+
+    Every key is checked by `key_problem` (what is wrong with it, or None); by default the
+    rule of a container's Docker labels: any non-empty key but greenroom's own."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -136,13 +140,20 @@ def label_mapping(value: Any) -> dict[str, str]:
     for key, raw in value.items():
         if not isinstance(key, str) or not key:
             raise problem("label keys must be non-empty strings", str(key))
-        if key.lower().startswith("greenroom."):
-            raise problem(f"label {key!r} is reserved: keys starting with greenroom. are its own", key)
+        wrong = (key_problem or _container_label_key)(key)
+        if wrong:
+            raise problem(wrong, key)
         text = scalar_text(raw)
         if text is None:
-            raise problem("label values must be strings", key)
+            raise problem("label values must be strings, numbers or true/false", key)
         out[key] = text
     return out
+
+
+def _container_label_key(key: str) -> str | None:
+    if key.lower().startswith("greenroom."):
+        return f"label {key!r} is reserved: keys starting with greenroom. are its own"
+    return None
 
 
 def command_words(value: Any) -> tuple[str, ...] | None:

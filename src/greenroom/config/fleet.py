@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from greenroom.config.container import label_mapping
 from greenroom.config.engine import EngineTls, _engine_host
-from greenroom.config.fields import Duration, Kind, Model, one_or_many, problem, scalar_text, within
+from greenroom.config.fields import Duration, Kind, Model, one_or_many, problem, within
 
 if TYPE_CHECKING:
     from greenroom.config.balancer import LoadBalancerConfig
@@ -34,19 +35,13 @@ HostId = Annotated[str, BeforeValidator(_host_name), Kind("host name")]
 
 
 def _labels(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError("expected a mapping key: value")
-    out: dict[str, str] = {}
-    for key, raw in value.items():
-        if not isinstance(key, str) or not _LABEL_KEY.fullmatch(key):
-            raise problem(f"invalid label key {key!r}: letters, digits, _ . / and -", str(key))
-        text = None if isinstance(raw, bool) else scalar_text(raw)
-        if text is None:
-            raise problem("label values must be strings or numbers", key)
-        out[key] = text
-    return out
+    return label_mapping(value, key_problem=_host_label_key)
+
+
+def _host_label_key(key: str) -> str | None:
+    if not _LABEL_KEY.fullmatch(key):
+        return f"invalid label key {key!r}: letters, digits, _ . / and -"
+    return None
 
 
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), Kind("mapping")]
