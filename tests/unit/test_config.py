@@ -27,7 +27,7 @@ from greenroom.config import (
 )
 from greenroom.config.container import Mount
 from greenroom.config.envfile import parse_env_text
-from greenroom.config.load import interpolate
+from greenroom.config.interpolation import interpolate
 from greenroom.config.names import HostName, ProbePath
 from greenroom.config.reference import render_reference
 from greenroom.errors import ConfigError

@@ -10,51 +10,32 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from greenroom.config.envfile import parse_env_text
+from greenroom.config.interpolation import Interpolation, read_variables
 from greenroom.config.limits import (
     MAX_DEPTH,
-    MAX_INTERPOLATION_DEPTH,
     MAX_PROBLEMS,
-    MAX_TEXT,
     MAX_VALUES,
     ReadBudget,
     bad_character,
     blank_bad_characters,
     read_text,
 )
+from greenroom.config.problem import HINT, Problem, join_path
 from greenroom.config.root import Config
 from greenroom.config.yaml_loader import MERGE, TAG, TAGS, Loader, TooLarge, source_text
 from greenroom.errors import ConfigError
 from greenroom.secrets import Masker
-
-HINT = "see docs/configuration.md or `greenroom config reference`"
-
-
-class Problem(NamedTuple):
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line else ""
-        return f"{self.path or '(top level)'}: {self.message}{where}"
-
-
-def _join(path: str, key: str | int) -> str:
-    return f"{path}.{key}" if path else str(key)
-
 
 # --- YAML ----------------------------------------------------------------------------------
 
@@ -92,7 +73,7 @@ class _Index:
             self._mapping(node, path, merged)
         elif isinstance(node, SequenceNode):
             for i, item in enumerate(node.value):
-                sub = _join(path, i)
+                sub = join_path(path, i)
                 if not merged:
                     self.lines[sub] = item.start_mark.line + 1
                 self.walk(item, sub, merged=merged)
@@ -111,9 +92,9 @@ class _Index:
                 self.problems.append(Problem(path, "keys must be plain strings", line))
                 continue
             if merged:
-                self.walk(value_node, _join(path, key_node.value), merged=True)
+                self.walk(value_node, join_path(path, key_node.value), merged=True)
                 continue
-            sub = _join(path, key_node.value)
+            sub = join_path(path, key_node.value)
             if key_node.value in first:
                 message = f"duplicate key (first at line {first[key_node.value]})"
                 self.problems.append(Problem(sub, message, line))
@@ -178,176 +159,6 @@ def _bad_character_error(text: str, line: int, what: str, where: str) -> ConfigE
         "(in a double-quoted string, write it as an escape like \\e or \\x00)"
     )
     return ConfigError(str(Problem(path, message)), where=where, hint=HINT)
-
-
-# --- interpolation -------------------------------------------------------------------------
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-# given a variable that is not set and why it is needed ("is not set: message"), the text to
-# read instead (lenient loading); without one, a variable that is not set is an error
-Missing = Callable[[str, str], str]
-
-
-def interpolate(
-    text: str, variables: Mapping[str, str], limit: int = MAX_TEXT, missing: Missing | None = None
-) -> str:
-    """Compose-style ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $$ is a $.
-
-    ValueError past `limit` characters, before building them: ${A}${A}... cannot exhaust memory.
-    """
-    out: list[str] = []
-    i = size = 0
-    while (j := text.find("$", i)) >= 0:
-        out.append(text[i:j])
-        following = text[j + 1 : j + 2]
-        if following == "$":
-            out.append("$")
-            i = j + 2
-        elif following == "{":
-            end = _closing_brace(text, j + 2)
-            out.append(_substitute(text[j + 2 : end], variables, limit - size, missing))
-            i = end + 1
-        else:
-            raise ValueError("a lone $: write $$ for a literal $, or ${NAME} for a variable")
-        size += len(out[-1]) + len(out[-2])
-        if size > limit:
-            raise ValueError(f"interpolation makes more than {MAX_TEXT} characters of text in all")
-    out.append(text[i:])
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth, k = 1, start
-    while k < len(text):
-        if text.startswith("$$", k):
-            k += 2
-            continue
-        if text.startswith("${", k):
-            depth, k = depth + 1, k + 2
-            if depth > MAX_INTERPOLATION_DEPTH:
-                raise ValueError(f"${{...}} nested more than {MAX_INTERPOLATION_DEPTH} deep")
-            continue
-        if text[k] == "}":
-            depth -= 1
-            if depth == 0:
-                return k
-        k += 1
-    raise ValueError("unterminated ${: a variable reference needs its closing }")
-
-
-def _substitute(expr: str, variables: Mapping[str, str], limit: int, on_missing: Missing | None) -> str:
-    match = _NAME.match(expr)
-    if not match:
-        raise ValueError("invalid variable name after ${")
-    name, rest = match[0], expr[match.end() :]
-    value = variables.get(name)
-    for op in (":-", "-", ":?", "?"):
-        if rest.startswith(op):
-            arg = rest[len(op) :]
-            break
-    else:
-        if rest:
-            raise ValueError(
-                f"unsupported syntax in ${{{name}...}}: use ${{{name}}}, ${{{name}:-default}}, "
-                f"${{{name}-default}} or ${{{name}:?message}}"
-            )
-        op, arg = "", ""
-    missing = value is None or (op.startswith(":") and value == "")
-    if not missing:
-        assert value is not None
-        return value
-    if op in (":-", "-"):
-        return interpolate(arg, variables, limit, on_missing)
-    state = ("is not set or empty" if op == ":?" else "is not set") + (f": {arg}" if arg else "")
-    if on_missing is not None:
-        return on_missing(name, state)
-    raise ValueError(f"variable {name} {state}")
-
-
-# what a variable that is not set reads as when a value does not validate empty (lenient
-# loading only): a word that is a valid image tag, secret, name or path segment
-PLACEHOLDER = "unset"
-
-
-class _Interpolation:
-    """Interpolates every string of a document: each distinct one once, MAX_TEXT characters in all.
-
-    Lenient (for commands that only read): a variable that is not set reads as empty, or as
-    PLACEHOLDER in the strings at `placeholder_at`; `unset` says which paths had which."""
-
-    def __init__(
-        self,
-        variables: Mapping[str, str],
-        problems: list[Problem],
-        *,
-        lenient: bool = False,
-        placeholder_at: frozenset[str] = frozenset(),
-    ) -> None:
-        self.variables, self.problems = variables, problems
-        self.lenient, self.placeholder_at = lenient, placeholder_at
-        self.left = MAX_TEXT
-        self.done: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
-        self.unset: dict[str, tuple[str, ...]] = {}  # path -> "NAME is not set[: message]"
-
-    def _string(self, value: str, path: str) -> str:
-        key = (value, path in self.placeholder_at)
-        if key not in self.done:
-            found: list[str] = []
-
-            def missing(name: str, state: str) -> str:
-                found.append(f"{name} {state}")
-                return PLACEHOLDER if key[1] else ""
-
-            text = interpolate(value, self.variables, self.left, missing if self.lenient else None)
-            self.done[key] = (text, tuple(found))
-            self.left -= len(text)
-        text, found_here = self.done[key]
-        if found_here:
-            self.unset[path] = found_here
-        return text
-
-    def tree(self, value: Any, path: str) -> Any:
-        if isinstance(value, str):
-            if "$" not in value:
-                return value
-            try:
-                return self._string(value, path)
-            except ValueError as exc:
-                self.problems.append(Problem(path, str(exc)))
-                return value
-        if isinstance(value, dict):
-            return {k: self.tree(v, _join(path, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.tree(v, _join(path, i)) for i, v in enumerate(value)]
-        return value
-
-    def warnings(self) -> list[str]:
-        shown = {False: "empty", True: repr(PLACEHOLDER)}
-        return [
-            f"{path}: variable {state}; read as {shown[path in self.placeholder_at]}"
-            for path, states in self.unset.items()
-            for state in states
-        ]
-
-
-def read_variables(config_path: Path, environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
-    """Variables for interpolation: the env file's, with the environment winning (as in Compose)."""
-    if env_file is None and (config_path.parent / ".env").is_file():
-        env_file = config_path.parent / ".env"
-    from_file: dict[str, str] = {}
-    if env_file is not None:
-        try:
-            text = read_text(env_file)
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise ConfigError(f"cannot read env file: {reason}", where=str(env_file), hint=HINT) from None
-        try:
-            from_file = parse_env_text(text)
-        except ValueError as exc:
-            raise ConfigError(str(exc), where=str(env_file), hint=HINT) from None
-    return {**from_file, **environ}
 
 
 # --- validation errors ---------------------------------------------------------------------
@@ -466,13 +277,13 @@ def _load(
     variables = read_variables(path, os.environ if environ is None else environ, env_file)
     raw, lines = parse_yaml(text, where)
     problems: list[Problem] = []
-    reading = _Interpolation(variables, problems, lenient=lenient)
+    reading = Interpolation(variables, problems, lenient=lenient)
     data = reading.tree(raw, "")
     config, invalid = _validate(data, path, problems)
     retry = frozenset(p for p in reading.unset if any(_touches(i.path, p) for i in invalid))
     if retry:  # lenient: values that do not validate empty are read with PLACEHOLDER instead
         problems = []
-        reading = _Interpolation(variables, problems, lenient=True, placeholder_at=retry)
+        reading = Interpolation(variables, problems, lenient=True, placeholder_at=retry)
         data = reading.tree(raw, "")
         config, invalid = _validate(data, path, problems)
     problems += invalid
