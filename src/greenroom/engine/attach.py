@@ -23,8 +23,7 @@ from typing import Any
 import docker
 from docker.utils.socket import frames_iter
 
-from greenroom.engine.client import Engine as DockerEngine
-from greenroom.engine.client import _translated
+from greenroom.engine.client import DockerEngine, _translated
 from greenroom.engine.protocol import Engine
 from greenroom.errors import EngineError
 
