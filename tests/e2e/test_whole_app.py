@@ -6,6 +6,9 @@ redeploy of the same image, `run` and `exec` exit codes and a Ctrl-C'd `run`."""
 from __future__ import annotations
 
 import hashlib
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -49,6 +52,35 @@ def one_off(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         env=cli_env(),
     )
+
+
+def on_a_terminal(project: Project, web: str, typed: bytes) -> tuple[int, bool]:
+    """`greenroom run APP -- sh` on a pseudo-terminal: (its exit code, whether sh answered)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenroom", "run", web, "--file", str(project.file), "--", "sh"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**cli_env(), "TERM": "dumb"},
+    )
+    os.close(follower)
+    seen = b""
+    os.write(leader, typed)
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            proc.kill()
+            break
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the process ended: its terminal is gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return proc.wait(timeout=30), b"42" in seen
 
 
 def rows(project: Project, web: str) -> list[str]:
@@ -145,6 +177,16 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
         # run and exec pass exit codes through; exec reads the worker's own log
         code = one_off(project, "run", web, "--", "sh", "-c", "exit 7")
         assert code.returncode == 7, code.stderr
+        piped = subprocess.run(  # stdin forwarded, its end too
+            [sys.executable, "-m", "greenroom", "run", web, "--file", str(project.file), "--", "cat"],
+            input="through stdin\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=cli_env(),
+        )
+        assert piped.returncode == 0 and piped.stdout == "through stdin\n", piped.stderr
+        assert on_a_terminal(project, web, b"echo $((6*7)); exit 3\n") == (3, True)
         log = one_off(project, "exec", jobs, "--", "sh", "-c", "cat /data/worker.log; exit 5")
         assert log.returncode == 5, log.stderr
         spans: list[tuple[float, float]] = []

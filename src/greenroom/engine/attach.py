@@ -75,7 +75,7 @@ def raw_terminal(tty: bool) -> Iterator[None]:
         return
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
-    ttymod.setraw(fd)
+    ttymod.setraw(fd, termios.TCSANOW)  # TCSAFLUSH (the default) would drop what was typed ahead
     try:
         yield
     finally:
