@@ -140,8 +140,11 @@ class FakeDockerHost:
         done(apps[1], _failed())
         return 1
 
-    def rollback(self, app: str, to: str | None, *, dry_run: bool = False) -> Plan | Outcome:
-        return _plan("rollback") if dry_run else _outcome("rollback")
+    def rollback_plan(self, app: str, to: str | None) -> Plan:
+        return _plan("rollback")
+
+    def rollback(self, app: str, to: str | None) -> Outcome:
+        return _outcome("rollback")
 
     def status(self) -> tuple[Any, list[AppStatus]]:
         row = AppStatus("web", "d1", "blue", LEAK, LEAK, "1/1", False, True, (LEAK,), (LEAK,))

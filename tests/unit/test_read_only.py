@@ -146,4 +146,4 @@ def test_a_plan_on_a_new_host_touches_nothing(tmp_path: Path, monkeypatch: pytes
     assert PullImage in kinds
     assert plan.notes == (TENTATIVE,)
     with pytest.raises(ConfigError, match="no retained release"):  # before any lock or pull
-        g.rollback("web", dry_run=True)
+        g.rollback_plan("web")

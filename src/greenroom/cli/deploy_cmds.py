@@ -24,7 +24,6 @@ from greenroom.cli.timeline import StepReporter, finish, print_plans, show_failu
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.execute import DeployFailed, Outcome
 from greenroom.deploy.host import DockerHost
-from greenroom.deploy.steps import Plan
 from greenroom.errors import DeployError, GreenroomError
 
 FileOpt = Annotated[
@@ -200,20 +199,17 @@ def register(app: typer.Typer) -> None:
 
             fleet_cmds.rollback(cfg, name, to, host, as_json)
             return
-        if cfg.hosts:
+        if dry_run:
             for _, g in _targets(file, host, quiet=as_json):
-                print_plans([g.rollback(name, to, dry_run=True)], as_json)  # type: ignore[list-item]
+                print_plans([g.rollback_plan(name, to)], as_json)
             return
         g = DockerHost(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
         try:
-            result = g.rollback(name, to, dry_run=dry_run)
+            result = g.rollback(name, to)
         except DeployFailed as exc:
             show_failure(exc, as_json)
             raise
-        if isinstance(result, Plan):
-            print_plans([result], as_json)
-        else:
-            finish(result, as_json)
+        finish(result, as_json)
 
     @app.command()
     def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:

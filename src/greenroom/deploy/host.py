@@ -287,16 +287,17 @@ class DockerHost:
         g.release = self.release
         return g
 
-    def rollback(
-        self, app: str, to: str | None = None, dry_run: bool = False, *, locked: bool = False
-    ) -> Outcome | Plan:
+    def rollback_plan(self, app: str, to: str | None = None) -> Plan:
+        """The steps a rollback would run now, changing nothing: no lock, no pull, no helper,
+        no proxy healed."""
         self.cfg.app(app)
-        if dry_run:  # changes nothing: no lock, no pull, no helper, no proxy healed
-            state = self.observe()
-            needs = self._needs_networks(state, app)
-            ctx = self.context(needs, dry_run=True)
-            plan = plan_rollback(self.cfg, self.proxy.spec, state, app, to, ctx)
-            return tentative(plan) if needs else plan
+        state = self.observe()
+        needs = self._needs_networks(state, app)
+        plan = plan_rollback(self.cfg, self.proxy.spec, state, app, to, self.context(needs, dry_run=True))
+        return tentative(plan) if needs else plan
+
+    def rollback(self, app: str, to: str | None = None, *, locked: bool = False) -> Outcome:
+        self.cfg.app(app)
         self._ensure_proxy_image()
         with sigterm_interrupts(), self._locked(app, held=locked):
             state = self.observe_healed()
