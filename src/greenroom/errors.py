@@ -10,6 +10,8 @@
     │   └── SubnetOverlap           a network's subnet overlaps one the engine has
     ├── RouteReadError              the routes of a container could not be read
     ├── SubnetExhausted             no free subnet left in proxy.subnet_pool
+    ├── CertificateError            an ACME CA refused or could not be reached; the
+    │                               installed certificate keeps serving
     ├── DeployError                 a deploy step failed; the old version still serves
     │   ├── HealthGateFailed        the new version never became healthy
     │   ├── ReleaseFailed           the release command failed or ran past its timeout
@@ -87,6 +89,10 @@ class SubnetExhausted(GreenroomError):
             hint=hint
             or "enlarge proxy.subnet_pool in greenroom.yml (e.g. a /16), or remove networks no longer used",
         )
+
+
+class CertificateError(GreenroomError):
+    pass
 
 
 class DeployError(GreenroomError):

@@ -12,6 +12,7 @@ CASES = {
     "no pools": (),
     "one app": tuple(f"10.213.1.{i}:8000" for i in (3, 4, 5, 6)),
     "300 apps": tuple(sorted(f"10.213.{i // 64}.{i % 64 + 3}:8000" for i in range(1200))),
+    "https": tuple(f"10.213.1.{i}:8000" for i in (3, 4)),
 }
 
 
@@ -20,7 +21,8 @@ def test_rendered_config_passes_nginx_t(bed: BedEngine, box: Scratch, case: str)
     net = box.network(f"gr-it-{uid()}")
     name = box.run(f"gr-it-nginx-{uid()}", net, image=bed.base_image, command=["sleep", "600"])
     for slot_port in render.ADMIN_PORTS:
-        files = render.files(render.ProxySettings(listen=8080), CASES[case], slot_port)
+        tls_listen = 8443 if case == "https" else None
+        files = render.files(render.ProxySettings(listen=8080, tls_listen=tls_listen), CASES[case], slot_port)
         bed.engine().put_files(name, render.CONF_DIR, files)
         out = box.client.containers.get(name).exec_run(["nginx", "-t", "-c", f"{render.CONF_DIR}/nginx.conf"])
         assert isinstance(out.output, bytes)

@@ -250,8 +250,13 @@ class FakeEngine:
     def exec(self, container: str, command: Sequence[str]) -> tuple[int, str]:
         return 0, ""
 
-    def put_files(self, container: str, directory: str, files: dict[str, bytes]) -> None:
+    def put_files(
+        self, container: str, directory: str, files: dict[str, bytes], *, mode: int = 0o644
+    ) -> None:
         pass
+
+    def get_file(self, container: str, path: str) -> bytes | None:
+        return None
 
     def run_helper(
         self, image: str, command: Sequence[str], *, network_mode: str, timeout: float = 30.0

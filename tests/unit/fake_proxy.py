@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from greenroom.engine.model import ContainerInfo
 from greenroom.errors import NotFound, ProxyError
 from greenroom.proxy.model import Instance, ProxySpec, Routed
+from greenroom.tls.model import Material
 
 if TYPE_CHECKING:
     from tests.unit.fake_engine import FakeEngine
@@ -27,6 +28,7 @@ class FakeProxy:
         self.lose_reply = False
         self.unreadable = ""
         self.answers_from: list[str] | None = None  # upstreams the confirm sees (None: the routed ones)
+        self.certificates: dict[str, Material] = {}
 
     def container(self) -> ContainerInfo | None:
         try:
@@ -50,6 +52,13 @@ class FakeProxy:
 
     def generation_live(self, port: int | None = None) -> str:
         return self.spec.generation(tuple(sorted(self.pools)))
+
+    def install_tls(self, material: Material) -> str:
+        if self.certificates.get(material.app) == material:
+            return "already installed"
+        self.certificates[material.app] = material
+        self.engine.calls.append(f"tls {material.app} {material.cert.fingerprint[:12]}")
+        return "installed"
 
     def set_app(self, routed: Routed) -> None:
         self.engine._check("set_app", routed.app, routed.deploy)

@@ -84,6 +84,7 @@ def test_rendered_config_has_no_routing_and_a_generation() -> None:
         "greenroom.js",
         "greenroom-maintenance.html",
         "pools.txt",
+        "tls.js",
     }
     for admin in (8099, 8098):  # the two instance slots' admin ports
         with pytest.raises(ValueError, match="collides"):

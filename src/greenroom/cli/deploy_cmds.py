@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from greenroom.cli import certs_cmds
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
 from greenroom.cli.timeline import StepReporter, finish, print_plans, show_failure
@@ -136,10 +137,13 @@ def register(app: typer.Typer) -> None:
         `rollout:` says; the release command runs once, on the first host, before any deploys."""
         cfg = _config(file)
         release = "rerun" if rerun_release else "run"
+        if not dry_run:
+            certs_cmds.around_deploy(cfg, _names(cfg, name), host, before=True)
         if cfg.hosts and not dry_run:
             from greenroom.cli import fleet_cmds
 
             fleet_cmds.deploy(cfg, _names(cfg, name), image, host, as_json, rollback_on_failure, release)
+            certs_cmds.around_deploy(cfg, _names(cfg, name), host, before=False)
             return
         if cfg.hosts:
             for i, (_, g) in enumerate(_targets(file, host, quiet=as_json)):
@@ -154,6 +158,7 @@ def register(app: typer.Typer) -> None:
         g.release = release
         if parallel > 1 and not dry_run and not name:
             _deploy_parallel(g, image, parallel, as_json)
+            certs_cmds.around_deploy(cfg, _names(cfg, name), host, before=False)
             return
         if dry_run:
             print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
@@ -164,6 +169,7 @@ def register(app: typer.Typer) -> None:
             except DeployFailed as exc:
                 show_failure(exc, as_json)
                 raise
+        certs_cmds.around_deploy(cfg, _names(cfg, name), host, before=False)
 
     @app.command()
     def plan(

@@ -46,6 +46,8 @@ from greenroom.config.fields import (
 from greenroom.config.fleet import Placement
 from greenroom.config.names import HostName, Image, NetworkName, ProbePath
 from greenroom.config.release import ReleaseCommand, release_section
+from greenroom.config.tls import TlsConfig, TlsSection
+from greenroom.tls.model import Material, uncovered
 
 
 class Resources(Model):
@@ -185,6 +187,11 @@ class AppConfig(Model):
         default=3, ge=0, le=20, description="Stopped old versions kept for rollback, 0 to 20."
     )
 
+    tls: TlsSection = Field(
+        default=None,
+        description="HTTPS for the app's hosts at the proxy (certificate files or acme). null: plain "
+        "HTTP only.",
+    )
     placement: Annotated[Placement, BeforeValidator(section)] = Field(
         default=Placement(), description="Which hosts run it: all of them unless narrowed here."
     )
@@ -229,6 +236,8 @@ class AppConfig(Model):
                 raise problem(
                     f"{name} is also set in environment; a name may be in one of them only", "secrets", name
                 )
+        if self.tls is not None:
+            check_tls(self.tls, self.hosts)
         return self
 
     @property
@@ -255,6 +264,14 @@ class AppConfig(Model):
                 "type",
             )
 
+    def tls_material(self, app: str) -> Material | None:
+        """The certificate the proxy installs for this app from files (None for acme or no tls)."""
+        found = self.tls.files_certificate() if self.tls is not None else None
+        if self.tls is None or found is None:
+            return None
+        cert, pem = found
+        return Material(app, self.hosts, self.tls.hsts_seconds(), cert, "files", self.tls.redirect, pem)
+
     def mounts(self) -> tuple[Mount, ...]:
         return tuple(map(parse_volume, self.volumes))
 
@@ -264,3 +281,26 @@ class AppConfig(Model):
         merged.update(self.environment)
         merged.update({name: value.get_secret_value() for name, value in self.secrets.items()})
         return merged
+
+
+def check_tls(tls: TlsConfig, hosts: tuple[str, ...]) -> None:
+    public = [h for h in hosts if not h.endswith(".greenroom.internal")]
+    if not public:
+        raise problem("needs hosts: the certificate's names are the app's hosts", "tls")
+    found = tls.files_certificate()
+    if found is not None:
+        missing = uncovered(found[0].names, public)
+        if missing:
+            raise problem(
+                f"the certificate's names ({', '.join(found[0].names)}) do not cover {', '.join(missing)}",
+                "tls",
+                "certificate",
+            )
+    wild = [h for h in public if h.startswith("*.")]
+    if tls.acme is not None and wild:
+        raise problem(
+            f"ACME's HTTP-01 cannot issue a certificate for {wild[0]}: use certificate files for "
+            "wildcard hosts",
+            "tls",
+            "acme",
+        )

@@ -65,6 +65,13 @@ class ProxyConfig(Model):
         description="Port nginx listens on inside the proxy; one of the CONTAINER_PORTs of ports. Not "
         f"{' or '.join(str(p) for p in ADMIN_PORTS)}, the proxy's admin ports.",
     )
+    tls_listen: Annotated[Int, AfterValidator(rules.listen_port)] = Field(
+        default=443,
+        ge=1,
+        le=65535,
+        description="Port nginx listens on for HTTPS inside the proxy, when apps have tls: one of the "
+        'CONTAINER_PORTs of ports (e.g. ports ["80:80", "443:443"]).',
+    )
     subnet_pool: Pool = Field(
         default=IPv4Network("10.213.0.0/16"),
         description="IPv4 pool (a /8 to a /24) that the subnets of greenroom's own networks are taken from; "
@@ -93,10 +100,16 @@ class ProxyConfig(Model):
         if self.listen not in published:
             shown = ", ".join(map(str, published)) or "none"
             raise problem(f"{self.listen} is not a container port of proxy.ports ({shown})", "listen")
+        if self.tls_listen == self.listen:
+            raise problem(f"must differ from listen ({self.listen})", "tls_listen")
         if self.back_prefix < self.subnet_pool.prefixlen:
             message = f"a /{self.back_prefix} does not fit in subnet_pool {self.subnet_pool}"
             raise problem(message, "back_prefix")
         return self
+
+    def https(self) -> bool:
+        """Whether the proxy publishes its HTTPS port."""
+        return self.tls_listen in {p.container_port for p in self.published_ports()}
 
     def published_ports(self) -> tuple[PortMapping, ...]:
         return tuple(map(parse_port_mapping, self.ports))

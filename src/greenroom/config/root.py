@@ -57,6 +57,15 @@ class Config(Model):
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
         check_fleet(self.hosts, self.load_balancer, {n: a.placement for n, a in self.apps.items()})
+        for name, app in self.apps.items():
+            if app.tls is not None and not self.proxy.https():
+                raise problem(
+                    f"the proxy publishes no container port {self.proxy.tls_listen} for HTTPS: add "
+                    f'"{self.proxy.tls_listen}:{self.proxy.tls_listen}" to proxy.ports',
+                    "apps",
+                    name,
+                    "tls",
+                )
         owners: dict[str, str] = {}
         for name, app in self.apps.items():
             for i, host in enumerate(app.hosts):

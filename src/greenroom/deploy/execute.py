@@ -32,6 +32,7 @@ from greenroom.deploy.steps import (
     EnsureNetwork,
     EnsureProxy,
     HealthGate,
+    InstallCertificate,
     Plan,
     ProxyAction,
     ProxyJoin,
@@ -243,6 +244,8 @@ class Executor:
                 return step.subnet
             case EnsureProxy():
                 return self._ensure_proxy(step)
+            case InstallCertificate():
+                return self.proxy.install_tls(step.material)
             case ProxyJoin() | AttachNetworks() | AttachFront():
                 return perform_attach(self.engine, step, self.helper_image)
             case RemoveRelease():

@@ -52,7 +52,11 @@ def proxy_spec(cfg: Config) -> ProxySpec:
         ports=p.published_ports(),
         listen=p.listen,
         restart=p.restart,
-        settings=ProxySettings(listen=p.listen, trusted_proxies=tuple(p.trusted_proxies)),
+        settings=ProxySettings(
+            listen=p.listen,
+            trusted_proxies=tuple(p.trusted_proxies),
+            tls_listen=p.tls_listen if p.https() else None,
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from greenroom.deploy.steps import (
     EnsureNetwork,
     EnsureProxy,
     HealthGate,
+    InstallCertificate,
     Plan,
     ProxyAction,
     PullImage,
@@ -65,6 +66,23 @@ def routing_known(state: HostState) -> None:
         )
 
 
+def https_published(proxy: ProxySpec, state: HostState, name: str) -> None:
+    """An app with tls needs a proxy that publishes its HTTPS port: a holder made before
+    the config published it keeps its ports (it is never replaced)."""
+    port = proxy.settings.tls_listen
+    holder = state.proxy
+    if holder is None or not holder.running or port is None:
+        return
+    if not any(p.endswith(f"->{port}/tcp") for p in holder.published):
+        raise DeployError(
+            f"{name} has tls but the running proxy {proxy.name} does not publish port {port} "
+            f"(it publishes {', '.join(holder.published) or 'nothing'})",
+            where=state.engine_host,
+            hint=f"the proxy keeps the ports it was created with: `docker rm -f {proxy.name}` and deploy "
+            "again to recreate it with proxy.ports (a short outage; its routing state is kept in its volume)",
+        )
+
+
 def plan_deploy(
     cfg: Config,
     proxy: ProxySpec,
@@ -87,6 +105,11 @@ def plan_deploy(
         steps, front = worker_infrastructure(cfg, proxy, state, name, ctx), None
     else:
         steps, front = infrastructure(cfg, proxy, state, name, ctx)
+    if app.tls is not None:
+        https_published(proxy, state, name)
+    material = app.tls_material(name)  # from files; ACME's are installed by tls/renew.py
+    if material is not None:
+        steps.append(InstallCertificate(material))
     fixes = repair(st, app)
     steps += fixes
     live = st.live

@@ -9,6 +9,7 @@ from enum import Enum
 from greenroom.engine.model import ContainerSpec
 from greenroom.gateway.decision import AttachDecision
 from greenroom.proxy.model import Routed
+from greenroom.tls.model import Material
 
 
 def decided(*decisions: AttachDecision) -> str:
@@ -79,6 +80,19 @@ class ProxyJoin:
         return (
             f"attach the proxy to {self.network} as {self.address} with {decided(self.gateway)} "
             "(verified; its ports stay with its gateway)"
+        )
+
+
+@dataclass(frozen=True)
+class InstallCertificate:
+    material: Material  # its key material never prints (Material.pem is repr=False)
+
+    def describe(self) -> str:
+        m = self.material
+        return (
+            f"install the TLS certificate for {', '.join(m.hosts)} in the proxy, no reload "
+            f"({m.source}: {', '.join(m.cert.names)}, issuer {m.cert.issuer}, expires "
+            f"{m.cert.not_after:%Y-%m-%d}; skipped if installed)"
         )
 
 
@@ -264,6 +278,7 @@ Step = (
     EnsureNetwork
     | EnsureProxy
     | ProxyJoin
+    | InstallCertificate
     | RemoveRelease
     | PullImage
     | RunRelease

@@ -446,9 +446,11 @@ class DockerEngine:
                 if response is not None and not finished:
                     response.close()
 
-    def put_files(self, container: str, directory: str, files: dict[str, bytes]) -> None:
-        """Copy files into a container (created or running) through the engine; the
-        directory is created when missing."""
+    def put_files(
+        self, container: str, directory: str, files: dict[str, bytes], *, mode: int = 0o644
+    ) -> None:
+        """Copy files (with `mode`) into a container (created or running) through the
+        engine; the directory is created when missing."""
         buf = io.BytesIO()
         base = directory.strip("/")
         now = int(time.time())
@@ -463,12 +465,25 @@ class DockerEngine:
             for name, data in files.items():
                 info = tarfile.TarInfo(f"{base}/{name}")
                 info.size = len(data)
-                info.mode = 0o644
+                info.mode = mode
                 info.mtime = now
                 tar.addfile(info, io.BytesIO(data))
         with _translated(self.host, f"copy files into {container}:{directory}"):
             if not self._api.put_archive(container, "/", buf.getvalue()):
                 raise EngineError(f"copy files into {container}:{directory} failed", where=self.host)
+
+    def get_file(self, container: str, path: str) -> bytes | None:
+        """One file out of a container through the engine's archive API; None if missing."""
+        try:
+            with _translated(self.host, f"read {container}:{path}"):
+                stream, _ = self._api.get_archive(container, path)
+                data = b"".join(stream)
+        except NotFound:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            f = tar.extractfile(member) if member is not None else None
+            return f.read() if f is not None else None
 
     # -- networks, volumes, images ------------------------------------------------------
 

@@ -78,6 +78,7 @@ function target(r) {
     if (internal(host) && r.remoteAddress !== LOCAL) { return 'none'; }
     const app = appFor(host);
     if (!app) { return 'none'; }
+    r.variables.gr_hsts = dict.get('x:' + app) || '';  // tls.js keeps it: sent on HTTPS only
     if (dict.get('m:' + app) === '1') { return 'maintenance'; }
     const t = dict.get('t:' + app);
     if (!t) { return 'none'; }

@@ -34,6 +34,8 @@ from greenroom.proxy.model import (
     confirm_targets,
     current,
 )
+from greenroom.proxy.tls_conf import TLS_DIR
+from greenroom.tls.model import Material
 
 __all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxySpec", "Routed", "confirm_targets"]
 
@@ -45,6 +47,11 @@ PROXY_IMAGE_HINT = (
 RETIRE_WINDOW = 1.0  # seconds an old generation answers with "Connection: close" before it goes
 RETIRE_TRIES = 3
 MIGRATE_REQ = (5, 14)  # kernels from 5.14 move requests queued on a closed reuseport listener
+# the TLS folder and its files belong to nginx's worker user (the one compiled in), only
+OWN_TLS_DIR = (
+    "user=$(nginx -V 2>&1 | sed -n 's/.*--user=\\([^ ]*\\).*/\\1/p'); "
+    f'chown -R "${{user:-nobody}}" {TLS_DIR} && chmod 700 {TLS_DIR} && chmod 600 {TLS_DIR}/*.pem*'
+)
 
 
 class Proxy:
@@ -165,6 +172,39 @@ class Proxy:
             timeout=5,
         )
         return [(r.status, r.upstream) for r in replies]
+
+    # -- certificates: files through the archive API, then an admin call (no reload) ----
+
+    def tls_installed(self) -> dict[str, dict[str, Any]]:
+        """Per app, what its installed certificate is (names, expiry, issuer; no key)."""
+        doc: dict[str, dict[str, Any]] = json.loads(self.admin("GET", "tls") or "{}")
+        return doc
+
+    def install_tls(self, material: Material) -> str:
+        """The app's key + chain into the state volume (0600, owned by nginx's worker user),
+        then every instance loads it: the next handshakes get it. Says what was done."""
+        if self.tls_installed().get(material.app) == material.meta():
+            return f"certificate {material.cert.fingerprint[:12]} already installed"
+        inst = current(self.instances(refresh=True))
+        if inst is None:
+            raise ProxyError(
+                "the proxy has no running nginx",
+                where=f"{self.engine.host} {self.spec.name}",
+                hint="`greenroom proxy reboot` starts one",
+            )
+        self.engine.put_files(inst.name, TLS_DIR, {f"{material.app}.pem.new": material.pem}, mode=0o600)
+        self._sh(inst.name, OWN_TLS_DIR)
+        self._to_all("POST", f"tls/{material.app}", material.meta_json())
+        return f"certificate {material.cert.fingerprint[:12]} for {', '.join(material.hosts)} installed"
+
+    def remove_tls(self, app: str) -> None:
+        self._to_all("DELETE", f"tls/{app}")
+
+    def put_challenge(self, token: str, key_authorization: str) -> None:
+        self._to_all("POST", f"challenge/{token}", key_authorization)
+
+    def drop_challenge(self, token: str) -> None:
+        self._to_all("DELETE", f"challenge/{token}")
 
     # -- act -------------------------------------------------------------------------
 

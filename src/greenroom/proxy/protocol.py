@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from greenroom.engine.model import ContainerInfo
 from greenroom.proxy.model import Instance, ProxySpec, Routed
+from greenroom.tls.model import Material
 
 
 class ProxyApi(Protocol):
@@ -33,6 +34,9 @@ class ProxyApi(Protocol):
     def record(self, app: str, entry: dict[str, Any]) -> None: ...
 
     def history(self, app: str) -> list[dict[str, Any]]: ...
+
+    # -- certificates: admin calls, never reloads
+    def install_tls(self, material: Material) -> str: ...
 
     # -- the pod and its config
     def create(self, pools: tuple[str, ...] = ()) -> None: ...

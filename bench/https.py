@@ -1,0 +1,210 @@
+"""HTTPS through greenroom's proxy beside a plain nginx with the same certificate, same app
+container, same load, alternated in one run.
+
+    .venv/bin/python bench/https.py [--engines e28] [--rounds 3] [--seconds 8]
+
+(`scripts/bench-https` sets everything up first.) greenroom deploys the demo app with
+`tls:` certificate files; a plain nginx from the same image, with the same certificate file
+(`ssl_certificate` from a file, loaded once), the same protocols, ciphers and session cache,
+joins the app's front network with an `upstream` (keepalive 64) to the same container.
+Two loads, each against both in turn: wrk keep-alive (1 thread, 8 connections) and wrk with
+`Connection: close` (a new TCP connection and a full TLS handshake per request: handshakes
+per second). wrk resolves the certificate's name through a hosts file of its own (a private
+mount namespace), so its SNI is the app's host. Prints a table, writes bench/results/https-*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import docker.errors
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import wrk  # noqa: E402
+from tests.bed import BedEngine, bed_engines, uid  # noqa: E402
+from tests.deployment import Project, app_doc  # noqa: E402
+from tests.https_client import remove_proxy  # noqa: E402
+from tests.tls_certs import CertAuthority, write_pair  # noqa: E402
+from tests.waiting import wait_for  # noqa: E402
+
+from greenroom.proxy.tls_conf import MOZILLA_INTERMEDIATE_CIPHERS  # noqa: E402
+
+PROXY, HTTP_PORT, HTTPS_PORT, PLAIN_PORT = "gr-bench-tls", 28280, 28643, 28743
+CONF = "/etc/bench-plain/nginx.conf"
+
+
+def plain_conf(target: str) -> str:
+    return f"""worker_processes auto;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    upstream app {{ server {target}; keepalive 64; }}
+    server {{
+        listen 443 ssl reuseport;
+        http2 on;
+        ssl_certificate /etc/bench-plain/site.pem;
+        ssl_certificate_key /etc/bench-plain/site.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:plain:10m;
+        ssl_session_timeout 1d;
+        ssl_session_tickets off;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+
+
+def run_wrk(hosts: Path, url: str, host: str, seconds: float, close: bool) -> wrk.WrkResult:
+    cmd = wrk.command(url, host, seconds, 8)
+    if close:
+        cmd[-1:-1] = ["-H", "Connection: close"]
+    mounted = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *cmd]
+    res = subprocess.run(mounted, capture_output=True, text=True, timeout=seconds + 60)
+    assert res.returncode == 0, res.stderr
+    return wrk.parse(res.stdout)
+
+
+def measure(bed: BedEngine, rounds: int, seconds: float) -> dict[str, object]:
+    folder = Path(tempfile.mkdtemp())
+    name = f"bench{uid()}"
+    host = f"{name}.tls.test"
+    ca = CertAuthority.make()
+    chain, key = ca.leaf(host)
+    write_pair(folder, "site", chain, key)
+    tls = {"certificate": "site.crt", "key": "site.key"}
+    project = Project(bed, folder, {name: app_doc(bed, name, hosts=[host], tls=tls)})
+    project.proxy = {"name": PROXY, "network": PROXY, "ports": [f"{HTTP_PORT}:80", f"{HTTPS_PORT}:443"]}
+    project.write()
+    hosts = folder / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost\n{bed.address} {host}\n")
+    client = bed.docker()
+    plain = f"gr-bench-plain-tls-{uid()}"
+    remove_proxy(bed, PROXY)
+    try:
+        project.run("deploy")
+        front = f"gr-{name}-front"
+        app = next(c for c in client.containers.list(filters={"label": f"greenroom.app={name}"}))
+        target = f"{app.attrs['NetworkSettings']['Networks'][front]['IPAddress']}:8000"
+        c = client.containers.create(
+            bed.base_image,
+            [
+                "sh",
+                "-c",
+                f"while [ ! -f {CONF} ]; do sleep 0.05; done; exec nginx -c {CONF} -g 'daemon off;'",
+            ],
+            name=plain,
+            network=PROXY,
+            ports={"443/tcp": PLAIN_PORT},
+            labels={"greenroom-bench": "https"},
+        )
+        client.api.connect_container_to_network(plain, front)
+        c.start()
+        files = {"site.pem": key + chain, "nginx.conf": plain_conf(target).encode()}
+        bed.engine().put_files(plain, "/etc/bench-plain", files, mode=0o600)
+        urls = {
+            "greenroom proxy": f"https://{host}:{HTTPS_PORT}/",
+            "plain nginx (same certificate)": f"https://{host}:{PLAIN_PORT}/",
+        }
+
+        def up() -> bool:
+            try:
+                return run_wrk(hosts, urls["plain nginx (same certificate)"], host, 1, False).requests > 0
+            except AssertionError:
+                return False
+
+        wait_for(up, 20, "the plain nginx")
+        runs: dict[tuple[str, str], list[wrk.WrkResult]] = {}
+        for u in urls.values():
+            run_wrk(hosts, u, host, 2, False)  # warm up
+        for _ in range(rounds):
+            for mode, close in (("keep-alive", False), ("handshake per request", True)):
+                for label, u in urls.items():
+                    runs.setdefault((mode, label), []).append(run_wrk(hosts, u, host, seconds, close))
+        rows = {
+            f"{mode} | {label}": {
+                "rate": statistics.median(r.rate for r in rs),
+                "p99_ms": statistics.median(r.p99 for r in rs) * 1000,
+                "failed": sum(r.failed for r in rs),
+                "requests": sum(r.requests for r in rs),
+            }
+            for (mode, label), rs in runs.items()
+        }
+        ratios = {}
+        for mode in ("keep-alive", "handshake per request"):
+            mine, ref = rows[f"{mode} | greenroom proxy"], rows[f"{mode} | plain nginx (same certificate)"]
+            ratios[mode] = {
+                "throughput": mine["rate"] / ref["rate"],
+                "p99": mine["p99_ms"] / ref["p99_ms"] if ref["p99_ms"] else 0.0,
+            }
+        return {"engine": bed.name, "rounds": rounds, "seconds": seconds, "rows": rows, "ratios": ratios}
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            client.containers.get(plain).remove(force=True)
+        remove_proxy(bed, PROXY)
+        project.cleanup()
+        client.close()
+
+
+def markdown(res: dict[str, object]) -> str:
+    rows, ratios = res["rows"], res["ratios"]
+    assert isinstance(rows, dict) and isinstance(ratios, dict)
+    lines = [
+        f"**{res['engine']}**: wrk 1 thread, 8 connections, {res['rounds']} alternated runs of "
+        f"{res['seconds']:g} s each (medians); TLS 1.3, ECDSA P-256 certificate",
+        "",
+        "| load | proxy | requests/s | p99 | failed |",
+        "|---|---|---|---|---|",
+    ]
+    for label, r in rows.items():
+        lines.append(
+            f"| {label} | {r['rate']:,.0f} | {r['p99_ms']:.2f} ms | {r['failed']} of {r['requests']:,} |"
+        )
+    lines.append("")
+    for mode, r in ratios.items():
+        lines.append(
+            f"{mode}: greenroom / plain throughput **{r['throughput']:.2f}** (goal >= 0.9), "
+            f"p99 **{r['p99']:.2f}x** (goal <= 1.2x)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engines", default="e28")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/https.py needs root (a private mount namespace for wrk's hosts file)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for bed in bed_engines():
+        if bed.name not in args.engines.split(","):
+            continue
+        res = measure(bed, args.rounds, args.seconds)
+        md = markdown(res)
+        print(md)
+        (out / f"https-{bed.name}.md").write_text(md)
+        (out / f"https-{bed.name}.json").write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""`greenroom certs status|renew`, and the ACME part of every deploy: certificates of apps
+with tls.acme are obtained once (tls/renew.py) and installed on every host's proxy."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+from greenroom.cli.output import output
+from greenroom.config import Config
+from greenroom.deploy.host import DockerHost
+from greenroom.errors import CertificateError, GreenroomError
+from greenroom.proxy.pod import Proxy
+
+if TYPE_CHECKING:  # the ACME library loads only for commands that use it
+    from greenroom.tls.renew import Site
+
+certs_app = typer.Typer(help="HTTPS certificates: status, renew (ACME).", no_args_is_help=True)
+
+FileOpt = Annotated[
+    Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
+]
+HostOpt = Annotated[
+    str | None, typer.Option("--host", "-H", help="engine address (default: engine.host, DOCKER_HOST)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+DEFAULT_FILE = Path("greenroom.yml")
+
+
+def _site(label: str, g: DockerHost) -> Site:
+    from greenroom.tls.renew import Site
+
+    assert isinstance(g.proxy, Proxy)
+    return Site(label, g.proxy)
+
+
+@contextlib.contextmanager
+def sites(cfg: Config, host: str | None) -> Iterator[list[Site]]:
+    """Every host's proxy at once (a fleet's every host; else the one engine)."""
+    if not cfg.hosts:
+        g = DockerHost(cfg, host=host)
+        try:
+            yield [_site(g.engine.host, g)]
+        finally:
+            g.engine.close()
+        return
+    from greenroom.fleet.hosts import docker_host_for, host_names, reach
+
+    names = host_names(cfg, host)
+    chosen = [h for h in cfg.hosts if h.name in names]
+    services, unreachable = reach(cfg, chosen, docker_host_for(cfg))
+    try:
+        if unreachable:
+            raise GreenroomError(
+                f"{len(unreachable)} host(s) unreachable: {', '.join(u.host for u in unreachable)}",
+                hint="a certificate is installed on every host: renew when all of them answer",
+            )
+        yield [_site(h.name, services[h.name]) for h in chosen]
+    finally:
+        for g in services.values():
+            g.engine.close()
+
+
+def acme_apps(cfg: Config, names: Sequence[str] | None = None) -> list[str]:
+    return [
+        n
+        for n, a in cfg.apps.items()
+        if a.tls is not None and a.tls.acme is not None and (not names or n in names)
+    ]
+
+
+def ensure(cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force: bool = False) -> None:
+    """Obtain (reuse, renew or issue) and install each app's certificate on every host whose
+    proxy serves HTTPS; hosts whose proxy does not yet are left for after the deploy."""
+    from greenroom.tls.renew import install, obtain
+
+    ready = [s for s in all_sites if s.installed() is not None]
+    if not ready:
+        return
+    now = datetime.now(UTC)
+    for app in apps:
+        material, said = obtain(app, cfg.app(app), ready, now, force=force)
+        output.err.print(Text(f"certificate of {app} ({', '.join(material.hosts)}): {said}"))
+        for line in install(material, ready):
+            output.err.print(Text(f"  {line}"))
+
+
+def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before: bool) -> None:
+    """Before a deploy: renew what is within RENEW_DAYS of expiry (a failure with a valid
+    certificate installed is a warning: the deploy goes on); after: issue for proxies the
+    deploy just created."""
+    apps = acme_apps(cfg, names)
+    if not apps:
+        return
+    with sites(cfg, host) as found:
+        try:
+            ensure(cfg, apps, found)
+        except CertificateError as exc:
+            if not before:
+                raise
+            output.err.print(Text(f"warning: {exc}", style="yellow"))
+
+
+@certs_app.command("status")
+def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+    """Per host: each app's installed certificate (names, issuer, expiry); a warning under 14 days."""
+    from greenroom.cli.deploy_cmds import _config
+    from greenroom.tls.renew import status_rows
+
+    cfg = _config(file, lenient=True)
+    with sites(cfg, host) as found:
+        rows = status_rows(found, datetime.now(UTC))
+    if as_json:
+        output.json(rows)
+        return
+    for r in rows:
+        if r.get("app") is None:
+            output.out.print(Text(f"{r['host']}: {r['error']}", style="yellow"))
+            continue
+        names = ", ".join(r["names"]) if isinstance(r["names"], list) else ""
+        output.out.print(
+            Text(
+                f"{r['host']}  {r['app']}: {names}, {r['source']}, issuer {r['issuer']}, expires "
+                f"{str(r['not_after'])[:10]} ({r['days_left']} days)"
+            )
+        )
+        if r.get("warning"):
+            output.err.print(Text(f"warning: {r['host']} {r['app']}: {r['warning']}", style="yellow"))
+
+
+@certs_app.command("renew")
+def renew(
+    name: Annotated[str | None, typer.Argument(help="app name (default: every app with tls.acme)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="issue anew even if not due")] = False,
+    file: FileOpt = DEFAULT_FILE,
+    host: HostOpt = None,
+) -> None:
+    """Renew ACME certificates within 30 days of expiry (all with --force) and install them on
+    every host. Idempotent: safe from a timer. A failure keeps the installed one serving."""
+    from greenroom.cli.deploy_cmds import _config
+
+    cfg = _config(file)
+    apps = acme_apps(cfg, [name] if name else None)
+    if name and not apps:
+        raise GreenroomError(f"{name} has no tls.acme", where=f"apps.{name}.tls")
+    with sites(cfg, host) as found:
+        missing = [s.label for s in found if s.installed() is None]
+        if missing:
+            raise CertificateError(
+                f"the proxy on {', '.join(missing)} does not serve HTTPS yet",
+                hint="deploy first (it creates the proxy with HTTPS and issues the certificate)",
+            )
+        ensure(cfg, apps, found, force=force)
+    from greenroom.tls.renew import RENEW_DAYS
+
+    output.err.print(Text(f"done (renewal is due {RENEW_DAYS} days before expiry)"))

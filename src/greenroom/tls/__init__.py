@@ -1,0 +1,1 @@
+"""HTTPS at the proxy: certificate files, ACME, and where they are kept."""
