@@ -5,6 +5,7 @@ redeploy of the same image, `run` and `exec` exit codes and a Ctrl-C'd `run`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pty
@@ -105,7 +106,7 @@ def one_offs(bed: BedEngine, app: str, role: str) -> list[str]:
 def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
     images = demo_images(bed)
     web, jobs = f"t{uid()}", f"t{uid()}"
-    data = f"gr-{web}-data"
+    data, queue = f"gr-{web}-data", f"{jobs}-queue"
     web_doc = app_doc(bed, web, image=images["v1"])
     web_doc.update(
         volumes=[f"{data}:/data"],
@@ -118,6 +119,7 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
         "command": ["python3", DEMO, "worker"],
         "volumes": [f"{data}:/data"],
         "environment": {"WORKER_LOG": "/data/worker.log"},
+        "networks": [queue],  # a broker's network: joined as decided, its gateway verified
         "overlap": False,
         "healthcheck": {"type": "running", "steady": "1s", "interval": "100ms", "deadline": "20s"},
         "stop_timeout": "5s",
@@ -125,9 +127,15 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
     }
     project = Project(bed, tmp_path, {web: web_doc, jobs: jobs_doc})
     project.write()
+    client = bed.docker()
+    try:
+        client.networks.create(queue, driver="bridge")
+    finally:
+        client.close()
     try:
         first = project.run("deploy")  # both, in the config's order
         assert "migrated to schema 1" in first.stderr, first.stderr
+        assert f"attach the extra networks: {queue}" in first.stderr and "gateways verified" in first.stderr
         assert get(bed, f"{web}.test")[1]["version"] == "v1"
         load = Load(bed.address, f"{web}.test").start()
         try:
@@ -218,8 +226,9 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
         try:
             for c in client.containers.list(all=True, filters={"volume": data}):
                 c.remove(force=True)
-            client.volumes.get(data).remove(force=True)
-        except docker.errors.NotFound:
-            pass
+            with contextlib.suppress(docker.errors.NotFound):
+                client.volumes.get(data).remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                client.networks.get(queue).remove()
         finally:
             client.close()
