@@ -47,6 +47,11 @@ class Pebble:
             url, data=json.dumps({"host": name, "addresses": [address]}), timeout=10
         ).raise_for_status()
 
+    def unresolvable(self, name: str) -> None:
+        """The name's DNS answers SERVFAIL."""
+        url = f"http://{self.address}:{DNS_MGMT_PORT}/set-servfail"
+        requests.post(url, data=json.dumps({"host": name}), timeout=10).raise_for_status()
+
     def stop_ca(self) -> None:
         """The CA down (its DNS stays)."""
         proc = self.procs[-1]

@@ -1,7 +1,8 @@
 """ACME with Debian's pebble in the bed's external namespace: the first deploy creates the
 proxy and then issues (HTTP-01 answered by the proxy on its port 80); `certs renew` is
-idempotent; a forced re-issue under HTTPS load fails nothing; the challenge unreachable and
-the CA down each exit 1 with the CA's problem or the cause, and the old certificate serves."""
+idempotent; a forced re-issue under HTTPS load fails nothing; the challenge unreachable, a
+name that does not resolve and the CA down each exit 1 with the CA's problem or the cause,
+and the old certificate serves."""
 
 from __future__ import annotations
 
@@ -85,6 +86,14 @@ def test_acme_issue_renew_reissue_and_failures(
     bad = p.run("certs", "renew", "--force", check=False)
     assert bad.returncode == 1, bad.stderr
     assert host in bad.stderr and "urn:ietf:params:acme:error" in bad.stderr and "hint:" in bad.stderr, (
+        bad.stderr
+    )
+    assert handshake(bed.address, HTTPS_PORT, host, ctx).fingerprint == second
+
+    # a name that does not resolve
+    ca.unresolvable(host)
+    bad = p.run("certs", "renew", "--force", check=False)
+    assert bad.returncode == 1 and host in bad.stderr and "urn:ietf:params:acme:error" in bad.stderr, (
         bad.stderr
     )
     assert handshake(bed.address, HTTPS_PORT, host, ctx).fingerprint == second
