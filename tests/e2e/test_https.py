@@ -137,6 +137,14 @@ def test_certificate_files_serve_https_and_rotate_under_load(
     assert load.ok > 50 and serving(bed, ha, ctx) == rotated and serving(bed, hb, ctx) == first
     print(f"reboot + rollback under HTTPS load: {load.ok} ok, {load.handshakes} handshakes, 0 failed")
 
+    # tls taken off b: its certificate and redirect go with the deploy
+    del p.apps[b]["tls"]
+    p.write()
+    assert "its certificate removed" in p.run("deploy", b).stderr
+    assert plain(bed, hb, "/") == (200, "")
+    with pytest.raises(ssl.SSLError):
+        handshake(bed.address, HTTPS_PORT, hb, ctx)
+
     # bad files: exit 2, path-qualified, no key printed; the installed certificate serves on
     chain, key = ca.leaf("*.tls.test")
     write_pair(tmp_path, "site", chain, ca.leaf("*.tls.test")[1])

@@ -94,11 +94,16 @@ def ensure(cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force
 def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before: bool) -> None:
     """Before a deploy: renew what is within RENEW_DAYS of expiry (a failure with a valid
     certificate installed is a warning: the deploy goes on); after: issue for proxies the
-    deploy just created."""
+    deploy just created, and take the certificate off apps whose tls was removed."""
     apps = acme_apps(cfg, names)
-    if not apps:
+    plain = [n for n in names if cfg.app(n).tls is None] if cfg.proxy.https() and not before else []
+    if not apps and not plain:
         return
     with sites(cfg, host) as found:
+        for s in found:
+            for app in sorted(set(plain) & set(s.installed() or {})):
+                s.proxy.remove_tls(app)
+                output.err.print(Text(f"{s.label}: {app} has no tls any more: its certificate removed"))
         try:
             ensure(cfg, apps, found)
         except CertificateError as exc:
