@@ -8,6 +8,8 @@ Environment:
   UPSTREAM        host:port of a TCP echo server: the app keeps ONE long-lived connection
                   to it, opened at start, pinging every 200 ms; /upstream reports liveness
   STOP_GRACE      seconds to keep serving in-flight requests after SIGTERM (default 5)
+  ERROR_RATE      share (0 to 1) of the requests to / answered 500 (a bad version; default 0)
+  EXTRA_LATENCY_MS  milliseconds every request to / waits before its answer (a slow version)
 
   DB_PATH         a SQLite database (on a volume): `app.py migrate` migrates it to this
                   version's schema (the version's number: v2 -> 2) and records the run in
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -37,6 +40,8 @@ STARTED = time.monotonic()
 START_DELAY = float(os.environ.get("START_DELAY", "0"))
 HEALTH_FAIL = os.environ.get("HEALTH_FAIL") == "1"
 STOP_GRACE = float(os.environ.get("STOP_GRACE", "5"))
+ERROR_RATE = float(os.environ.get("ERROR_RATE", "0"))
+EXTRA_LATENCY = float(os.environ.get("EXTRA_LATENCY_MS", "0")) / 1000
 
 
 class Upstream:
@@ -141,7 +146,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(query.get("ms", ["500"])[0]) / 1000)
             self._send(200, {"version": VERSION})
         else:
-            self._send(200, {"version": VERSION, "path": url.path})
+            if EXTRA_LATENCY:
+                time.sleep(EXTRA_LATENCY)
+            failed = ERROR_RATE > 0 and random.random() < ERROR_RATE
+            self._send(500 if failed else 200, {"version": VERSION, "path": url.path})
 
 
 def schema_of(version: str) -> int:

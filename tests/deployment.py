@@ -4,9 +4,11 @@ proxy, and cleanup of everything an app left on the engine."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -40,8 +42,18 @@ def cli_env() -> dict[str, str]:
 
 
 def app_images(bed: BedEngine) -> dict[str, str]:
-    base = load_description()["images"]["app"]
-    tag = base.rsplit(":", 1)[1]
+    """The demo app's versions built from this checkout's demo/app.py (the tag hashes it, as
+    `scripts/testbed images` does); the bed's description's when those are not built."""
+    desc = load_description()["images"]
+    text = (Path(__file__).parents[1] / "demo" / "app.py").read_bytes()
+    tag = hashlib.sha256(desc["base"].encode() + b"\n" + text).hexdigest()[:12]
+    client = bed.docker()
+    try:
+        client.images.get(f"greenroom-test/app:v1-{tag}")
+    except docker.errors.ImageNotFound:
+        tag = desc["app"].rsplit(":", 1)[1]
+    finally:
+        client.close()
     return {v: f"greenroom-test/app:{v}-{tag}" for v in ("v1", "v2", "v3")}
 
 
@@ -240,6 +252,9 @@ class Load:
     clients: int = 8
     path: str = "/"
     keepalive: bool = True
+    # every request a distinct client of a canary: a random bucket in the proxy's cookie
+    canary_clients: bool = False
+    port: int = PROXY_PORT  # another: a load balancer's
     samples: list[Sample] = field(default_factory=list)
     reconnects: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -254,7 +269,7 @@ class Load:
         return self
 
     def _client(self) -> None:
-        conn = http.client.HTTPConnection(self.address, PROXY_PORT, timeout=10)
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=10)
         connected: bool | None = None  # None: never connected yet
         while not self._stop.is_set():
             at = time.time()
@@ -269,6 +284,9 @@ class Load:
                 headers = (
                     {"Host": self.host} if self.keepalive else {"Host": self.host, "Connection": "close"}
                 )
+                if self.canary_clients:
+                    headers["Cookie"] = f"greenroom_canary={random.randrange(10000)}"
+
                 conn.request("GET", self.path, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
@@ -303,6 +321,14 @@ class Load:
     def count(self) -> int:
         with self._lock:
             return len(self.samples)
+
+    def failures_between(self, t0: float, t1: float) -> int:
+        with self._lock:
+            return sum(1 for s in self.samples if t0 <= s.at <= t1 and not s.ok)
+
+    def count_between(self, t0: float, t1: float) -> int:
+        with self._lock:
+            return sum(1 for s in self.samples if t0 <= s.at <= t1)
 
     def count_after(self, t: float) -> int:
         """Requests sent after `t` (time.time()) that have been answered, or failed."""

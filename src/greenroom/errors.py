@@ -18,6 +18,7 @@
     │   ├── ProxyError              the proxy refused a config or a switch
     │   ├── Locked                  another greenroom holds the app's lock (exit 5)
     │   ├── RolloutStopped          another host of the rollout failed: this one stopped too
+    │   ├── CanaryRolledBack        a canary breached its gates and was rolled back
     │   └── DeployFailed            a command's steps failed and were undone: carries the
     │                               timeline (`outcome`); exit code of the step's error
     └── GatewayError                a default gateway moved, or would move
@@ -117,6 +118,10 @@ class Locked(DeployError):
 
 class RolloutStopped(DeployError):
     """This host's deploy was stopped because another host of the rollout failed."""
+
+
+class CanaryRolledBack(DeployError):
+    pass
 
 
 class DeployFailed(DeployError):

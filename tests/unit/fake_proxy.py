@@ -29,6 +29,7 @@ class FakeProxy:
         self.unreadable = ""
         self.answers_from: list[str] | None = None  # upstreams the confirm sees (None: the routed ones)
         self.certificates: dict[str, Material] = {}
+        self.counters: dict[str, dict[str, int]] = {}  # per app, as /greenroom/stats/APP answers
 
     def container(self) -> ContainerInfo | None:
         try:
@@ -78,6 +79,9 @@ class FakeProxy:
 
     def history(self, app: str) -> list[dict[str, Any]]:
         return list(self.entries.get(app, []))
+
+    def stats(self, app: str) -> dict[str, Any]:
+        return dict(self.counters.get(app, {}))
 
     def create(self, pools: tuple[str, ...] = ()) -> None:
         self.engine.create_container(self.spec.holder_spec())

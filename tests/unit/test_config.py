@@ -1274,6 +1274,8 @@ def test_every_field_is_documented() -> None:
         "TlsConfig",
         "AcmeConfig",
         "Eab",
+        "Preview",
+        "Canary",
     }
     for model in models:
         assert model.__doc__

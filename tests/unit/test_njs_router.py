@@ -40,7 +40,7 @@ console.log(JSON.stringify(out));
 
 def route(*requests: tuple[str, str]) -> list[str]:
     """What greenroom.js answers for each (Host header, remote address)."""
-    module = asset("greenroom.js").decode().replace("export default { target, admin };", "")
+    module = asset("greenroom.js").decode().replace("export default { target, admin, count };", "")
     module = module.replace("const fs = require('fs');", "")
     assert NODE is not None
     script = HARNESS.replace("%MODULE%", module)
@@ -72,5 +72,5 @@ def test_internal_names_route_only_from_inside_the_proxy() -> None:
 
 def test_the_harness_runs_the_shipped_module() -> None:
     text = Path(__file__).parents[2].joinpath("src/greenroom/proxy/greenroom.js").read_text()
-    assert "export default { target, admin };" in text
+    assert "export default { target, admin, count };" in text
     assert "const fs = require('fs');" in text

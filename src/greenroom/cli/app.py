@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from greenroom import __version__
-from greenroom.cli import deploy_cmds, init_cmd, run_cmds
+from greenroom.cli import canary_cmds, deploy_cmds, init_cmd, run_cmds
 from greenroom.cli.certs_cmds import certs_app
 from greenroom.cli.config_cmd import config_app
 from greenroom.cli.output import output
@@ -254,6 +254,7 @@ def connect(
 
 
 deploy_cmds.register(app)
+canary_cmds.register(app)
 app.add_typer(deploy_cmds.proxy_app, name="proxy")
 app.add_typer(config_app, name="config")
 app.add_typer(certs_app, name="certs")

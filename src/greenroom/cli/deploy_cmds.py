@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from greenroom.cli import certs_cmds
+from greenroom.cli import canary_cmds, certs_cmds
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
 from greenroom.cli.timeline import StepReporter, finish, print_plans, show_failure
@@ -128,6 +128,9 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--rerun-release", help="run the release command even if it ran for this image"),
         ] = False,
+        no_switch: canary_cmds.NoSwitchOpt = False,
+        canary: canary_cmds.CanaryOpt = None,
+        analysis_only: canary_cmds.AnalysisOpt = False,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
         as_json: JsonOpt = False,
@@ -142,7 +145,9 @@ def register(app: typer.Typer) -> None:
         if cfg.hosts and not dry_run:
             from greenroom.cli import fleet_cmds
 
-            fleet_cmds.deploy(cfg, _names(cfg, name), image, host, as_json, rollback_on_failure, release)
+            how = (no_switch, canary, analysis_only)
+            if rest := canary_cmds.staged_first(cfg, _names(cfg, name), image, host, how, as_json):
+                fleet_cmds.deploy(cfg, rest, image, host, as_json, rollback_on_failure, release)
             certs_cmds.around_deploy(cfg, _names(cfg, name), host, before=False)
             return
         if cfg.hosts:
@@ -164,6 +169,10 @@ def register(app: typer.Typer) -> None:
             print_plans((g.plan(one, image) for one in _apps(g, name)), as_json)
             return
         for one in _apps(g, name):
+            if not canary_cmds.staged_first(
+                cfg, [one], image, host, (no_switch, canary, analysis_only), as_json
+            ):
+                continue
             try:
                 finish(g.deploy(one, image), as_json)
             except DeployFailed as exc:
@@ -244,8 +253,11 @@ def register(app: typer.Typer) -> None:
         table = Table(
             title=f"greenroom on {g.engine.host} (Docker {g.engine.info.version})", title_justify="left"
         )
+        staged = any(r.staged for r in rows)
         for col in ("app", "live", "version", "since", "replicas", "gateway", "maintenance", "retained"):
             table.add_column(col)
+        if staged:
+            table.add_column("staged")
         for r in rows:
             table.add_row(
                 r.app,
@@ -256,6 +268,7 @@ def register(app: typer.Typer) -> None:
                 {True: "[green]ok[/]", False: "[red]MOVED[/]", None: ""}[r.gateway_ok],
                 "[yellow]on[/]" if r.maintenance else "off",
                 str(len(r.retained)),
+                *([r.staged or ""] if staged else []),
             )
         output.out.print(table)
         proxy = state.proxy
@@ -347,7 +360,10 @@ def register(app: typer.Typer) -> None:
         """Finish or undo what an interrupted command left behind (deploy does this too)."""
         for _, g in _targets(file, host, quiet=as_json):
             for one in _apps(g, name):
-                finish(g.repair(one), as_json)
+                done = g.repair(one)
+                finish(done, as_json)
+                for note in done.plan.notes if not as_json else ():
+                    output.err.print(Text(note, style="yellow"))
 
     @app.command()
     def unlock(

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from greenroom.config.canary import Canary, Preview
 from greenroom.config.container import (
     EnvFilePath,
     Mount,
@@ -192,6 +193,12 @@ class AppConfig(Model):
         description="HTTPS for the app's hosts at the proxy (certificate files or acme). null: plain "
         "HTTP only.",
     )
+    preview: Annotated[Preview, BeforeValidator(section)] = Field(
+        default=Preview(), description="How a staged color (deploy --no-switch, a canary) is reached."
+    )
+    canary: Annotated[Canary, BeforeValidator(section)] = Field(
+        default=Canary(), description="Weighted canary steps and the gates that promote or roll back."
+    )
     placement: Annotated[Placement, BeforeValidator(section)] = Field(
         default=Placement(), description="Which hosts run it: all of them unless narrowed here."
     )
@@ -231,6 +238,11 @@ class AppConfig(Model):
         for path in self.env_file:
             self._env_file_values.update(read_env_file(path, base_dir(info), budget(info)))
         self._check_worker()
+        for i, host in enumerate(self.preview.hosts):
+            if host in self.hosts:
+                raise problem(
+                    f"{host} is one of the app's hosts; a preview host must be another", "preview", "hosts", i
+                )
         for name in self.secrets:
             if name in self.environment:
                 raise problem(

@@ -38,6 +38,7 @@ from greenroom.deploy.steps import (
     ProxyJoin,
     PullImage,
     RemoveRelease,
+    Route,
     RunRelease,
     StartRelease,
     Step,
@@ -99,6 +100,7 @@ class Executor:
         self._started: list[str] = []
         self._switched_from: Routed | None = None
         self._switched = False  # a switch was sent: applied, or maybe applied (reply lost)
+        self._rerouted = False  # a staged color's routing was sent (Route): routed back on a failure
         self._confirmed = False
         self._confirm_pending = False  # confirmed, but the step hook has not let it stand yet
         self._new: tuple[str, ...] = ()
@@ -204,7 +206,7 @@ class Executor:
         start = self.clock.monotonic()
         done: list[str] = []
         try:
-            if self._switched:
+            if self._switched or self._rerouted:
                 if self._switched_from is not None:
                     self.proxy.set_app(self._switched_from)
                     done.append(f"routed {self._switched_from.app} back to {self._switched_from.deploy}")
@@ -283,6 +285,11 @@ class Executor:
                 self.proxy.set_app(step.routed)
                 if step.routed.is_record:  # a worker: live once recorded (no route to confirm)
                     self._mark_confirmed()
+                return ""
+            case Route():
+                if step.undo:  # a staged color's routing: undone like a switch, yet no switch
+                    self._switched_from, self._rerouted = step.previous, True
+                self.proxy.set_app(step.routed)
                 return ""
             case Confirm():
                 results = self.proxy.probe(step.host, step.path, max(3, 2 * len(step.targets)))

@@ -12,7 +12,16 @@ from greenroom.deploy.addresses import free_addresses
 from greenroom.deploy.context import Context
 from greenroom.deploy.infrastructure import infrastructure, proxy_joins, wanted_pools
 from greenroom.deploy.release import NOT_ON_ROLLBACK, release_step
-from greenroom.deploy.releases import app_hosts, go_live, probe_spec, prune, repair, specs
+from greenroom.deploy.releases import (
+    app_hosts,
+    go_live,
+    probe_spec,
+    prune,
+    refuse_staged,
+    repair,
+    specs,
+    staged_note,
+)
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import (
     AttachFront,
@@ -101,6 +110,7 @@ def plan_deploy(
     routing_known(state)
     image = image or app.image
     st = state.app(name)
+    refuse_staged(st, state.engine_host)
     if app.is_worker:
         steps, front = worker_infrastructure(cfg, proxy, state, name, ctx), None
     else:
@@ -152,6 +162,7 @@ def plan_rollback(
     app = cfg.app(name)
     routing_known(state)
     st = state.app(name)
+    refuse_staged(st, state.engine_host)
     live = st.live
     candidates = [r for r in st.releases if live is None or r.deploy != live.deploy]
     if to:
@@ -241,7 +252,8 @@ def plan_maintenance(cfg: Config, state: HostState, name: str, on: bool) -> Plan
 def plan_repair(cfg: Config, state: HostState, name: str) -> Plan:
     app = cfg.app(name)
     routing_known(state)
-    return Plan(name, "repair", None, tuple(repair(state.app(name), app)))
+    st = state.app(name)
+    return Plan(name, "repair", None, tuple(repair(st, app)), staged_note(st))
 
 
 def plan_proxy_reboot(cfg: Config, proxy: ProxySpec, state: HostState) -> Plan:

@@ -19,6 +19,7 @@ from greenroom.deploy.steps import (
     Switch,
 )
 from greenroom.engine.model import ContainerSpec
+from greenroom.errors import ConfigError
 from greenroom.gateway.decision import AttachDecision
 from greenroom.proxy.model import Routed
 
@@ -132,6 +133,30 @@ def go_live(
     return steps
 
 
+def refuse_staged(st: AppState, where: str) -> None:
+    """A deploy or rollback would route around a staged color: `promote` or `abort` first."""
+    if st.routed is not None and st.routed.staged is not None:
+        sg = st.routed.staged
+        raise ConfigError(
+            f"{st.name} has {sg.color} {sg.deploy} staged beside the live version (at {sg.weight:g}%)",
+            where=where,
+            hint=f"`greenroom promote {st.name}` makes it live, `greenroom abort {st.name}` removes it",
+        )
+
+
+def staged_note(st: AppState) -> tuple[str, ...]:
+    """What `status` and `repair` say of a staged color: it is kept, as it is, on purpose."""
+    if st.routed is None or st.routed.staged is None:
+        return ()
+    sg = st.routed.staged
+    what = f"a canary at {sg.weight:g}% of the clients" if sg.weight else "a preview (no public traffic)"
+    return (
+        f"{sg.color} {sg.deploy} ({sg.version}) is staged beside the live version: {what}; kept as it is "
+        f"(a canary interrupted keeps its weight): `greenroom promote {st.name}` or "
+        f"`greenroom abort {st.name}`",
+    )
+
+
 def went_live_after(previous: Routed | None, deploy: str, keep: int = 100) -> tuple[str, ...]:
     """Each release once, at the last time it went live; `deploy` last."""
     seq = [*(previous.went_live if previous else ()), deploy]
@@ -172,9 +197,10 @@ def repair(st: AppState, app: AppConfig) -> list[Step]:
         )
         for c in st.stale_runs
     ]
+    staged = st.routed.staged.deploy if st.routed and st.routed.staged else None
     for rel in st.releases:
-        if live is not None and rel.deploy == live.deploy:
-            continue
+        if (live is not None and rel.deploy == live.deploy) or rel.deploy == staged:
+            continue  # the staged one is kept too: `promote` or `abort` decides
         names = tuple(c.name for c in rel.containers)
         if ever_live:
             went_live = rel.deploy in ever_live

@@ -29,6 +29,7 @@ class AppStatus:
     gateway_ok: bool | None
     retained: tuple[str, ...]
     problems: tuple[str, ...] = field(default=())
+    staged: str | None = None  # a staged color: "green 2512061830ab (v2) at 10%"
 
 
 def app_status(
@@ -80,7 +81,17 @@ def app_status(
             f"{r.deploy} ({r.version})" for r in st.releases if live is None or r.deploy != live.deploy
         ),
         problems=tuple(problems),
+        staged=_staged(st),
     )
+
+
+def _staged(st: AppState) -> str | None:
+    sg = st.routed.staged if st.routed else None
+    if sg is None:
+        return None
+    rel = st.release(sg.deploy)
+    up = "" if rel is not None and rel.running else ", its containers are not running"
+    return f"{sg.color} {sg.deploy} ({sg.version}) at {sg.weight:g}%{up}"
 
 
 def proxy_status(state: HostState, proxy: ProxyApi, access: HostAccess) -> ProxyStatus:

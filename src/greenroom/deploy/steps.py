@@ -232,6 +232,20 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A routing change short of a switch: stage a color, change a canary's weight, stop
+    routing to a staged color. `undo`: a failure later in the plan routes back to `previous`."""
+
+    routed: Routed
+    previous: Routed | None
+    what: str
+    undo: bool = True
+
+    def describe(self) -> str:
+        return f"{self.what}, atomically, no reload"
+
+
+@dataclass(frozen=True)
 class Confirm:
     app: str
     host: str
@@ -288,6 +302,7 @@ Step = (
     | HealthGate
     | AttachFront
     | Switch
+    | Route
     | Confirm
     | Drain
     | StopRelease

@@ -7,34 +7,61 @@ const DIR = '/var/lib/greenroom';
 const APPS = DIR + '/apps';
 const HISTORY = DIR + '/history';
 const dict = ngx.shared.greenroom;
+// per app and color while a color is staged: requests, 5xx, upstream errors, latency buckets
+const stats = ngx.shared.greenroom_stats;
+// upper bounds (ms) of the latency buckets counted; the last is everything slower
+const LATENCY_MS = [5, 10, 25, 50, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000];
 // APP.greenroom.internal names every app, for greenroom's own confirm probe, which asks
 // from 127.0.0.1 inside the proxy: from anywhere else such a host has no app (404)
 const INTERNAL = '.greenroom.internal';
 const LOCAL = '127.0.0.1';
 let turn = 0;
 
+// A staged color (preview or canary) in one string read per request:
+// weight (basis points)|new color|live color|preview header|preview cookie|sticky header|
+// canary cookie|new targets
+function stagedKey(st) {
+    const sg = st.staged;
+    return [Math.round((sg.weight || 0) * 100), sg.color || '', st.color || '',
+        (sg.header || '').toLowerCase(), sg.cookie || '', (sg.sticky || '').toLowerCase(),
+        sg.canary_cookie || '', (sg.targets || []).join(' ')].join('|');
+}
+
+function clearStats(app) {
+    stats.keys().forEach(function (k) { if (k.startsWith(app + '|')) { stats.delete(k); } });
+}
+
 function put(st) {
     // new keys first, stale ones after: a request in between never finds the host unmapped
     const hosts = st.hosts || [];
+    const previews = st.staged ? (st.staged.hosts || []) : [];
+    const old = dict.get('s:' + st.app);
+    const was = old ? JSON.parse(old) : {};
+    const wasStaged = was.staged ? was.staged.deploy : '';
+    if (st.staged && st.staged.deploy !== wasStaged) { clearStats(st.app); }
     dict.set('t:' + st.app, (st.targets || []).join(' '));
     dict.set('m:' + st.app, st.maintenance ? '1' : '0');
+    if (st.staged) { dict.set('c:' + st.app, stagedKey(st)); } else { dict.delete('c:' + st.app); }
     hosts.forEach(function (h) { dict.set('h:' + h, st.app); });
-    const old = dict.get('s:' + st.app);
-    if (old) {
-        (JSON.parse(old).hosts || []).forEach(function (h) {
-            if (hosts.indexOf(h) < 0 && dict.get('h:' + h) === st.app) { dict.delete('h:' + h); }
-        });
-    }
+    previews.forEach(function (h) { dict.set('h:' + h, st.app); dict.set('p:' + h, '1'); });
+    const kept = hosts.concat(previews);
+    (was.hosts || []).concat(was.staged ? (was.staged.hosts || []) : []).forEach(function (h) {
+        if (kept.indexOf(h) < 0 && dict.get('h:' + h) === st.app) { dict.delete('h:' + h); }
+        if (previews.indexOf(h) < 0) { dict.delete('p:' + h); }
+    });
     dict.set('s:' + st.app, JSON.stringify(st));
 }
 
 function drop(app) {
     const old = dict.get('s:' + app);
     if (old) {
-        (JSON.parse(old).hosts || []).forEach(function (h) {
+        const was = JSON.parse(old);
+        (was.hosts || []).concat(was.staged ? (was.staged.hosts || []) : []).forEach(function (h) {
             if (dict.get('h:' + h) === app) { dict.delete('h:' + h); }
+            dict.delete('p:' + h);
         });
     }
+    dict.delete('c:' + app);
     dict.delete('t:' + app);
     dict.delete('m:' + app);
     dict.delete('s:' + app);
@@ -80,11 +107,81 @@ function target(r) {
     if (!app) { return 'none'; }
     r.variables.gr_hsts = dict.get('x:' + app) || '';  // tls.js keeps it: sent on HTTPS only
     if (dict.get('m:' + app) === '1') { return 'maintenance'; }
-    const t = dict.get('t:' + app);
+    let t = dict.get('t:' + app);
+    const c = dict.get('c:' + app);
+    if (c) { t = staged(r, app, host, c.split('|'), t); }
     if (!t) { return 'none'; }
     const list = t.split(' ');
     turn = (turn + 1) % 1048576;
     return list[turn % list.length];
+}
+
+// FNV-1a: the same client hashes to the same bucket on every host of a fleet
+function hash(text) {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) {
+        h ^= text.charCodeAt(i);
+        h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return h;
+}
+
+function cookie(r, name) {
+    const all = r.headersIn.cookie || r.headersIn.Cookie || '';
+    const parts = all.split(';');
+    for (let i = 0; i < parts.length; i++) {
+        const p = parts[i].trim();
+        if (p.startsWith(name + '=')) { return p.slice(name.length + 1); }
+    }
+    return undefined;
+}
+
+// The client's bucket, 0 to 9999: its sticky header's hash, else its canary cookie (set
+// by the proxy, holding the bucket), else its address's hash (and the cookie is set).
+function bucket(r, f) {
+    if (f[5]) {
+        const v = r.headersIn[f[5]];
+        if (v) { return hash(v) % 10000; }
+    }
+    const name = f[6] || 'greenroom_canary';
+    const v = cookie(r, name);
+    if (v !== undefined && /^[0-9]{1,4}$/.test(v)) { return +v; }
+    const b = (v ? hash(v) : hash(r.remoteAddress || '')) % 10000;
+    r.variables.gr_cookie = name + '=' + b + '; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax';
+    return b;
+}
+
+function staged(r, app, host, f, live) {
+    r.variables.gr_app = app;
+    let on = dict.get('p:' + host) === '1'
+        || (f[3] !== '' && !!r.headersIn[f[3]])
+        || (f[4] !== '' && cookie(r, f[4]) !== undefined);
+    if (!on && +f[0] > 0) { on = bucket(r, f) < +f[0]; }
+    r.variables.gr_color = on ? f[1] : f[2];
+    return on ? f[7] : live;
+}
+
+function latencyBucket(ms) {
+    for (let i = 0; i < LATENCY_MS.length; i++) {
+        if (ms <= LATENCY_MS[i]) { return i; }
+    }
+    return LATENCY_MS.length;
+}
+
+// Called at the log phase (an access_log's `if=`): counts the request, logs nothing.
+function count(r) {
+    const app = r.variables.gr_app;
+    if (!app) { return ''; }
+    const k = app + '|' + r.variables.gr_color + '|';
+    stats.incr(k + 'n', 1, 0);
+    const status = +r.variables.status;
+    if (status >= 500) {
+        stats.incr(k + 'e', 1, 0);
+        const header = r.variables.upstream_header_time || '-';
+        if (header.indexOf('-') > -1) { stats.incr(k + 'u', 1, 0); }
+    }
+    stats.incr(k + 'l' + latencyBucket(parseFloat(r.variables.request_time) * 1000), 1, 0);
+    return '';
 }
 
 function writeAtomic(path, text) {
@@ -125,6 +222,13 @@ function admin(r) {
             drop(name);
             return r.return(200, '{}\n');
         }
+        if (kind === 'stats' && name && r.method === 'GET') {
+            const out = {};
+            stats.keys().forEach(function (k) {
+                if (k.startsWith(name + '|')) { out[k.slice(name.length + 1)] = stats.get(k); }
+            });
+            return r.return(200, JSON.stringify(out) + '\n');
+        }
         if (kind === 'retire' && r.method === 'POST') {
             dict.set('retire', r.requestText.trim());
             return r.return(200, '{}\n');
@@ -149,4 +253,4 @@ function admin(r) {
     return r.return(404, 'no such admin call\n');
 }
 
-export default { target, admin };
+export default { target, admin, count };

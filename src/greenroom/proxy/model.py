@@ -38,6 +38,38 @@ INSTANCE_STOP_TIMEOUT = 30  # seconds an old instance may finish its requests an
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A color started, gated and attached beside the live one: reachable with the preview
+    header or cookie (or on a preview host), and by `weight` percent of the clients."""
+
+    deploy: str
+    color: str
+    version: str
+    targets: tuple[str, ...]
+    weight: float = 0.0  # percent of the clients, 0 to 100 (0: preview only)
+    header: str = ""  # a request with this header (any value) goes to the staged color
+    cookie: str = ""  # likewise a request with this cookie
+    hosts: tuple[str, ...] = ()  # preview host names: every request to them
+    sticky: str = ""  # the header whose value picks a client's bucket (else a cookie, else its address)
+    canary_cookie: str = ""  # the cookie the proxy sets to keep a client's bucket
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Staged:
+        return cls(
+            deploy=str(doc.get("deploy", "")),
+            color=str(doc.get("color", "")),
+            version=str(doc.get("version", "")),
+            targets=tuple(doc.get("targets") or ()),
+            weight=float(doc.get("weight") or 0),
+            header=str(doc.get("header") or ""),
+            cookie=str(doc.get("cookie") or ""),
+            hosts=tuple(doc.get("hosts") or ()),
+            sticky=str(doc.get("sticky") or ""),
+            canary_cookie=str(doc.get("canary_cookie") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class Routed:
     """One app's routing state inside the proxy."""
 
@@ -49,6 +81,7 @@ class Routed:
     deploy: str | None = None
     version: str | None = None
     went_live: tuple[str, ...] = ()  # every deploy that went live, newest last (bounded)
+    staged: Staged | None = None  # a color beside the live one: preview or canary
 
     @property
     def is_record(self) -> bool:
@@ -66,6 +99,7 @@ class Routed:
             deploy=doc.get("deploy"),
             version=doc.get("version"),
             went_live=tuple(doc.get("released") or ()),  # the state file's key
+            staged=Staged.from_json(doc["staged"]) if doc.get("staged") else None,
         )
 
     def to_json(self) -> str:
@@ -73,6 +107,8 @@ class Routed:
         doc["targets"] = list(self.targets)
         doc["hosts"] = list(self.hosts)
         doc["released"] = list(doc.pop("went_live"))
+        if self.staged is None:
+            doc.pop("staged")  # the state file as an older greenroom wrote it
         return json.dumps(doc)
 
 

@@ -157,6 +157,11 @@ class Proxy:
     def record(self, app: str, entry: dict[str, Any]) -> None:
         self.admin("POST", f"history/{app}", json.dumps(entry))
 
+    def stats(self, app: str) -> dict[str, Any]:
+        """APP's counters while a color is staged: {"COLOR|n": requests, ...} (greenroom.js)."""
+        doc = json.loads(self.admin("GET", f"stats/{app}") or "{}")
+        return doc if isinstance(doc, dict) else {}
+
     def history(self, app: str) -> list[dict[str, Any]]:
         text = self.admin("GET", f"history/{app}")
         return [json.loads(line) for line in text.splitlines() if line.strip()]

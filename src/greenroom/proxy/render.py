@@ -28,6 +28,7 @@ CONF_DIR = "/etc/greenroom"
 STATE_DIR = "/var/lib/greenroom"
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 PROBE_HEADER = "X-Greenroom-Probe"
+STATS_DICT_KB = 1024  # per app and color: 3 counters and 14 latency buckets
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ def _proxied(uri: str, retire: bool = False, first: str = "") -> str:
             proxy_set_header Connection $gr_connection;
             proxy_set_header X-Forwarded-For $gr_forwarded_for;
             proxy_set_header X-Forwarded-Proto $gr_forwarded_proto;
-            add_header X-Greenroom-Upstream $gr_probe_upstream always;"""
+            add_header X-Greenroom-Upstream $gr_probe_upstream always;
+            add_header Set-Cookie $gr_cookie always;  # a canary's sticky bucket (empty: none)"""
 
 
 def _forwarded(settings: ProxySettings) -> str:
@@ -126,6 +128,7 @@ def _server(listen: str, https: bool | None) -> str:
     challenge = tls_conf.challenge_location(_proxied("")) + "\n" if https is False else ""
     return f"""    server {{
 {listen}
+        access_log /dev/null gr_count if=$gr_count;  # counts a staged app's requests, writes nothing
         error_page 503 /greenroom-maintenance.html;
         location = /greenroom-maintenance.html {{
             internal;
@@ -153,6 +156,18 @@ def _servers(s: ProxySettings) -> str:
     return _server(plain, False) + "\n" + _server(tls_conf.server_tls(s.tls_listen), True)
 
 
+def _canary_vars() -> str:
+    """A staged color's routing and counting (greenroom.js): gr.target sets the app and
+    color of a request of an app with a staged color and the canary's sticky cookie;
+    gr.count, evaluated at the log phase, counts it into a number dict."""
+    return f"""    js_shared_dict_zone zone=greenroom_stats:{STATS_DICT_KB}k type=number;
+    js_var $gr_app;
+    js_var $gr_color;
+    js_var $gr_cookie;
+    js_set $gr_count gr.count;
+    log_format gr_count "$gr_count";"""
+
+
 def render(settings: ProxySettings, pools: tuple[str, ...] = (), admin_port: int = ADMIN_PORT) -> str:
     s = settings
     gen = generation(settings, pools)
@@ -175,6 +190,7 @@ http {{
     js_set $gr_target gr.target;
 {tls_http}    js_var $gr_retiring;  # set by gr.target: "1" while this generation retires
     js_var $gr_hsts;  # set by gr.target: the app's Strict-Transport-Security value, if any
+{_canary_vars()}
     map "" $gr_generation {{ default "{gen}"; }}
     keepalive_timeout 75s;
     keepalive_requests 1000000;
