@@ -189,3 +189,18 @@ def test_over_hosts_a_good_canary_has_the_same_weights_everywhere(tmp_path: Path
     assert CanaryRun(hosts, GATES, a.clock, say).run("web", "example/web:2", GATES.steps).promoted
     assert weights == [(5.0, 5.0), (50.0, 50.0), (100.0, 100.0)]
     assert a.proxy.routing["web"].version == b.proxy.routing["web"].version == "web:2"
+
+
+@pytest.mark.parametrize(
+    ("command", "promoted"), [("true", True), ("sh -c 'echo slo burnt >&2; exit 3'", False)]
+)
+def test_the_check_command_gates_each_step(tmp_path: Path, command: str, promoted: bool) -> None:
+    w = deployed(tmp_path)
+    gates = Canary(steps=(5.0, 100.0), interval=1.0, min_requests=20, check=command)  # type: ignore[arg-type]
+    run = CanaryRun([Scripted(w)], gates, w.clock, lambda _: None)
+    if promoted:
+        assert run.run("web", "example/web:2", gates.steps).promoted
+        return
+    with pytest.raises(CanaryRolledBack, match=r"canary\.check exited 3: slo burnt"):
+        run.run("web", "example/web:2", gates.steps)
+    assert w.proxy.routing["web"].staged is None

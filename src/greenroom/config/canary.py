@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from greenroom.config.container import command_words
 from greenroom.config.fields import Duration, Float, Int, Kind, Model, problem, within
 from greenroom.config.names import HostName
 
@@ -118,6 +119,14 @@ class Canary(Model):
     cookie: CookieName = Field(
         default="greenroom_canary",
         description="The cookie the proxy sets to keep a client on one color while the share allows.",
+    )
+    check: Annotated[
+        tuple[str, ...] | None, BeforeValidator(command_words), Kind("list of strings, string or null")
+    ] = Field(
+        default=None,
+        description="A command run where greenroom runs when a step's own gates pass (your metrics, e.g. "
+        "a Prometheus query): exit 0 passes the step, anything else rolls back. It gets GREENROOM_APP, "
+        "GREENROOM_DEPLOY and GREENROOM_WEIGHT; at most `interval` (at least 10s) to answer. null: none.",
     )
 
     @model_validator(mode="after")

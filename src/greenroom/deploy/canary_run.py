@@ -8,8 +8,10 @@ from the stage to the end, and every step and verdict goes into the history."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from greenroom.clock import Clock
 from greenroom.config.canary import Canary, format_percent
@@ -125,6 +127,8 @@ class CanaryRun:
             for h in self.hosts:
                 h.weight(app, weight, locked=True)
             verdict, took = self._step(app, new, live, weight)
+            if verdict.kind is Kind.PASS and self.gates.check:
+                verdict = self._check(app, deploy, weight, verdict)
             result.steps.append(StepResult(weight, verdict, took))
             action = f"canary {format_percent(weight)}"
             for h in self.hosts:
@@ -152,6 +156,32 @@ class CanaryRun:
                 return verdict, took
             if verdict.kind is Kind.WAIT and took >= patience:
                 return verdict, took  # inconclusive: too little traffic to judge
+
+    def _check(self, app: str, deploy: str, weight: float, verdict: Verdict) -> Verdict:
+        """The user's own gate (canary.check): exit 0 passes the step."""
+        assert self.gates.check is not None
+        env = {
+            **os.environ,
+            "GREENROOM_APP": app,
+            "GREENROOM_DEPLOY": deploy,
+            "GREENROOM_WEIGHT": f"{weight:g}",
+        }
+        try:
+            done = subprocess.run(
+                list(self.gates.check),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=max(10.0, self.gates.interval),
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return replace(verdict, kind=Kind.BREACH, breaches=(f"canary.check did not answer: {exc}",))
+        if done.returncode == 0:
+            return verdict
+        said = (done.stdout + done.stderr).strip()[-200:]
+        why = f"canary.check exited {done.returncode}" + (f": {said}" if said else "")
+        return replace(verdict, kind=Kind.BREACH, breaches=(why,))
 
     def _roll_back(self, app: str, deploy: str, verdict: Verdict, weight: float, traffic: float) -> None:
         why = "; ".join(verdict.breaches) or (
