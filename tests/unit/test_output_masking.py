@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from greenroom.cli import deploy_cmds, timeline
+from greenroom.cli import deploy_cmds, look_cmds, operate_cmds, options, timeline
 from greenroom.cli.app import run
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.config import Config
@@ -203,7 +203,8 @@ class FakeDockerHost:
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(deploy_cmds, "DockerHost", FakeDockerHost)
+    for module in (options, deploy_cmds, look_cmds, operate_cmds):
+        monkeypatch.setattr(module, "DockerHost", FakeDockerHost)
     monkeypatch.setattr(FakeDockerHost, "fail_deploy", False)
     path = tmp_path / "greenroom.yml"
     path.write_text(CONFIG)

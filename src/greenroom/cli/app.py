@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from greenroom import __version__
-from greenroom.cli import canary_cmds, deploy_cmds, init_cmd, run_cmds
+from greenroom.cli import canary_cmds, deploy_cmds, init_cmd, look_cmds, operate_cmds, run_cmds
 from greenroom.cli.certs_cmds import certs_app
 from greenroom.cli.config_cmd import config_app
 from greenroom.cli.output import output
@@ -254,8 +254,10 @@ def connect(
 
 
 deploy_cmds.register(app)
+look_cmds.register(app)
+operate_cmds.register(app)
 canary_cmds.register(app)
-app.add_typer(deploy_cmds.proxy_app, name="proxy")
+app.add_typer(operate_cmds.proxy_app, name="proxy")
 app.add_typer(config_app, name="config")
 app.add_typer(certs_app, name="certs")
 init_cmd.register(app)

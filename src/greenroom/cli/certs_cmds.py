@@ -115,10 +115,10 @@ def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before
 @certs_app.command("status")
 def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
     """Per host: each app's installed certificate (names, issuer, expiry); a warning under 14 days."""
-    from greenroom.cli.deploy_cmds import _config
+    from greenroom.cli.options import read_config
     from greenroom.tls.renew import status_rows
 
-    cfg = _config(file, lenient=True)
+    cfg = read_config(file, lenient=True)
     with sites(cfg, host) as found:
         rows = status_rows(found, datetime.now(UTC))
     if as_json:
@@ -148,9 +148,9 @@ def renew(
 ) -> None:
     """Renew ACME certificates within 30 days of expiry (all with --force) and install them on
     every host. Idempotent: safe from a timer. A failure keeps the installed one serving."""
-    from greenroom.cli.deploy_cmds import _config
+    from greenroom.cli.options import read_config
 
-    cfg = _config(file)
+    cfg = read_config(file)
     apps = acme_apps(cfg, [name] if name else None)
     if name and not apps:
         raise GreenroomError(f"{name} has no tls.acme", where=f"apps.{name}.tls")

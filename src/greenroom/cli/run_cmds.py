@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from greenroom import labels
-from greenroom.cli.deploy_cmds import DEFAULT_FILE, FileOpt, _config
+from greenroom.cli.options import DEFAULT_FILE, FileOpt, read_config
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.release import one_off_spec
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         secrets, volumes and networks), attached here; removed afterwards."""
         from greenroom.engine.attach import run_attached
 
-        cfg = _config(file)
+        cfg = read_config(file)
         app_cfg = cfg.app(name)
         g = _host(cfg, name, host)
         try:
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
         """Run a command in one of APP's live containers, attached here."""
         from greenroom.engine.attach import exec_attached
 
-        cfg = _config(file)
+        cfg = read_config(file)
         cfg.app(name)
         g = _host(cfg, name, host)
         try:

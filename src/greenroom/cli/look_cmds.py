@@ -1,0 +1,136 @@
+"""The commands that only look: status, logs, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from greenroom.cli.options import (
+    DEFAULT_FILE,
+    FileOpt,
+    HostOpt,
+    JsonOpt,
+    read_config,
+    short,
+    targets,
+)
+from greenroom.cli.output import output
+from greenroom.cli.render import to_jsonable
+from greenroom.deploy.host import DockerHost
+from greenroom.errors import GreenroomError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+        """Apps, the live color and version, since when, health of the gateway, problems;
+        with `hosts:`, every host at once, version drift and the load balancer's view."""
+        cfg = read_config(file, lenient=True)
+        if cfg.hosts:
+            from greenroom.cli import fleet_cmds
+
+            fleet_cmds.status(cfg, host, as_json)
+            return
+        g = DockerHost(cfg, host=host)
+        state, rows = g.status()
+        if as_json:
+            output.json(
+                to_jsonable(
+                    {
+                        "engine": g.engine.host,
+                        "proxy": state.proxy.name if state.proxy else None,
+                        "proxy_running": bool(state.proxy and state.proxy.running),
+                        "apps": rows,
+                    }
+                )
+            )
+            return
+        table = Table(
+            title=f"greenroom on {g.engine.host} (Docker {g.engine.info.version})", title_justify="left"
+        )
+        staged = any(r.staged for r in rows)
+        for col in ("app", "live", "version", "since", "replicas", "gateway", "maintenance", "retained"):
+            table.add_column(col)
+        if staged:
+            table.add_column("staged")
+        for r in rows:
+            table.add_row(
+                r.app,
+                f"{r.color} {r.deploy}" if r.deploy else "[dim]not deployed[/]",
+                r.version or "",
+                r.since or "",
+                r.replicas,
+                {True: "[green]ok[/]", False: "[red]MOVED[/]", None: ""}[r.gateway_ok],
+                "[yellow]on[/]" if r.maintenance else "off",
+                str(len(r.retained)),
+                *([r.staged or ""] if staged else []),
+            )
+        output.out.print(table)
+        proxy = state.proxy
+        output.out.print(
+            f"proxy {g.proxy.spec.name}: "
+            + ("running" if proxy and proxy.running else "[red]not running[/]")
+            + (f", generation {state.proxy_generation}" if state.proxy_generation else "")
+        )
+        for r in rows:
+            for p in r.problems:
+                output.err.print(Text(f"{r.app}: {p}", style="yellow"))
+
+    @app.command()
+    def logs(
+        name: Annotated[str, typer.Argument(help="app name")],
+        follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
+        tail: Annotated[int, typer.Option("--tail")] = 100,
+        file: Annotated[  # no -f here: it means --follow, as in docker logs
+            Path, typer.Option("--file", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
+        ] = DEFAULT_FILE,
+        host: HostOpt = None,
+    ) -> None:
+        """Logs of the live version's containers (secrets masked); with `hosts:`, of each host."""
+        for where, g in targets(file, host, quiet=True, lenient=True):
+            if follow:
+                output.stream(g.follow(name, tail=tail))
+                return
+            prefix = f"{where}/" if where else ""
+            for cname, text in g.logs(name, tail=tail).items():
+                lines = output.mask(text).splitlines()  # before the prefix splits a multi-line secret
+                output.echo("".join(f"{prefix}{cname} | {line}\n" for line in lines), end="")
+
+    @app.command()
+    def history(
+        name: Annotated[str, typer.Argument(help="app name")],
+        file: FileOpt = DEFAULT_FILE,
+        host: HostOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Past deploys, rollbacks and maintenance switches of an app (with `hosts:`, per host)."""
+        cfg = read_config(file, lenient=True)
+        if cfg.hosts:  # every host at once
+            from greenroom.cli import fleet_cmds
+
+            found, silent = fleet_cmds.history(cfg, name, host)
+        else:
+            found, silent = {None: DockerHost(cfg, host=host).history(name)}, []
+        if as_json:
+            output.json(to_jsonable(found[None] if list(found) == [None] else found))
+        for where, entries in found.items() if not as_json else ():
+            title = f"history of {name}" + (f" on {where}" if where else "")
+            table = Table(title=title, title_justify="left")
+            for col in ("started", "action", "deploy", "result", "took", "by"):
+                table.add_column(col)
+            for e in entries:
+                table.add_row(
+                    e.started,
+                    e.action,
+                    e.deploy or "",
+                    "ok" if e.ok else Text.assemble(("failed", "red"), f" {short(e.error)}"),
+                    f"{e.duration:.2f}s",
+                    e.by,
+                )
+            output.out.print(table)
+        if silent:
+            raise GreenroomError(f"{len(silent)} host(s) did not answer: {', '.join(silent)}")

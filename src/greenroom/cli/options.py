@@ -1,0 +1,81 @@
+"""What the commands share: their options, reading the config (secrets known to the output
+from then on), and the DockerHost(s) a command acts through.
+
+Commands that change things (deploy, rollback, maintenance, repair, proxy reboot) and
+`plan` (which shows exactly what a deploy would do, so it needs the deploy's values) load
+the config strictly: a ${VAR} that is not set is an error (exit 2). Commands that only look
+(status, logs, history, proxy status, and unlock, which needs only the app's name) load it
+leniently: such a variable reads as empty, with a warning on stderr naming it and the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from greenroom.cli.output import output
+from greenroom.cli.timeline import StepReporter
+from greenroom.config import Config, load_config, load_config_lenient, secret_values
+from greenroom.deploy.host import DockerHost
+
+FileOpt = Annotated[
+    Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
+]
+HostOpt = Annotated[
+    str | None, typer.Option("--host", "-H", help="engine address (default: engine.host, DOCKER_HOST)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+AppArg = Annotated[str | None, typer.Argument(help="app name (default: every app in the config)")]
+DEFAULT_FILE = Path("greenroom.yml")
+
+
+def read_config(path: Path, *, lenient: bool = False) -> Config:
+    if lenient:
+        cfg, warnings = load_config_lenient(path)
+    else:
+        cfg, warnings = load_config(path), []
+    output.add_secrets(secret_values(cfg))  # from here on, every output masks them
+    for warning in warnings:
+        output.err.print(Text(f"warning: {path}: {warning} (this command does not need it)", style="yellow"))
+    return cfg
+
+
+def targets(
+    path: Path, host: str | None, quiet: bool = False, *, lenient: bool = False
+) -> Iterator[tuple[str | None, DockerHost]]:
+    """The greenroom to act through: one (no `hosts:`; --host is an engine address), or one
+    per host (--host NAME: that one), each announced by name."""
+    cfg = read_config(path, lenient=lenient)
+    if not cfg.hosts:
+        yield (
+            None,
+            DockerHost(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err)),
+        )
+        return
+    from greenroom.cli import fleet_cmds
+
+    for name, g in fleet_cmds.each(cfg, host):
+        g.reporter = None if quiet or output.quiet else StepReporter(output.err)
+        if not quiet:
+            output.err.print(Text(f"── host {name} ──", style="bold"))
+        yield name, g
+
+
+def short(text: str) -> str:
+    """The start of a long message: masked first, so that no cut leaves part of a secret."""
+    return output.mask(text)[:60]
+
+
+def app_names(cfg: Config, app: str | None) -> list[str]:
+    """The app named (it must be in the config), or every app in the config's order."""
+    if app is not None:
+        cfg.app(app)
+        return [app]
+    return list(cfg.apps)
+
+
+def host_apps(g: DockerHost, app: str | None) -> list[str]:
+    return app_names(g.cfg, app)
