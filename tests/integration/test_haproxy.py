@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from greenroom.engine.transport import SSH_CONFIG_ENV
+from greenroom.engine.ssh_command import SSH_CONFIG_ENV
 from greenroom.errors import LoadBalancerError
 from greenroom.lb.haproxy import HAProxy, RuntimeApi, SshSocketApi, TcpApi, UnixSocketApi
 from tests.bed import load_description

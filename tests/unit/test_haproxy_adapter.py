@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from greenroom.engine.transport import SshTarget
+from greenroom.engine.ssh_command import SshTarget
 from greenroom.errors import LoadBalancerError
 from greenroom.lb.haproxy import HAProxy, SshSocketApi, TcpApi
 from tests.unit.fake_clock import FakeClock

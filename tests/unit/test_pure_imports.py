@@ -36,6 +36,7 @@ PURE = [
     "greenroom.config.fleet",
     "greenroom.lb.haproxy_text",
     "greenroom.fleet.rollout",
+    "greenroom.engine.ssh_command",
 ]
 
 

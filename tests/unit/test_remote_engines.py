@@ -25,8 +25,10 @@ from greenroom.engine.address import (
     resolve_address,
     tls_from_env,
 )
-from greenroom.engine.client import DockerEngine, default_host, tls_reason
-from greenroom.engine.transport import SshAdapter, SshTarget, explain_ssh_failure, ssh_command_for
+from greenroom.engine.client import DockerEngine, default_host
+from greenroom.engine.ssh_command import SshTarget, explain_ssh_failure, ssh_command_for
+from greenroom.engine.tls import tls_reason
+from greenroom.engine.transport import SshAdapter
 from greenroom.errors import ConfigError, EngineUnreachable
 from tests.waiting import wait_for
 

@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,7 +18,6 @@ from urllib.parse import quote
 
 import docker
 import docker.errors
-import docker.tls
 import requests.exceptions
 
 from greenroom.engine import protocol
@@ -35,18 +33,19 @@ from greenroom.engine.model import (
     parse_network,
     parse_state,
 )
-from greenroom.engine.transport import SshAdapter, ssh_command_for
+from greenroom.engine.ssh_command import ssh_command_for
+from greenroom.engine.tls import tls_config, tls_errors, tls_material
+from greenroom.engine.transport import SshAdapter
 from greenroom.errors import (
     Conflict,
     EngineError,
     EngineUnreachable,
-    GreenroomError,
     NotFound,
     SubnetOverlap,
 )
 
 if TYPE_CHECKING:
-    from greenroom.config.engine import EngineConfig, EngineTls
+    from greenroom.config.engine import EngineConfig
 
 MIN_API = "1.41"  # what the client speaks until the engine says what it speaks (Engine 20.10)
 SSH_BASE_URL = "http+docker://greenroom-ssh"  # not http+docker://ssh: the SDK special-cases that
@@ -66,56 +65,14 @@ def _api_client(endpoint: EngineAddress, timeout: int, environ: Mapping[str, str
         api.base_url = SSH_BASE_URL
         return api
     if endpoint.tls is not None and endpoint.is_tcp:
-        endpoint.tls.check()
-        cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert and endpoint.tls.key else None
-        verify: bool | str = (endpoint.tls.ca or True) if endpoint.tls.verify else False
-        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=endpoint.tls.ca, verify=verify)
-        api = docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout, tls=tls)
+        api = docker.APIClient(
+            base_url=endpoint.host, version=MIN_API, timeout=timeout, tls=tls_config(endpoint.tls)
+        )
         # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA (its
         # verify=True-or-None merge): the engine's CA would be ignored whenever they are set.
         api.trust_env = False
         return api
     return docker.APIClient(base_url=endpoint.host, version=MIN_API, timeout=timeout)
-
-
-@contextmanager
-def _tls_errors(endpoint: EngineAddress) -> Iterator[None]:
-    """TLS failures of a tcp:// engine, in words that name the host and the files."""
-    try:
-        yield
-    except GreenroomError:
-        raise
-    except (requests.exceptions.SSLError, requests.exceptions.ConnectionError) as exc:
-        if endpoint.tls is None or not endpoint.is_tcp:
-            raise
-        text = str(exc)
-        tls_words = ("SSL", "TLS", "certificate", "alert", "handshake", "reset by peer", "EOF")
-        if not isinstance(exc, requests.exceptions.SSLError) and not any(w in text for w in tls_words):
-            raise
-        raise EngineUnreachable(
-            f"TLS with {endpoint.address} failed: {tls_reason(text, endpoint.tls)}",
-            where=endpoint.host,
-            hint=f"the TLS files come from {endpoint.tls.source}; the CA must have signed the engine's "
-            "certificate (whose subjectAltName names this host), and the engine (dockerd --tlsverify "
-            "--tlscacert) must trust the CA of the client certificate",
-        ) from exc
-
-
-def tls_reason(text: str, tls: TlsMaterial) -> str:
-    """What an ssl/requests error text means, in words (the raw reason in parentheses)."""
-    found = re.search(r"\] ([^(]*?)(?: \(_ssl\.c:\d+\))", text)
-    raw = found.group(1).strip() if found else text
-    if "certificate verify failed" in text:
-        if "IP address mismatch" in text or "Hostname mismatch" in text:
-            return f"the engine's certificate does not name this host ({raw})"
-        return f"the engine's certificate is not signed by the CA {tls.ca or '(system CAs)'} ({raw})"
-    if "certificate required" in text:
-        return f"the engine requires a client certificate and none was given ({raw})"
-    if "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text:
-        return f"the engine does not accept the client certificate {tls.cert} ({raw})"
-    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
-        return f"the engine does not speak TLS on this port ({raw})"
-    return raw
 
 
 def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +113,6 @@ def _translated(host: str, what: str) -> Iterator[None]:
         ) from exc
 
 
-def tls_material(tls: EngineTls, source: str) -> TlsMaterial | None:
-    """The TLS files a config section gives (`engine.tls`, `hosts[].tls`), or None."""
-    if not tls.given:
-        return None
-    return TlsMaterial(ca=tls.ca, cert=tls.cert, key=tls.key, verify=tls.verify, source=source)
-
-
 class DockerEngine:
     """One Docker engine, reached over a unix socket, ssh (the user's OpenSSH client) or TLS."""
 
@@ -179,7 +129,7 @@ class DockerEngine:
         self.endpoint = resolve_address(host, tls=tls, environ=env)
         self.host = self.endpoint.host
         refuse_plain_tcp(self.endpoint, allowed=insecure_plain_tcp, environ=env)
-        with _translated(self.host, "connect"), _tls_errors(self.endpoint):
+        with _translated(self.host, "connect"), tls_errors(self.endpoint):
             self._api = _api_client(self.endpoint, timeout, env)
             try:
                 version = self._api.version(api_version=False)

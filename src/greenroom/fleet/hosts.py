@@ -18,7 +18,8 @@ from greenroom.config.fleet import FleetHost, placed
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import Reporter
 from greenroom.engine.address import context_address
-from greenroom.engine.client import DockerEngine, tls_material
+from greenroom.engine.client import DockerEngine
+from greenroom.engine.tls import tls_material
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
 
 

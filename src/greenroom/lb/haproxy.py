@@ -8,7 +8,7 @@ and afterwards sets it `ready` again. The API is reached where the user's HAProx
 * a TCP address (`stats socket ipv4@10.0.0.5:9999 level admin`),
 * a unix socket on the LB host, over SSH: the user's own OpenSSH client runs
   `socat - UNIX-CONNECT:PATH` there (as HAProxy's documentation reaches it), with the same
-  options, config and known hosts as ssh:// engines (engine/transport.py).
+  options, config and known hosts as ssh:// engines (engine/ssh_command.py).
 
 Each command is one connection in HAProxy's non-interactive mode: send a line, read until
 HAProxy closes. Every failure is a LoadBalancerError naming the API's address, the backend
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from greenroom.clock import Clock, SystemClock, poll_until
-from greenroom.engine.transport import SSH_COMMAND_ENV, SSH_CONFIG_ENV, SshTarget
+from greenroom.engine.ssh_command import SSH_COMMAND_ENV, SSH_CONFIG_ENV, SshTarget
 from greenroom.errors import LoadBalancerError
 from greenroom.lb import haproxy_text as text
 from greenroom.lb.haproxy_text import ServerStat, ServerState
