@@ -16,7 +16,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from greenroom.engine.client import DockerEngine, post_json
+from greenroom.engine.api_client import post_json
+from greenroom.engine.client import DockerEngine
 from greenroom.gateway.rules import EngineRules
 
 DESCRIPTION = Path(os.environ.get("GREENROOM_TESTBED_FILE", "/run/greenroom-testbed.json"))

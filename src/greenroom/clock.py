@@ -24,6 +24,11 @@ class Clock(Protocol):
 
     def now(self) -> datetime: ...
 
+    def every(self, seconds: float, tick: Callable[[], bool]) -> Callable[[], None]:
+        """Call `tick` every `seconds`, in the background, until it returns False or the
+        function returned is called."""
+        ...
+
 
 class SystemClock:
     def monotonic(self) -> float:
@@ -37,6 +42,16 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def every(self, seconds: float, tick: Callable[[], bool]) -> Callable[[], None]:
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(seconds) and tick():
+                pass
+
+        threading.Thread(target=run, name="greenroom every", daemon=True).start()
+        return stop.set
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:

@@ -5,6 +5,8 @@
     ├── LoadBalancerError           the load balancer (HAProxy's runtime API, a hook) refused or failed
     ├── EngineError                 the Docker engine refused or failed
     │   ├── EngineUnreachable       no engine at that address
+    │   │   └── EngineHung          the engine took a call and did not answer within its bound
+    │   │                           (the command talks to that host no more)
     │   ├── NotFound                no such container / network / image
     │   ├── Conflict                a name already taken (how locks are taken)
     │   └── SubnetOverlap           a network's subnet overlaps one the engine has
@@ -63,6 +65,19 @@ class EngineError(GreenroomError):
 
 class EngineUnreachable(EngineError):
     pass
+
+
+class EngineHung(EngineUnreachable):
+    """A call got no answer within the host's call bound (engine.call_timeout,
+    hosts[].call_timeout): the engine is frozen or overloaded. Every later call of the
+    command on that host fails at once with this error instead of waiting again. `seconds`:
+    how long it was given (an ssh login may have more than the bound)."""
+
+    def __init__(
+        self, message: str, *, hint: str = "", where: str = "", seconds: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, where=where)
+        self.seconds = seconds
 
 
 class NotFound(EngineError):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from greenroom.engine.client import post_json
+from greenroom.engine.api_client import post_json
 from greenroom.engine.host_access import HostAccess
 from greenroom.gateway.doctor import actual_gateway
 from tests.bed import BedEngine, Scratch, uid

@@ -42,3 +42,14 @@ class FakeClock:
 
     def now(self) -> datetime:
         return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC) + timedelta(seconds=self.t)
+
+    def every(self, seconds: float, tick: Callable[[], bool]) -> Callable[[], None]:
+        """`tick` every `seconds` of fake time (inside whatever sleeps), until it returns False."""
+        stopped = threading.Event()
+
+        def fire() -> None:
+            if not stopped.is_set() and tick():
+                self.at(seconds, fire)
+
+        self.at(seconds, fire)
+        return stopped.set

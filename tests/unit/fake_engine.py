@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from greenroom.engine.host_access import SEPARATOR
@@ -27,7 +28,7 @@ from greenroom.engine.model import (
     NetworkInfo,
 )
 from greenroom.engine.net_watch import MARKER
-from greenroom.errors import Conflict, EngineError, NotFound, SubnetOverlap
+from greenroom.errors import Conflict, EngineError, GreenroomError, NotFound, SubnetOverlap
 
 ROUTE_HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT"
 TCP_HEADER = (
@@ -50,6 +51,8 @@ class Box:
     network_mode: str
     attachments: list[Attachment] = field(default_factory=list)
     running: bool = False
+    created: str = ""
+    started: str = ""
 
     def info(self) -> ContainerInfo:
         return ContainerInfo(
@@ -61,6 +64,8 @@ class Box:
             tuple(self.attachments),
             (),
             dict(self.labels),
+            self.created,
+            self.started,
         )
 
 
@@ -80,6 +85,9 @@ class FakeEngine:
         self.hold: tuple[str, threading.Event, threading.Event] | None = None  # see state()
         self.watchers: set[str] = set()  # running table-watch helpers
         self._serial = 0
+        self.now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # the engine's own clock (engine_time)
+        self.call_timeout = 15.0
+        self.stopped: GreenroomError | None = None  # stop_talking: every later call raises it
 
     @property
     def is_local(self) -> bool:
@@ -91,7 +99,16 @@ class FakeEngine:
         """The next call of `method` whose arguments mention `name` raises `exc`."""
         self.failures.append((method, name, exc))
 
+    def stop_talking(self, why: GreenroomError) -> None:
+        self.stopped = self.stopped or why
+
+    def engine_time(self) -> datetime:
+        self._check("engine_time")
+        return self.now
+
     def _check(self, method: str, *args: object) -> None:
+        if self.stopped is not None:
+            raise self.stopped
         text = " ".join(str(a) for a in args)
         for i, (m, name, exc) in enumerate(self.failures):
             if m == method and name in text:
@@ -167,7 +184,7 @@ class FakeEngine:
     def logs(self, container: str, *, tail: int = 100, timestamps: bool = False) -> str:
         return f"last words of {container}\n"
 
-    def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]:
+    def follow_logs(self, container: str, *, tail: int = 100, patient: bool = False) -> Iterator[str]:
         if container in self.watchers:  # a table watch: the proxy's table, again and again
             while container in self.watchers:
                 yield self._sockets() + MARKER + "\n"
@@ -216,7 +233,7 @@ class FakeEngine:
             raise Conflict(f"create container {spec.name}: name in use", where=self.host)
         self._serial += 1
         cid = f"{self._serial:04d}" + "c" * 60
-        box = Box(cid, spec.name, spec.image, dict(spec.labels), spec.network)
+        box = Box(cid, spec.name, spec.image, dict(spec.labels), spec.network, created=self.now.isoformat())
         if spec.network in self.nets:
             self._attach(box, spec.network, None, spec.gw_priority or 0)
         self.boxes[cid] = box
@@ -226,7 +243,8 @@ class FakeEngine:
     def start(self, container: str) -> None:
         self._check("start", container)
         box = self._box(container)
-        box.running = True
+        box.running = box.labels.get("greenroom.role") != "lock"  # a lock's `true` exits at once
+        box.started = self.now.isoformat()
         self.calls.append(f"start {box.name}")
 
     def stop(self, container: str, timeout: float) -> None:
@@ -247,7 +265,7 @@ class FakeEngine:
         del self.boxes[box.id]
         self.calls.append(f"remove {box.name}")
 
-    def exec(self, container: str, command: Sequence[str]) -> tuple[int, str]:
+    def exec(self, container: str, command: Sequence[str], *, runs: float = 0.0) -> tuple[int, str]:
         return 0, ""
 
     def put_files(

@@ -16,7 +16,7 @@ import pytest
 from greenroom import labels
 from greenroom.deploy import lock
 from greenroom.engine.model import ContainerInfo, ContainerSpec
-from greenroom.errors import Conflict, Locked, NotFound
+from greenroom.errors import Conflict, GreenroomError, Locked, NotFound
 
 APP = "shop"
 NAME = labels.lock_name(APP)
@@ -36,6 +36,17 @@ class FixedClock:
 
     def now(self) -> datetime:
         return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def every(self, seconds: float, tick: Callable[[], bool]) -> Callable[[], None]:
+        self.ticks.append(tick)  # the tests call it when they mean a renewal to happen
+        return lambda: self.ticks.remove(tick) if tick in self.ticks else None
+
+    @property
+    def ticks(self) -> list[Callable[[], bool]]:
+        return TICKS
+
+
+TICKS: list[Callable[[], bool]] = []
 
 
 CLOCK = FixedClock()
@@ -76,8 +87,12 @@ class FakeEngine:
     let another taker act just before a given call."""
 
     host = "unix:///fake.sock"
+    call_timeout = 15.0
 
     def __init__(self) -> None:
+        self.now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # the engine's clock
+        self.stopped: GreenroomError | None = None
+        self.start_fails: GreenroomError | None = None
         self.by_id: dict[str, ContainerInfo] = {}
         self.removing: set[str] = set()
         self.before: dict[str, list[Callable[[], None]]] = {"create": [], "inspect": [], "remove": []}
@@ -101,8 +116,25 @@ class FakeEngine:
     def put(self, name: str, lab: dict[str, str]) -> str:
         self._n += 1
         cid = f"{self._n:064x}"
-        self.by_id[cid] = ContainerInfo(cid, name, False, 0, "none", (), (), lab)
+        self.by_id[cid] = ContainerInfo(
+            cid, name, False, 0, "none", (), (), lab, created=self.now.isoformat()
+        )
         return cid
+
+    def start(self, container: str) -> None:
+        """A renewal: the engine stamps the start with its own clock."""
+        c = self._find(container)
+        if self.start_fails is not None:
+            raise self.start_fails
+        if c is None:
+            raise NotFound(f"start {container}: not found")
+        self.by_id[c.id] = replace(c, started=self.now.isoformat())
+
+    def engine_time(self) -> datetime:
+        return self.now
+
+    def stop_talking(self, why: GreenroomError) -> None:
+        self.stopped = self.stopped or why
 
     def create_container(self, spec: ContainerSpec) -> str:
         self._hook("create", spec.name)

@@ -110,7 +110,7 @@ class _CurlEngine:
         self.output, self.code = output, code
         self.commands: list[list[str]] = []
 
-    def exec(self, container: str, command: list[str]) -> tuple[int, str]:
+    def exec(self, container: str, command: list[str], *, runs: float = 0.0) -> tuple[int, str]:
         self.commands.append(command)
         return self.code, self.output
 

@@ -37,6 +37,8 @@ PURE = [
     "greenroom.lb.haproxy_text",
     "greenroom.fleet.rollout",
     "greenroom.engine.ssh_command",
+    "greenroom.engine.bound",
+    "greenroom.deploy.lease",
 ]
 
 

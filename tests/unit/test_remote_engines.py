@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from greenroom.config import Config, load_config
+from greenroom.engine import transport
 from greenroom.engine.address import (
     EngineAddress,
     TlsMaterial,
@@ -29,7 +30,7 @@ from greenroom.engine.client import DockerEngine, default_host
 from greenroom.engine.ssh_command import SshTarget, explain_ssh_failure, ssh_command_for
 from greenroom.engine.tls import tls_reason
 from greenroom.engine.transport import SshAdapter
-from greenroom.errors import ConfigError, EngineUnreachable
+from greenroom.errors import ConfigError, EngineHung, EngineUnreachable
 from tests.waiting import wait_for
 
 # -- ssh:// addresses and the command line ---------------------------------------------------
@@ -437,8 +438,10 @@ def test_an_unknown_host_key_is_a_clear_error(fake_ssh: Path, monkeypatch: pytes
 
 def test_an_ssh_that_never_answers_times_out(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_SSH_MODE", "silent")
-    with pytest.raises(EngineUnreachable, match="no answer from the Docker engine on box"):
-        DockerEngine("ssh://box", timeout=1)
+    monkeypatch.setattr(transport, "LOGIN_FLOOR", 1.0)  # a login has 10 s at least otherwise
+    with pytest.raises(EngineHung, match=r"ssh://box did not answer within 1 s \(connect\)") as caught:
+        DockerEngine("ssh://box", call_timeout=1)
+    assert "engine.call_timeout" in caught.value.hint
 
 
 def test_a_missing_ssh_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -77,6 +77,11 @@ def print_report(report: FleetReport) -> None:
         why = f"{r.step}: {r.error}" if r.step and r.error else r.error
         table.add_row(r.host, Text(r.status, style=_STYLE[r.status]), deploy or "", took, why.split("\n")[0])
     output.out.print(table)
+    for r in report.hosts.values():  # what the table's one line leaves out: the hint, the notes
+        for line in r.error.split("\n")[1:]:
+            output.err.print(Text(f"{r.host}: {line.strip()}", style="yellow"))
+        for note in r.notes:
+            output.out.print(Text(f"{r.host}: {note}", style="dim"))
     batches = " → ".join("[" + ", ".join(b) + "]" for b in report.plan.batches)
     output.out.print(Text(f"phases: {batches}; {report.wall:.2f}s in all"))
     if report.overlap is not None:

@@ -13,8 +13,18 @@ from pydantic import (
     model_validator,
 )
 
-from greenroom.config.fields import Kind, Model, base_dir, problem, section
+from greenroom.config.fields import Duration, Kind, Model, base_dir, problem, section, within
 from greenroom.config.names import Image
+from greenroom.engine.bound import DEFAULT_CALL_TIMEOUT
+
+CallTimeout = Annotated[Duration, within(1, 600), Kind("duration")]
+CALL_TIMEOUT_HELP = (
+    "How long one engine call that is not long by nature (inspect, create, start, connect, a short exec) "
+    "may go unanswered before the host is named hung: the command then talks to it no more (no undo "
+    "waits on it again) and the next command repairs it. Pulls, stops, log streams and helpers' waits "
+    "have their own progress-based deadlines. Its lock's lease is renewed every call_timeout and lapses "
+    "after 3 missed renewals. At least 1s, at most 10m."
+)
 
 
 def _engine_host(value: Any) -> str | None:
@@ -97,3 +107,4 @@ class EngineConfig(Model):
         description="Allow a tcp:// engine without TLS (everything, secrets included, in clear text). "
         "Refused unless true.",
     )
+    call_timeout: CallTimeout = Field(default=DEFAULT_CALL_TIMEOUT, description=CALL_TIMEOUT_HELP)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from pydantic import BeforeValidator, Field, model_validator
 
 from greenroom.config.container import label_mapping
-from greenroom.config.engine import EngineTls, _engine_host
+from greenroom.config.engine import CallTimeout, EngineTls, _engine_host
 from greenroom.config.fields import Duration, Kind, Model, one_or_many, problem, within
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ class FleetHost(Model):
         default=10.0,
         description="How long reaching the engine may take before the host is reported unreachable, "
         "more than 0 and at most 5m.",
+    )
+    call_timeout: Annotated[CallTimeout | None, Kind("duration or null")] = Field(
+        default=None,
+        description="This host's bound on each engine call (as engine.call_timeout, which null means).",
     )
 
     @model_validator(mode="after")

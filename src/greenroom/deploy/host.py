@@ -401,4 +401,4 @@ class DockerHost:
         if st.live is None:
             return
         for c in st.live.containers[:1]:
-            yield from self.masker.lines(self.engine.follow_logs(c.name, tail=tail))
+            yield from self.masker.lines(self.engine.follow_logs(c.name, tail=tail, patient=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
@@ -69,6 +69,9 @@ class CancellableClock:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def every(self, seconds: float, tick: Callable[[], bool]) -> Callable[[], None]:
+        return self.clock.every(seconds, tick)
 
     def sleep(self, seconds: float) -> None:
         self.check()

@@ -6,11 +6,12 @@ pid-namespace inode, pid, start time), plus user, hostname and since when for pe
 
 Whoever takes a lock remembers the ID it created and releases that ID only: a lock that
 was taken over meanwhile is never deleted by its former holder. A lock is stale, and
-taken over, only when it provably belongs to a process of this boot and this pid
-namespace that is gone (or whose pid now names another process). Anything else, a lock
-of another machine, of another pid namespace (greenroom in a container, CI agents all
-called `localhost`) or of an older greenroom that did not record these fields, is held:
-`greenroom unlock APP --force` releases it after a person made sure its holder is gone.
+taken over, when its lease lapsed (deploy/lease.py: the holder renews it while it works,
+judged by the engine's own clock, so from any machine) or when it provably belongs to a
+process of this boot and this pid namespace that is gone (or whose pid now names another
+process). Anything else, a lock whose lease runs or of an older greenroom that recorded no
+lease, is held: `greenroom unlock APP --force` releases it after a person made sure its
+holder is gone.
 
 A takeover removes the stale lock by the ID it inspected. When that ID is already gone,
 or another taker's removal of it is in progress, it creates again once; a name conflict
@@ -23,15 +24,16 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from greenroom import labels
 from greenroom.clock import Clock
+from greenroom.deploy.lease import LEASE, Keeper, LeaseEngine, lease_left, lease_seconds
 from greenroom.engine.model import ContainerInfo, ContainerSpec
-from greenroom.errors import Conflict, Locked, NotFound
+from greenroom.errors import Conflict, GreenroomError, Locked, NotFound
 from greenroom.identity import user_at_host
 
 PROXY = "-proxy"  # the proxy's own lock; app names cannot start with "-"
@@ -44,10 +46,8 @@ START = f"{labels.PREFIX}holder_start"
 ATTEMPTS = 4  # creates per acquire: a lock released meanwhile, a stale one removed, ...
 
 
-class LockEngine(Protocol):
+class LockEngine(LeaseEngine, Protocol):
     """The part of engine.client.Engine the lock uses (a fake stands in for it in tests)."""
-
-    host: str
 
     def create_container(self, spec: ContainerSpec) -> str: ...
 
@@ -262,12 +262,27 @@ def _not_greenroom(engine: LockEngine, app: str, c: ContainerInfo) -> Locked:
     )
 
 
-def _held(engine: LockEngine, app: str, held: Holder) -> Locked:
+def _lease_text(left: float | None) -> str:
+    if left is None:
+        return "it has no lease (an older greenroom's lock)"
+    return f"its lease lapses in {max(left, 0.0):.0f} s by the engine's clock unless its holder renews it"
+
+
+def _held(engine: LockEngine, app: str, held: Holder, left: float | None) -> Locked:
     return Locked(
-        f"{app} is locked by {held.describe()}: another greenroom command is working on it",
+        f"{app} is locked by {held.describe()}: another greenroom command is working on it "
+        f"({_lease_text(left)})",
         where=engine.host,
-        hint=f"wait for it to finish; if that process is gone, `greenroom unlock {app} --force`",
+        hint="wait for it to finish; if that command is gone, the next command takes the lock over "
+        f"once the lease lapsed (or `greenroom unlock {app} --force` now, once you made sure)",
     )
+
+
+def _left(engine: LockEngine, c: ContainerInfo) -> float | None:
+    """The lock's lease left by the engine's clock (None: no lease)."""
+    if LEASE not in c.labels:
+        return None
+    return lease_left(c, engine.engine_time())
 
 
 # -- taking and giving back ----------------------------------------------------------
@@ -280,6 +295,8 @@ class Lock:
     app: str
     id: str
     holder: Holder
+    keeper: Keeper | None = None
+    stop_renewing: Callable[[], None] = field(default=lambda: None, compare=False)
 
 
 def acquire(engine: LockEngine, app: str, image: str, clock: Clock, procs: Processes | None = None) -> Lock:
@@ -290,14 +307,23 @@ def acquire(engine: LockEngine, app: str, image: str, clock: Clock, procs: Proce
         network="none",
         command=("true",),
         restart="no",
-        labels={**labels.owned(labels.ROLE_LOCK, app), **mine.labels()},
+        labels={
+            **labels.owned(labels.ROLE_LOCK, app),
+            **mine.labels(),
+            LEASE: f"{lease_seconds(engine.call_timeout):g}",
+        },
     )
     tried: set[str] = set()  # stale locks this call removed or tried to
     for _ in range(ATTEMPTS):
+        keeper_since = clock.monotonic()
         try:
-            return Lock(app, engine.create_container(spec), mine)
+            cid = engine.create_container(spec)
         except Conflict:
             pass
+        else:
+            keeper = Keeper(engine, cid, app, clock)
+            keeper.renewed = keeper_since
+            return Lock(app, cid, mine, keeper, clock.every(keeper.every, keeper.tick))
         c = _inspect(engine, app)
         if c is None:
             continue  # released meanwhile
@@ -312,7 +338,9 @@ def acquire(engine: LockEngine, app: str, image: str, clock: Clock, procs: Proce
                 hint="try again in a moment",
             )
         if not stale(held, procs):
-            raise _held(engine, app, held)
+            left = _left(engine, c)
+            if left is None or left > 0:
+                raise _held(engine, app, held, left)
         tried.add(c.id)
         # that lock, by its ID: never one created after our look. Gone already, or another
         # taker's removal of it in progress: create again all the same
@@ -324,6 +352,7 @@ def acquire(engine: LockEngine, app: str, image: str, clock: Clock, procs: Proce
 def give_back(engine: LockEngine, taken: Lock) -> None:
     """Remove the lock this process created, by its ID; one taken over meanwhile (or
     force-unlocked and taken by another) is not ours and stays."""
+    taken.stop_renewing()
     with suppress(Conflict):  # someone is removing it already (`unlock --force`)
         engine.remove(taken.id)
 
@@ -340,10 +369,11 @@ def release(
     if not is_lock(c, app):
         raise _not_greenroom(engine, app, c)
     held = Holder.of(c.labels)
-    if not force and not stale(held, procs):
+    left = None if force or stale(held, procs) else _left(engine, c)
+    if not force and not stale(held, procs) and (left is None or left > 0):
         raise Locked(
             f"{app} is locked by {held.describe()}, which may still be running "
-            "(it is not provably gone from this machine)",
+            f"(it is not provably gone from this machine, and {_lease_text(left)})",
             where=engine.host,
             hint=f"make sure {held.who}'s greenroom (pid {held.pid} on {held.host}) is gone, "
             f"then `greenroom unlock {app} --force`",
@@ -360,5 +390,8 @@ def locked(
     taken = acquire(engine, app, image, clock, procs)
     try:
         yield taken.holder
-    finally:
-        give_back(engine, taken)
+    except BaseException:
+        with suppress(GreenroomError):  # the failure says more; a lock left lapses with its lease
+            give_back(engine, taken)
+        raise
+    give_back(engine, taken)

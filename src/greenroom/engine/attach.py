@@ -20,18 +20,17 @@ import tty as ttymod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import docker
 from docker.utils.socket import frames_iter
 
-from greenroom.engine.client import DockerEngine, _translated
+from greenroom.engine.client import DockerEngine
 from greenroom.engine.protocol import Engine
 from greenroom.errors import EngineError
 
 
-def _api(engine: Engine) -> docker.APIClient:
+def _docker(engine: Engine) -> DockerEngine:
     if not isinstance(engine, DockerEngine):
         raise EngineError("attached commands need a Docker engine", where=engine.host)
-    return engine._api
+    return engine
 
 
 def _raw(sock: Any) -> socket.socket:
@@ -94,8 +93,9 @@ def _pump(sock: Any, tty: bool, stdin: bool) -> None:
 
 def run_attached(engine: Engine, container: str, *, tty: bool, stdin: bool) -> int:
     """Start a created container attached to this process; its exit code."""
-    api = _api(engine)
-    with _translated(engine.host, f"run {container}"):
+    docker_engine = _docker(engine)
+    api = docker_engine._api
+    with docker_engine._call(f"run {container}"):  # the wait for its end has no deadline
         params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1}
         sock = api.attach_socket(container, params=params)
         try:
@@ -109,8 +109,9 @@ def run_attached(engine: Engine, container: str, *, tty: bool, stdin: bool) -> i
 
 def exec_attached(engine: Engine, container: str, command: Sequence[str], *, tty: bool, stdin: bool) -> int:
     """Run a command in a running container attached to this process; its exit code."""
-    api = _api(engine)
-    with _translated(engine.host, f"exec in {container}"):
+    docker_engine = _docker(engine)
+    api = docker_engine._api
+    with docker_engine._call(f"exec in {container}"):
         created = api.exec_create(container, list(command), stdin=stdin, tty=tty, stdout=True, stderr=True)
         sock = api.exec_start(created["Id"], socket=True, tty=tty)
         try:

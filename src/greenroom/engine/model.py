@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import re
+import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
 from typing import Any
 
@@ -94,6 +98,8 @@ class ContainerInfo:
     attachments: tuple[Attachment, ...]
     published: tuple[str, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""  # RFC 3339, the engine's clock ("" when the engine did not say)
+    started: str = ""  # State.StartedAt: the last start, the engine's clock
 
     @property
     def short_id(self) -> str:
@@ -147,6 +153,8 @@ def parse_container(doc: Json) -> ContainerInfo:
         attachments=attachments,
         published=tuple(dict.fromkeys(published)),
         labels=dict(config.get("Labels") or {}),
+        created=str(doc.get("Created") or ""),
+        started=str(state.get("StartedAt") or ""),
     )
 
 
@@ -264,3 +272,80 @@ class Observation:
     container: ContainerInfo
     networks: dict[str, NetworkInfo]
     routes: RouteTable | None
+
+
+def create_body(spec: ContainerSpec, *, gw_priority: bool) -> dict[str, Any]:
+    """The Engine API's create body for a spec (GwPriority only where the engine has it)."""
+    endpoint: dict[str, Any] = {}
+    if spec.aliases:
+        endpoint["Aliases"] = list(spec.aliases)
+    if spec.gw_priority is not None and gw_priority:
+        endpoint["GwPriority"] = spec.gw_priority
+    host_config: dict[str, Any] = {
+        "NetworkMode": spec.network,
+        "RestartPolicy": {"Name": spec.restart},
+        "Binds": list(spec.volumes),
+        "PortBindings": {
+            f"{p.container_port}/tcp": [{"HostIp": p.bind_ip, "HostPort": str(p.host_port)}]
+            for p in spec.ports
+        },
+    }
+    if spec.sysctls:
+        host_config["Sysctls"] = dict(spec.sysctls)
+    if spec.memory:
+        host_config["Memory"] = spec.memory
+    if spec.nano_cpus:
+        host_config["NanoCpus"] = spec.nano_cpus
+    body: dict[str, Any] = {
+        "Image": spec.image,
+        "Env": [f"{k}={v}" for k, v in spec.env.items()],
+        "Labels": dict(spec.labels),
+        "ExposedPorts": {f"{p.container_port}/tcp": {} for p in spec.ports},
+        "HostConfig": host_config,
+    }
+    if not spec.network.startswith("container:"):  # joining another's namespace: no endpoint
+        body["NetworkingConfig"] = {"EndpointsConfig": {spec.network: endpoint}}
+    if spec.command is not None:
+        body["Cmd"] = list(spec.command)
+    if spec.stop_timeout is not None:
+        body["StopTimeout"] = spec.stop_timeout
+    if spec.stop_signal:
+        body["StopSignal"] = spec.stop_signal
+    if spec.tty or spec.stdin_open:
+        body.update(Tty=spec.tty, OpenStdin=spec.stdin_open, StdinOnce=spec.stdin_open)
+    return body
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def rfc3339(text: str) -> datetime | None:
+    """An engine timestamp (nanoseconds, Z or an offset) as an aware datetime; None for an
+    empty one or Docker's zero time (0001-01-01, "never")."""
+    found = _RFC3339.fullmatch(text.strip())
+    if found is None or text.startswith("0001-"):
+        return None
+    fraction = (found[2] or ".0")[:7]
+    zone = "+00:00" if found[3] == "Z" else found[3]
+    return datetime.fromisoformat(f"{found[1]}{fraction}{zone}").astimezone(UTC)
+
+
+def tar_of(directory: str, files: Mapping[str, bytes], *, mtime: int, mode: int = 0o644) -> bytes:
+    """A tar archive of `files` under `directory` (its folders included), for put_archive at /."""
+    buf = io.BytesIO()
+    base = directory.strip("/")
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        parts = base.split("/")
+        for i in range(1, len(parts) + 1):
+            info = tarfile.TarInfo("/".join(parts[:i]))
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            info.mtime = mtime
+            tar.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{base}/{name}")
+            info.size = len(data)
+            info.mode = mode
+            info.mtime = mtime
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

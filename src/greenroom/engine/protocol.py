@@ -5,9 +5,11 @@ It imports no engine SDK: code typed against it stays importable without `docker
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from greenroom.engine.model import ContainerInfo, ContainerSpec, ContainerState, EngineInfo, NetworkInfo
+from greenroom.errors import GreenroomError
 
 
 class Engine(Protocol):
@@ -21,6 +23,19 @@ class Engine(Protocol):
     def is_local(self) -> bool: ...
 
     def close(self) -> None: ...
+
+    @property
+    def call_timeout(self) -> float:
+        """The bound on each call (engine/bound.py); a lock's lease is renewed this often."""
+        ...
+
+    def stop_talking(self, why: GreenroomError) -> None:
+        """No more calls in this command: each fails at once with `why` (a lost lock lease)."""
+        ...
+
+    def engine_time(self) -> datetime:
+        """The engine's own clock now."""
+        ...
 
     def kernel(self) -> tuple[int, int]: ...
 
@@ -41,7 +56,7 @@ class Engine(Protocol):
 
     def logs(self, container: str, *, tail: int = 100, timestamps: bool = False) -> str: ...
 
-    def follow_logs(self, container: str, *, tail: int = 100) -> Iterator[str]: ...
+    def follow_logs(self, container: str, *, tail: int = 100, patient: bool = False) -> Iterator[str]: ...
 
     # -- containers
     def create_container(self, spec: ContainerSpec) -> str: ...
@@ -52,7 +67,7 @@ class Engine(Protocol):
 
     def remove(self, container: str) -> None: ...
 
-    def exec(self, container: str, command: Sequence[str]) -> tuple[int, str]: ...
+    def exec(self, container: str, command: Sequence[str], *, runs: float = 0.0) -> tuple[int, str]: ...
 
     def put_files(
         self, container: str, directory: str, files: dict[str, bytes], *, mode: int = 0o644

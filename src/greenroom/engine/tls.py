@@ -12,6 +12,7 @@ import docker.tls
 import requests.exceptions
 
 from greenroom.engine.address import EngineAddress, TlsMaterial
+from greenroom.engine.calls import timed_out
 from greenroom.errors import EngineUnreachable, GreenroomError
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ def tls_errors(endpoint: EngineAddress) -> Iterator[None]:
     except GreenroomError:
         raise
     except (requests.exceptions.SSLError, requests.exceptions.ConnectionError) as exc:
-        if endpoint.tls is None or not endpoint.is_tcp:
-            raise
+        if endpoint.tls is None or not endpoint.is_tcp or timed_out(exc):
+            raise  # a handshake that got no answer is the bound's (engine/calls.py)
         text = str(exc)
         tls_words = ("SSL", "TLS", "certificate", "alert", "handshake", "reset by peer", "EOF")
         if not isinstance(exc, requests.exceptions.SSLError) and not any(w in text for w in tls_words):

@@ -51,7 +51,9 @@ from greenroom.engine.ssh_command import (
     explain_ssh_failure,
     resolve_with_ssh_g,
 )
-from greenroom.errors import EngineUnreachable
+from greenroom.errors import EngineHung, EngineUnreachable
+
+LOGIN_FLOOR = 10.0  # seconds an ssh login may take at least (a busy machine), whatever the bound
 
 # -- one pooled connection: one ssh process ---------------------------------------------------
 
@@ -92,6 +94,7 @@ class SshConnection(urllib3.connection.HTTPConnection):
         self._stderr: IO[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.last_exit: tuple[int | None, str] = (None, "")  # of the last ssh process: code, stderr
+        self.login_timeout: float | None = None
 
     def connect(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -119,7 +122,9 @@ class SshConnection(urllib3.connection.HTTPConnection):
             theirs.close()
         self.proc, self._stderr = proc, stderr
         self._finalizer = weakref.finalize(self, _reap, proc, ours, stderr)
-        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        # the login may take longer than a call (a busy machine): urllib3 sets the read timeout after
+        timeout = max(self.timeout, LOGIN_FLOOR) if isinstance(self.timeout, int | float) else None
+        self.login_timeout = timeout
         ours.settimeout(timeout)
         try:
             self._handshake(ours)
@@ -180,10 +185,12 @@ class SshConnection(urllib3.connection.HTTPConnection):
                 code = None
         stderr = self.ssh_stderr()
         if code is None and not stderr.strip():
-            return EngineUnreachable(
-                f"no answer from the Docker engine on {self.target.host} through ssh within {self.timeout} s",
+            return EngineHung(
+                f"no answer from the Docker engine on {self.target.host} through ssh within "
+                f"{self.login_timeout or 0:g} s",
                 where=self.target.display,
                 hint=f"try `{shlex.join(self.argv)}` by hand",
+                seconds=self.login_timeout,
             )
         resolved = resolve_with_ssh_g(self.argv) if HOST_KEY_UNKNOWN.search(stderr) else None
         return explain_ssh_failure(self.target, code, stderr, resolved)

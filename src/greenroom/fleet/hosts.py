@@ -18,6 +18,7 @@ from greenroom.config.fleet import FleetHost, placed
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.outcome import Reporter
 from greenroom.engine.address import context_address
+from greenroom.engine.bound import HostLabel
 from greenroom.engine.client import DockerEngine
 from greenroom.engine.tls import tls_material
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
@@ -57,9 +58,10 @@ def host_names(cfg: Config, only: str | None = None) -> tuple[str, ...]:
 
 def open_engine(cfg: Config, host: FleetHost) -> DockerEngine:
     """The engine of one host: its address or Docker context, its TLS (else engine.tls)."""
+    origin = f"hosts.{host.name}.engine"
     if host.context is not None:
         ep = context_address(host.context, os.environ)
-        address, tls = ep.host, ep.tls
+        address, tls, origin = ep.host, ep.tls, f"hosts.{host.name}.context {host.context}"
     else:
         assert host.engine is not None
         address = host.engine
@@ -67,7 +69,14 @@ def open_engine(cfg: Config, host: FleetHost) -> DockerEngine:
             tls = tls_material(host.tls, f"hosts.{host.name}.tls")
         else:
             tls = tls_material(cfg.engine.tls, "engine.tls")
-    return DockerEngine(address, tls=tls, insecure_plain_tcp=cfg.engine.insecure_plain_tcp)
+    return DockerEngine(
+        address,
+        tls=tls,
+        insecure_plain_tcp=cfg.engine.insecure_plain_tcp,
+        call_timeout=host.call_timeout or cfg.engine.call_timeout,
+        name=host.name,
+        origin=origin,
+    )
 
 
 def reach(
@@ -104,10 +113,14 @@ def reach(
         threads[host.name].join(host.connect_timeout)
         with lock:
             if host.name not in found and host.name not in failed:
+                address = host.engine or f"context {host.context}"
+                label = HostLabel(
+                    address, host.name, f"hosts.{host.name}.{'engine' if host.engine else 'context'}"
+                )
                 failed[host.name] = EngineUnreachable(
-                    f"no answer from its engine within {host.connect_timeout:g}s",
-                    where=f"host {host.name} ({host.engine or 'context ' + str(host.context)})",
-                    hint="is the host up and its engine running? (hosts.<name>.connect_timeout)",
+                    f"host {host.name} did not answer within {host.connect_timeout:g} s (connect)",
+                    where=address,
+                    hint=f"{label.unreachable_hint()}; hosts.{host.name}.connect_timeout gives it longer",
                 )
     unreachable = [Unreachable(h.name, failed[h.name]) for h in hosts if h.name in failed]
     return found, unreachable

@@ -27,6 +27,7 @@ from greenroom.config import Config, secret_values
 from greenroom.deploy import lock
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
+from greenroom.deploy.lease import lease_seconds
 from greenroom.deploy.outcome import Outcome, Reporter
 from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
@@ -127,7 +128,7 @@ class Fleet:
         t0 = self.clock.monotonic()
         chosen = [h for h in self.cfg.hosts if h.name in plan.hosts]
         services, unreachable = reach(self.cfg, chosen, self._make)
-        taken: list[tuple[DockerHost, lock.Lock]] = []
+        taken: list[tuple[str, DockerHost, lock.Lock]] = []
         try:
             for u in unreachable:
                 r = report.hosts[u.host]
@@ -139,7 +140,7 @@ class Fleet:
             if app is not None:
                 for host in plan.hosts:  # one order for every greenroom: no waiting in a cycle
                     try:
-                        taken.append((services[host], services[host].take_lock(app)))
+                        taken.append((host, services[host], services[host].take_lock(app)))
                     except GreenroomError as exc:
                         r = report.hosts[host]
                         r.error, r.step = str(exc), "lock"
@@ -150,9 +151,16 @@ class Fleet:
             with sigterm_interrupts():
                 yield services
         finally:
-            for g, held in taken:
-                with contextlib.suppress(GreenroomError):
+            for host, g, held in taken:
+                try:
                     g.give_back_lock(held)
+                except GreenroomError as exc:
+                    lapse = lease_seconds(g.engine.call_timeout)
+                    report.hosts[host].notes.append(
+                        f"its lock could not be given back ({exc.message}); its lease lapses {lapse:g} s "
+                        "after its last renewal (the engine's clock), then the next command takes it "
+                        "over from any machine without --force"
+                    )
             for g in services.values():
                 g.engine.close()
             report.handoff = list(self.handoff.said)

@@ -136,7 +136,7 @@ class ProxyClient:
     ) -> list[Reply]:
         cmd = curl_command(method, port, paths, headers, body, timeout)
         try:
-            code, out = self.engine.exec(self.container, cmd)
+            code, out = self.engine.exec(self.container, cmd, runs=timeout * len(paths))
         except GreenroomError as exc:
             raise ProxyError(
                 f"cannot reach the proxy's listener on port {port}: {exc.message}",
