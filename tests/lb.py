@@ -179,6 +179,7 @@ class Traffic:
     closing_clients: int = 2
     host: str = ""  # the Host header, when the servers route by it
     by: str = "X-Server"  # the response header that names who answered
+    pace: float = 0.002  # seconds between a client's requests
     ok: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -214,7 +215,7 @@ class Traffic:
                 with self._lock:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
                 conn.close()
-            time.sleep(0.002)
+            time.sleep(self.pace)
         conn.close()
 
     def answered(self) -> dict[str, int]:
