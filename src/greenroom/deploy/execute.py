@@ -9,19 +9,18 @@ live, and `greenroom repair` finishes the drain and stop of the old one."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from greenroom import labels
-from greenroom.clock import Clock, poll_until
-from greenroom.deploy import lock, pools
+from greenroom.clock import Clock
 from greenroom.deploy.attach import perform_attach
 from greenroom.deploy.drain import Drainer
 from greenroom.deploy.interrupt import CancellableClock, why
 from greenroom.deploy.outcome import Outcome, Quiet, Reporter, StepRecord
 from greenroom.deploy.probe import GateProgress, Prober
+from greenroom.deploy.proxy_step import ensure_proxy
 from greenroom.deploy.release import ReleaseRunner
 from greenroom.deploy.steps import (
     AttachFront,
@@ -34,7 +33,6 @@ from greenroom.deploy.steps import (
     HealthGate,
     InstallCertificate,
     Plan,
-    ProxyAction,
     ProxyJoin,
     PullImage,
     RemoveRelease,
@@ -51,19 +49,16 @@ from greenroom.errors import (
     DeployError,
     DeployFailed,
     GreenroomError,
-    Locked,
     NotFound,
     ProxyError,
 )
-from greenroom.proxy.model import Routed, confirm_targets, current, is_pod
-from greenroom.proxy.pod import PROXY_IMAGE_HINT
+from greenroom.proxy.model import Routed, confirm_targets
 from greenroom.proxy.protocol import ProxyApi
 from greenroom.secrets import Masker
 
 __all__ = ["DeployFailed", "Executor", "Outcome", "Quiet", "Reporter", "StepHook", "StepRecord"]
 
 StepHook = Callable[[Step | None], None]
-PROXY_LOCK_WAIT = 60.0  # seconds to wait for another greenroom's proxy create or reload
 
 
 class Executor:
@@ -245,7 +240,7 @@ class Executor:
                     return "already there"
                 return step.subnet
             case EnsureProxy():
-                return self._ensure_proxy(step)
+                return ensure_proxy(self.engine, self.proxy, self.clock, step)
             case InstallCertificate():
                 return self.proxy.install_tls(step.material)
             case ProxyJoin() | AttachNetworks() | AttachFront():
@@ -352,59 +347,6 @@ class Executor:
             self._created.append(spec.name)
             self.engine.start(spec.name)
         return digest
-
-    def _ensure_proxy(self, step: EnsureProxy) -> str:
-        """Under the proxy's lock, waiting for it: another greenroom may be creating or
-        reconfiguring the same proxy (two apps' first deploys on a new host)."""
-        if step.action is not ProxyAction.RECONFIGURE:
-            self.engine.ensure_image(self.proxy.spec.image, hint=PROXY_IMAGE_HINT)
-        with self._proxy_lock():
-            holder = self.proxy.container()
-            if holder is None or not holder.running or not is_pod(holder):
-                if holder is not None:
-                    if holder.labels.get(labels.MANAGED) != "true":
-                        raise ProxyError(
-                            f"a container named {holder.name} exists and greenroom did not create it",
-                            where=self.engine.host,
-                            hint="rename or remove it, or give greenroom's proxy another name (proxy.name)",
-                        )
-                    self.engine.remove(holder.id)  # stopped, or an older greenroom's layout
-                self.proxy.create(step.pools)
-                return f"generation {self.proxy.spec.generation(step.pools)}"
-            if step.action is ProxyAction.REBUILD or current(self.proxy.instances(refresh=True)) is None:
-                return self.proxy.reboot(step.pools)
-            live = self.proxy.pools_live()
-            if set(step.pools) <= live and self.proxy.generation_live() == self.proxy.spec.generation(
-                tuple(sorted(live))
-            ):
-                return "already current (applied by another greenroom)"
-            # one reload for every app whose front network exists by now (apps deployed in
-            # parallel): theirs then find their pools live and skip their own
-            fronts = [
-                (n, ()) for n in self.engine.networks() if n.labels.get(labels.ROLE) == labels.ROLE_FRONT
-            ]
-            want = pools.merged(step.pools, step.seen, live | set(pools.wanted(fronts, None)))
-            return self.proxy.apply_config(want)
-
-    @contextlib.contextmanager
-    def _proxy_lock(self) -> Iterator[None]:
-        image = self.proxy.spec.image
-        held: list[Locked] = []
-
-        def take() -> lock.Lock | None:
-            try:
-                return lock.acquire(self.engine, lock.PROXY, image, self.clock)
-            except Locked as exc:
-                held[:] = [exc]
-                return None
-
-        taken = poll_until(self.clock, take, timeout=PROXY_LOCK_WAIT, interval=0.05, cap=0.5)
-        if taken is None:
-            raise held[-1]
-        try:
-            yield
-        finally:
-            lock.give_back(self.engine, taken)
 
 
 def _message(exc: BaseException) -> str:
