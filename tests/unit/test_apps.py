@@ -10,14 +10,13 @@ import pytest
 
 from greenroom import labels
 from greenroom.config import Config, load_config
-from greenroom.deploy.host import proxy_spec
 from greenroom.deploy.plan import plan_deploy, plan_maintenance, plan_rollback
 from greenroom.deploy.release import plan_release
 from greenroom.deploy.state import AppState, group_releases
 from greenroom.deploy.steps import RemoveRelease, RunRelease, StopRelease, Switch
 from greenroom.engine.model import ContainerInfo, ContainerState
 from greenroom.errors import ConfigError, DeployFailed
-from greenroom.proxy.model import Routed
+from greenroom.proxy.model import Routed, proxy_spec
 from tests.unit.test_config import problem
 from tests.unit.test_executor_failures import deployed
 from tests.unit.test_fleet_run import HOSTS, Fleetworld, yaml_text

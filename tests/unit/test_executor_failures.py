@@ -17,12 +17,13 @@ from greenroom import labels
 from greenroom.config import load_config
 from greenroom.deploy import host as host_module
 from greenroom.deploy.execute import Executor
-from greenroom.deploy.host import DockerHost, proxy_spec
+from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import Interrupted, sigterm_interrupts
 from greenroom.deploy.outcome import Outcome
 from greenroom.deploy.steps import Step
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import DeployFailed, EngineError, GreenroomError, Locked, SubnetOverlap
+from greenroom.proxy.model import proxy_spec
 from tests.unit.fake_clock import FakeClock
 from tests.unit.fake_engine import FakeEngine
 from tests.unit.fake_proxy import FakeProxy

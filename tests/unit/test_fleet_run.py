@@ -15,11 +15,11 @@ import pytest
 from greenroom import labels
 from greenroom.config import Config, load_config
 from greenroom.config.fleet import FleetHost
-from greenroom.deploy.host import DockerHost, proxy_spec
+from greenroom.deploy.host import DockerHost
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import EngineUnreachable
 from greenroom.fleet.run import Fleet
-from greenroom.proxy.model import Routed
+from greenroom.proxy.model import Routed, proxy_spec
 from tests.unit.fake_clock import FakeClock
 from tests.unit.fake_engine import FakeEngine
 from tests.unit.fake_proxy import FakeProxy

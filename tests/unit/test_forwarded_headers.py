@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from greenroom.config import load_config
-from greenroom.deploy.host import proxy_spec
 from greenroom.errors import ConfigError
+from greenroom.proxy.model import proxy_spec
 from greenroom.proxy.render import ProxySettings, generation, render
 
 APP = "apps:\n  web: {image: web:1, port: 80}\n"

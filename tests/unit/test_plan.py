@@ -11,7 +11,6 @@ import pytest
 
 from greenroom import labels
 from greenroom.config import Config, load_config
-from greenroom.deploy.host import proxy_spec
 from greenroom.deploy.plan import (
     Context,
     plan_deploy,
@@ -41,6 +40,7 @@ from greenroom.deploy.steps import (
 from greenroom.engine.model import Attachment, ContainerInfo, NetworkInfo
 from greenroom.errors import ConfigError, DeployError
 from greenroom.gateway.rules import EngineRules
+from greenroom.proxy.model import proxy_spec
 from greenroom.proxy.pod import Routed
 
 YAML = """

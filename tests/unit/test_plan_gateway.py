@@ -11,14 +11,13 @@ import pytest
 
 from greenroom.cli.render import plan_data
 from greenroom.config import Config, load_config
-from greenroom.deploy.host import proxy_spec
 from greenroom.deploy.plan import plan_deploy, plan_proxy_reboot, plan_rollback
 from greenroom.deploy.state import AppState
 from greenroom.deploy.steps import AttachFront, AttachNetworks, ProxyJoin
 from greenroom.engine.model import Attachment
 from greenroom.errors import GatewayWouldMove, NotFound
 from greenroom.gateway.rules import EngineRules
-from greenroom.proxy.model import Routed
+from greenroom.proxy.model import Routed, proxy_spec
 from tests.unit.test_plan import (
     CTX,
     E20,

@@ -10,7 +10,8 @@ import pytest
 from greenroom.cli.app import run
 from greenroom.config import load_config, load_config_lenient, secret_values
 from greenroom.deploy import host as host_module
-from greenroom.deploy.host import TENTATIVE, DockerHost
+from greenroom.deploy.host import DockerHost
+from greenroom.deploy.plan import TENTATIVE
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import EnsureNetwork, EnsureProxy, PullImage
 from greenroom.errors import ConfigError

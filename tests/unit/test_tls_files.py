@@ -111,10 +111,10 @@ def test_https_server_is_rendered_only_with_tls_listen() -> None:
 def test_a_deploy_installs_the_certificate_before_the_release_and_needs_443_published(
     tmp_path: Path,
 ) -> None:
-    from greenroom.deploy.host import proxy_spec
     from greenroom.deploy.plan import Context, plan_deploy
     from greenroom.deploy.steps import InstallCertificate
     from greenroom.errors import DeployError
+    from greenroom.proxy.model import proxy_spec
     from tests.unit.test_plan import host, proxy_container
 
     cfg = load_config(config(tmp_path, files(tmp_path, "web.example.com")))

@@ -24,6 +24,7 @@ from greenroom.deploy.plan import (
     plan_proxy_reboot,
     plan_repair,
     plan_rollback,
+    tentative,
 )
 from greenroom.deploy.release import plan_release
 from greenroom.deploy.reports import HistoryEntry, ProxyStatus
@@ -36,42 +37,12 @@ from greenroom.engine.protocol import Engine
 from greenroom.errors import DeployFailed, GreenroomError, SubnetOverlap
 from greenroom.gateway.routes import IPNetwork, parse_ipv4
 from greenroom.identity import user_at_host
-from greenroom.proxy.model import is_pod
-from greenroom.proxy.pod import PROXY_IMAGE_HINT, Proxy, ProxySpec
+from greenroom.proxy.model import is_pod, proxy_spec
+from greenroom.proxy.pod import PROXY_IMAGE_HINT, Proxy
 from greenroom.proxy.protocol import ProxyApi
-from greenroom.proxy.render import ProxySettings
 from greenroom.secrets import Masker
 
-
-def proxy_spec(cfg: Config) -> ProxySpec:
-    p = cfg.proxy
-    return ProxySpec(
-        name=p.name,
-        image=p.image,
-        network=p.network,
-        ports=p.published_ports(),
-        listen=p.listen,
-        restart=p.restart,
-        settings=ProxySettings(
-            listen=p.listen,
-            trusted_proxies=tuple(p.trusted_proxies),
-            tls_listen=p.tls_listen if p.https() else None,
-        ),
-    )
-
-
 ATTEMPTS = 8  # plans of one deploy, when parallel ones keep taking its subnets
-TENTATIVE = (
-    "subnets are tentative: a dry run does not read the engine host's routes (that takes a helper "
-    "container), so the deploy may pick others to avoid them"
-)
-
-
-def tentative(plan: Plan) -> Plan:
-    """A dry run's plan that creates networks: say that their subnets may change."""
-    if not any(isinstance(s, EnsureNetwork) for s in plan.steps):
-        return plan
-    return dataclasses.replace(plan, notes=(*plan.notes, TENTATIVE))
 
 
 class DockerHost:

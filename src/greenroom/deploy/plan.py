@@ -282,3 +282,16 @@ def plan_proxy_reboot(cfg: Config, proxy: ProxySpec, state: HostState) -> Plan:
             endpoints = spec_endpoints(state, proxy.holder_spec(), ())
         steps += proxy_joins(state, proxy, endpoints, fronts)
     return Plan("proxy", "proxy reboot", None, tuple(steps))
+
+
+TENTATIVE = (
+    "subnets are tentative: a dry run does not read the engine host's routes (that takes a helper "
+    "container), so the deploy may pick others to avoid them"
+)
+
+
+def tentative(plan: Plan) -> Plan:
+    """A dry run's plan that creates networks: say that their subnets may change."""
+    if not any(isinstance(s, EnsureNetwork) for s in plan.steps):
+        return plan
+    return replace(plan, notes=(*plan.notes, TENTATIVE))

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from greenroom import labels
+from greenroom.config import Config
 from greenroom.engine.model import ContainerInfo, ContainerSpec
 from greenroom.ports import PortMapping
 from greenroom.proxy import render
@@ -219,3 +220,21 @@ def confirm_targets(
         if expected is not None and status != expected:
             return f"the new version answered {status} through the proxy, expected {expected}"
     return None
+
+
+def proxy_spec(cfg: Config) -> ProxySpec:
+    """The proxy a config asks for."""
+    p = cfg.proxy
+    return ProxySpec(
+        name=p.name,
+        image=p.image,
+        network=p.network,
+        ports=p.published_ports(),
+        listen=p.listen,
+        restart=p.restart,
+        settings=render.ProxySettings(
+            listen=p.listen,
+            trusted_proxies=tuple(p.trusted_proxies),
+            tls_listen=p.tls_listen if p.https() else None,
+        ),
+    )
