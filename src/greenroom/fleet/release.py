@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
+from greenroom.deploy.steps import RunRelease
 from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.report import FleetReport
 
@@ -25,12 +26,12 @@ def release_first(
     except DeployFailed as exc:
         r.failed_with(exc)
     except GreenroomError as exc:
-        r.status, r.error, r.step = "failed", str(exc), "RunRelease"
+        r.status, r.error, r.step = "failed", str(exc), RunRelease.__name__
     if r.error:
         r.notes.append("the release command failed here before any host deployed: nothing switched anywhere")
         report.failed = first
         return False
-    said = "; ".join(x.detail for x in done.records if x.step == "RunRelease" and x.detail)
+    said = "; ".join(x.detail for x in done.records if x.step == RunRelease.__name__ and x.detail)
     r.notes.append(f"release command, once for every host, before any deployed: {said}")
     for each in services.values():
         each.release = "skip"
