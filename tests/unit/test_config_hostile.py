@@ -30,7 +30,7 @@ from greenroom import labels
 from greenroom.cli.app import run
 from greenroom.config import load_config, rules
 from greenroom.config import yaml_loader as yaml_loader_module
-from greenroom.deploy.plan import app_hosts
+from greenroom.deploy.plan import server_names
 from greenroom.errors import ConfigError
 from greenroom.proxy.render import ADMIN_PORT
 
@@ -669,7 +669,7 @@ def test_rules_follow_greenrooms_own_names(tmp_path: Path) -> None:
     path = tmp_path / "greenroom.yml"
     path.write_text("apps:\n  web:\n    image: x\n    port: 80\n")
     app = load_config(path, environ={}).apps["web"]
-    assert app_hosts("web", app)[-1] == "web" + rules.INTERNAL_HOST_SUFFIX
+    assert server_names("web", app)[-1] == "web" + rules.INTERNAL_HOST_SUFFIX
     deploy_id = "2401011200001a2b"  # deploy/host.py: %y%m%d%H%M%S + 4 hex digits
     for name in (labels.lock_name("web"), labels.container_name("web", "green", deploy_id, 3)):
         with pytest.raises(ValueError, match="shaped like one of greenroom's own containers"):

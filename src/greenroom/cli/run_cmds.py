@@ -37,9 +37,9 @@ def _host(cfg: Config, app: str, host: str | None) -> DockerHost:
     """The greenroom of the host to act on: with `hosts:`, --host NAME or the app's first."""
     if not cfg.hosts:
         return DockerHost(cfg, host=host)
-    from greenroom.fleet.hosts import app_hosts, docker_host_for
+    from greenroom.fleet.hosts import docker_host_for, placed_hosts
 
-    chosen = app_hosts(cfg, app, host)
+    chosen = placed_hosts(cfg, app, host)
     if not chosen:
         raise ConfigError(f"{app} runs on no host", where=f"apps.{app}.placement")
     return docker_host_for(cfg)(chosen[0])

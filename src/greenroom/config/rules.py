@@ -126,7 +126,7 @@ def subnet_pool(net: IPv4Network) -> IPv4Network:
 
 # --- apps ----------------------------------------------------------------------------------
 
-# Every app is also reachable as APP.greenroom.internal (deploy/plan.py app_hosts), from
+# Every app is also reachable as APP.greenroom.internal (deploy/plan.py server_names), from
 # 127.0.0.1 inside the proxy only (greenroom.js target()): the confirm probe's name.
 INTERNAL_HOST_SUFFIX = ".greenroom.internal"
 

@@ -13,12 +13,12 @@ from greenroom.deploy.context import Context
 from greenroom.deploy.infrastructure import infrastructure, proxy_joins, wanted_pools
 from greenroom.deploy.release import NOT_ON_ROLLBACK, release_step
 from greenroom.deploy.releases import (
-    app_hosts,
     go_live,
     probe_spec,
     prune,
     refuse_staged,
     repair,
+    server_names,
     specs,
     staged_note,
 )
@@ -52,7 +52,6 @@ from greenroom.proxy.model import ProxySpec, is_pod
 
 __all__ = [
     "Context",
-    "app_hosts",
     "plan_deploy",
     "plan_maintenance",
     "plan_proxy_reboot",
@@ -60,6 +59,7 @@ __all__ = [
     "plan_rollback",
     "repair",
     "routing_known",
+    "server_names",
 ]
 
 
@@ -233,7 +233,7 @@ def plan_maintenance(cfg: Config, state: HostState, name: str, on: bool) -> Plan
         raise ConfigError(
             f"{name} is not deployed on {state.engine_host}", hint=f"deploy it first: greenroom deploy {name}"
         )
-    routed = replace(st.routed, maintenance=on, hosts=app_hosts(name, app))
+    routed = replace(st.routed, maintenance=on, hosts=server_names(name, app))
     steps: list[Step] = [Switch(routed, st.routed)]
     live = st.live
     if on and live is not None and live.running:

@@ -24,7 +24,9 @@ from greenroom.gateway.decision import AttachDecision
 from greenroom.proxy.model import Routed
 
 
-def app_hosts(name: str, app: AppConfig) -> tuple[str, ...]:
+def server_names(name: str, app: AppConfig) -> tuple[str, ...]:
+    """The names an app answers to in the proxy: its `hosts` (virtual host names), and its own
+    APP.greenroom.internal for greenroom's confirm probe."""
     return (*app.hosts, name + INTERNAL_HOST_SUFFIX)
 
 
@@ -101,7 +103,7 @@ def go_live(
     routed = Routed(
         app=name,
         targets=targets,
-        hosts=app_hosts(name, app),
+        hosts=server_names(name, app),
         maintenance=False,
         color=color,
         deploy=deploy,
@@ -114,7 +116,7 @@ def go_live(
         Switch(routed, previous),
         Confirm(
             name,
-            app_hosts(name, app)[0],
+            server_names(name, app)[0],
             hc.path or "/" if hc.type == "http" else "/",
             hc.status if hc.type == "http" else None,
             targets,

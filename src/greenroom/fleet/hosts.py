@@ -30,7 +30,7 @@ class Unreachable:
     error: GreenroomError
 
 
-def app_hosts(cfg: Config, app: str, only: str | None = None) -> tuple[FleetHost, ...]:
+def placed_hosts(cfg: Config, app: str, only: str | None = None) -> tuple[FleetHost, ...]:
     """The hosts APP runs on, in rollout order; `only`: that one host (it must be one of them)."""
     hosts = placed(cfg.hosts, cfg.app(app).placement)
     if only is None:

@@ -31,7 +31,7 @@ from greenroom.deploy.lease import lease_seconds
 from greenroom.deploy.outcome import Outcome, Reporter
 from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
-from greenroom.fleet.hosts import app_hosts, docker_host_for, host_names, reach
+from greenroom.fleet.hosts import docker_host_for, host_names, placed_hosts, reach
 from greenroom.fleet.release import release_first
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
@@ -61,7 +61,7 @@ class Fleet:
     def plan(self, app: str, only: str | None = None) -> RolloutPlan:
         r = self.cfg.rollout
         return plan_rollout(
-            [h.name for h in app_hosts(self.cfg, app, only)],
+            [h.name for h in placed_hosts(self.cfg, app, only)],
             strategy=r.strategy,
             max_parallel=r.max_parallel,
             pause=r.pause,
@@ -93,7 +93,7 @@ class Fleet:
         out of the load balancer; the first failure stops it."""
         r = self.cfg.rollout
         plan = plan_rollout(
-            [h.name for h in app_hosts(self.cfg, app, only)],
+            [h.name for h in placed_hosts(self.cfg, app, only)],
             max_parallel=r.max_parallel,
             load_balancer=self.handoff.active,
         )
