@@ -244,11 +244,12 @@ def test_an_unknown_ssh_host_key_is_refused_clearly(tmp_path: Path, monkeypatch:
     assert res.returncode == 1, res
     assert "is not in known_hosts" in res.stderr and "ssh-keyscan" in res.stderr
     assert "Traceback" not in res.stderr + res.stdout
+    assert "--host with an engine address is deprecated: use --engine" in res.stderr  # the old spelling
 
 
 def test_the_cli_over_ssh(ssh_config: Path) -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "greenroom", "routes", "--host", f"ssh://{ALIAS}", "--json"],
+        [sys.executable, "-m", "greenroom", "routes", "--engine", f"ssh://{ALIAS}", "--json"],
         capture_output=True,
         text=True,
         env=clean_env(GREENROOM_SSH_CONFIG=str(ssh_config), COLUMNS="200"),
@@ -390,7 +391,7 @@ def test_plain_tcp_is_refused_without_the_opt_in(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="plain, unencrypted HTTP"):
         DockerEngine(plain, environ=clean_env())
     res = subprocess.run(
-        [sys.executable, "-m", "greenroom", "routes", "--host", plain],
+        [sys.executable, "-m", "greenroom", "routes", "--engine", plain],
         capture_output=True,
         text=True,
         env=clean_env(COLUMNS="200"),

@@ -17,6 +17,7 @@ from greenroom import __version__
 from greenroom.cli import canary_cmds, deploy_cmds, init_cmd, look_cmds, operate_cmds, run_cmds
 from greenroom.cli.certs_cmds import certs_app
 from greenroom.cli.config_cmd import config_app
+from greenroom.cli.options import warn_host_as_engine
 from greenroom.cli.output import output
 from greenroom.errors import GreenroomError, NotFound
 
@@ -62,10 +63,30 @@ class RoutesVia(StrEnum):
     engine = "engine"
 
 
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        envvar="DOCKER_HOST",
+        help="the engine's address: unix://, ssh:// or tcp:// (default: the Docker context, local socket)",
+    ),
+]
 HostOpt = Annotated[
     str | None,
-    typer.Option("--host", "-H", envvar="DOCKER_HOST", help="Engine address: unix://, ssh:// or tcp://"),
+    typer.Option(
+        "--host", "-H", help="with -f: a host of its hosts:, by name (else: the old spelling of --engine)"
+    ),
 ]
+
+
+def _engine_address(host: str | None, engine: str | None) -> str | None:
+    """--engine; --host with an address still works, with a warning (it now names a host)."""
+    if host is None:
+        return engine
+    warn_host_as_engine()
+    return host
+
+
 ViaOpt = Annotated[
     RoutesVia,
     typer.Option("--routes-via", help="read routes from /proc/<pid> (local engines) or a helper container"),
@@ -133,6 +154,7 @@ def routes(
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any problem is found")] = False,
     host: HostOpt = None,
+    engine_address: EngineOpt = None,
     routes_via: ViaOpt = RoutesVia.auto,
     helper_image: HelperOpt = None,
     file: Annotated[
@@ -171,7 +193,7 @@ def routes(
         if failed:
             raise GreenroomError(f"the doctor could not see {', '.join(failed)}", hint="see above")
     else:
-        engine = _engine(host)
+        engine = _engine(_engine_address(host, engine_address))
         reports = _doctor(engine, containers, if_connect, routes_via.value, helper_image)
         if as_json:
             output.json(
@@ -226,6 +248,7 @@ def connect(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     host: HostOpt = None,
+    engine_address: EngineOpt = None,
     routes_via: ViaOpt = RoutesVia.auto,
     helper_image: HelperOpt = None,
 ) -> None:
@@ -237,7 +260,7 @@ def connect(
     from greenroom.cli.render import print_connect, to_jsonable
     from greenroom.gateway.connect import safe_connect
 
-    engine = _engine(host)
+    engine = _engine(_engine_address(host, engine_address))
     result = safe_connect(
         engine,
         container,

@@ -12,10 +12,11 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, HostOpt, JsonOpt, read_config, where
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
 from greenroom.cli.timeline import StepReporter, finish, show_failure
-from greenroom.config import Config, load_config, secret_values
+from greenroom.config import Config
 from greenroom.config.canary import format_percent, parse_percent
 from greenroom.config.fleet import placed
 from greenroom.deploy.canary_run import CanaryResult, CanaryRun
@@ -25,13 +26,6 @@ from greenroom.deploy.staged_host import StagedHost
 from greenroom.errors import ConfigError, DeployError
 from greenroom.fleet.hosts import docker_host_for, host_names, reach
 
-FileOpt = Annotated[
-    Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
-]
-HostOpt = Annotated[
-    str | None, typer.Option("--host", "-H", help="engine address (default: engine.host, DOCKER_HOST)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 AppArg = Annotated[str, typer.Argument(help="app name")]
 NoSwitchOpt = Annotated[bool, typer.Option("--no-switch", help="stage it: preview only")]
 CanaryOpt = Annotated[str | None, typer.Option("--canary", help="stage it for this share, e.g. 10%")]
@@ -75,11 +69,14 @@ def _hosts(cfg: Config, app: str, host: str | None, as_json: bool) -> Iterator[l
 
 
 def _each(
-    path: Path, app: str, host: str | None, as_json: bool, act: Callable[[StagedHost], Outcome]
+    path: Path,
+    app: str,
+    on: tuple[str | None, str | None],
+    as_json: bool,
+    act: Callable[[StagedHost], Outcome],
 ) -> None:
-    cfg = load_config(path)
-    output.add_secrets(secret_values(cfg))
-    with _hosts(cfg, app, host, as_json) as hosts:
+    cfg = read_config(path)
+    with _hosts(cfg, app, where(cfg, *on), as_json) as hosts:
         for sh in hosts:
             if len(hosts) > 1 and not as_json:
                 output.err.print(Text(f"── host {sh.name} ──", style="bold"))
@@ -197,26 +194,35 @@ def _report(result: CanaryResult, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def promote(
-        name: AppArg, file: FileOpt = Path("greenroom.yml"), host: HostOpt = None, as_json: JsonOpt = False
+        name: AppArg,
+        file: FileOpt = DEFAULT_FILE,
+        host: HostOpt = None,
+        engine: EngineOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
         """Make the staged color live: switch, confirm, drain and stop the old one (host by host)."""
-        _each(file, name, host, as_json, lambda sh: sh.promote(name))
+        _each(file, name, (host, engine), as_json, lambda sh: sh.promote(name))
 
     @app.command()
     def abort(
-        name: AppArg, file: FileOpt = Path("greenroom.yml"), host: HostOpt = None, as_json: JsonOpt = False
+        name: AppArg,
+        file: FileOpt = DEFAULT_FILE,
+        host: HostOpt = None,
+        engine: EngineOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
         """Route the staged color out, drain it and remove it; the live one never stopped."""
-        _each(file, name, host, as_json, lambda sh: sh.abort(name))
+        _each(file, name, (host, engine), as_json, lambda sh: sh.abort(name))
 
     @app.command()
     def weight(
         name: AppArg,
         share: Annotated[str, typer.Argument(help="share of the clients on the staged color, e.g. 50%")],
-        file: FileOpt = Path("greenroom.yml"),
+        file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Set the staged color's share of the clients (sticky per client), without a reload."""
         pct = percent(share)
-        _each(file, name, host, as_json, lambda sh: sh.weight(name, pct))
+        _each(file, name, (host, engine), as_json, lambda sh: sh.weight(name, pct))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
+from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, HostOpt, JsonOpt, read_config, where
 from greenroom.cli.output import output
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
@@ -22,15 +22,6 @@ if TYPE_CHECKING:  # the ACME library loads only for commands that use it
     from greenroom.tls.renew import Site
 
 certs_app = typer.Typer(help="HTTPS certificates: status, renew (ACME).", no_args_is_help=True)
-
-FileOpt = Annotated[
-    Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
-]
-HostOpt = Annotated[
-    str | None, typer.Option("--host", "-H", help="engine address (default: engine.host, DOCKER_HOST)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-DEFAULT_FILE = Path("greenroom.yml")
 
 
 def _site(label: str, g: DockerHost) -> Site:
@@ -113,13 +104,14 @@ def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before
 
 
 @certs_app.command("status")
-def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+def status(
+    file: FileOpt = DEFAULT_FILE, host: HostOpt = None, engine: EngineOpt = None, as_json: JsonOpt = False
+) -> None:
     """Per host: each app's installed certificate (names, issuer, expiry); a warning under 14 days."""
-    from greenroom.cli.options import read_config
     from greenroom.tls.renew import status_rows
 
     cfg = read_config(file, lenient=True)
-    with sites(cfg, host) as found:
+    with sites(cfg, where(cfg, host, engine)) as found:
         rows = status_rows(found, datetime.now(UTC))
     if as_json:
         output.json(rows)
@@ -145,12 +137,12 @@ def renew(
     force: Annotated[bool, typer.Option("--force", help="issue anew even if not due")] = False,
     file: FileOpt = DEFAULT_FILE,
     host: HostOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Renew ACME certificates within 30 days of expiry (all with --force) and install them on
     every host. Idempotent: safe from a timer. A failure keeps the installed one serving."""
-    from greenroom.cli.options import read_config
-
     cfg = read_config(file)
+    host = where(cfg, host, engine)
     apps = acme_apps(cfg, [name] if name else None)
     if name and not apps:
         raise GreenroomError(f"{name} has no tls.acme", where=f"apps.{name}.tls")

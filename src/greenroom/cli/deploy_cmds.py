@@ -13,6 +13,7 @@ from greenroom.cli import canary_cmds, certs_cmds
 from greenroom.cli.options import (
     DEFAULT_FILE,
     AppArg,
+    EngineOpt,
     FileOpt,
     HostOpt,
     JsonOpt,
@@ -20,6 +21,7 @@ from greenroom.cli.options import (
     host_apps,
     read_config,
     targets,
+    where,
 )
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
@@ -76,6 +78,7 @@ def register(app: typer.Typer) -> None:
         analysis_only: canary_cmds.AnalysisOpt = False,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Blue-green deploy: release command, start, health-gate, attach, switch, confirm,
@@ -83,37 +86,34 @@ def register(app: typer.Typer) -> None:
         `rollout:` says; the release command runs once, on the first host, before any deploys."""
         cfg = read_config(file)
         release = "rerun" if rerun_release else "run"
-        if not dry_run:
-            certs_cmds.around_deploy(cfg, app_names(cfg, name), host, before=True)
-        if cfg.hosts and not dry_run:
-            from greenroom.cli import fleet_cmds
-
-            how = (no_switch, canary, analysis_only)
-            if rest := canary_cmds.staged_first(cfg, app_names(cfg, name), image, host, how, as_json):
-                fleet_cmds.deploy(cfg, rest, image, host, as_json, rollback_on_failure, release)
-            certs_cmds.around_deploy(cfg, app_names(cfg, name), host, before=False)
-            return
-        if cfg.hosts:
-            for i, (_, g) in enumerate(targets(file, host, quiet=as_json)):
+        if dry_run:  # the release command's step is planned on the first host only
+            for i, (_, g) in enumerate(targets(file, host, engine, quiet=as_json)):
                 g.release = release if i == 0 else "skip"
                 print_plans((g.plan(one, image) for one in host_apps(g, name)), as_json)
             return
+        at = where(cfg, host, engine)
+        certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=True)
+        if cfg.hosts:
+            from greenroom.cli import fleet_cmds
+
+            how = (no_switch, canary, analysis_only)
+            if rest := canary_cmds.staged_first(cfg, app_names(cfg, name), image, at, how, as_json):
+                fleet_cmds.deploy(cfg, rest, image, at, as_json, rollback_on_failure, release)
+            certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=False)
+            return
         g = DockerHost(
             cfg,
-            host=host,
+            host=at,
             reporter=None if as_json or parallel > 1 or output.quiet else StepReporter(output.err),
         )
         g.release = release
-        if parallel > 1 and not dry_run and not name:
+        if parallel > 1 and not name:
             _deploy_parallel(g, image, parallel, as_json)
-            certs_cmds.around_deploy(cfg, app_names(cfg, name), host, before=False)
-            return
-        if dry_run:
-            print_plans((g.plan(one, image) for one in host_apps(g, name)), as_json)
+            certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=False)
             return
         for one in host_apps(g, name):
             if not canary_cmds.staged_first(
-                cfg, [one], image, host, (no_switch, canary, analysis_only), as_json
+                cfg, [one], image, at, (no_switch, canary, analysis_only), as_json
             ):
                 continue
             try:
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
             except DeployFailed as exc:
                 show_failure(exc, as_json)
                 raise
-        certs_cmds.around_deploy(cfg, app_names(cfg, name), host, before=False)
+        certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=False)
 
     @app.command()
     def plan(
@@ -129,11 +129,12 @@ def register(app: typer.Typer) -> None:
         image: Annotated[str | None, typer.Option(help="image to deploy")] = None,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """The exact steps `deploy` would run now (same as deploy --dry-run); each attach
         says the GwPriority it will send, or why the gateway stays without one."""
-        for _, g in targets(file, host, quiet=as_json):
+        for _, g in targets(file, host, engine, quiet=as_json):
             print_plans((g.plan(one, image) for one in host_apps(g, name)), as_json)
 
     @app.command()
@@ -143,6 +144,7 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Go back to a retained release (still health-gated); with `hosts:`, on every host.
@@ -152,16 +154,17 @@ def register(app: typer.Typer) -> None:
             from greenroom.deploy.release import NOT_ON_ROLLBACK
 
             output.err.print(Text(f"note: {NOT_ON_ROLLBACK}", style="yellow"))
-        if cfg.hosts and not dry_run:
-            from greenroom.cli import fleet_cmds
-
-            fleet_cmds.rollback(cfg, name, to, host, as_json)
-            return
         if dry_run:
-            for _, g in targets(file, host, quiet=as_json):
+            for _, g in targets(file, host, engine, quiet=as_json):
                 print_plans([g.rollback_plan(name, to)], as_json)
             return
-        g = DockerHost(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
+        at = where(cfg, host, engine)
+        if cfg.hosts:
+            from greenroom.cli import fleet_cmds
+
+            fleet_cmds.rollback(cfg, name, to, at, as_json)
+            return
+        g = DockerHost(cfg, host=at, reporter=None if as_json or output.quiet else StepReporter(output.err))
         try:
             result = g.rollback(name, to)
         except DeployFailed as exc:

@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
+from greenroom.cli.options import warn_host_as_engine
 from greenroom.cli.output import output
 from greenroom.config import Config
 from greenroom.config.load import parse_yaml
@@ -40,10 +41,11 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--port", min=1, max=65535, help="port (default: the image's EXPOSE)")
         ] = None,
         file: Annotated[Path, typer.Option("--file", "-f", help="the file to write")] = Path("greenroom.yml"),
-        host: Annotated[
+        engine: Annotated[
             str | None,
-            typer.Option("--host", "-H", help="engine address (default: DOCKER_HOST, Docker context)"),
+            typer.Option("--engine", help="engine address (default: DOCKER_HOST, Docker context)"),
         ] = None,
+        host: Annotated[str | None, typer.Option("--host", "-H", help="the old spelling of --engine")] = None,
     ) -> None:
         """Write a commented greenroom.yml for an app (never overwrites a file).
 
@@ -54,7 +56,9 @@ def register(app: typer.Typer) -> None:
         """
         if file.exists():
             raise _exists(file)
-        engine_host = host or default_host()
+        if host is not None:
+            warn_host_as_engine()
+        engine_host = host or engine or default_host()
         facts = _facts(engine_host, image) if image else None
         app_ = name or app_name(image or Path.cwd().name)
         text = render_config(facts, app=app_, image=image or f"{app_}:latest", host=engine_host, port=port)

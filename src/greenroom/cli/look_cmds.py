@@ -11,12 +11,14 @@ from rich.text import Text
 
 from greenroom.cli.options import (
     DEFAULT_FILE,
+    EngineOpt,
     FileOpt,
     HostOpt,
     JsonOpt,
     read_config,
     short,
     targets,
+    where,
 )
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
@@ -26,10 +28,13 @@ from greenroom.errors import GreenroomError
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+    def status(
+        file: FileOpt = DEFAULT_FILE, host: HostOpt = None, engine: EngineOpt = None, as_json: JsonOpt = False
+    ) -> None:
         """Apps, the live color and version, since when, health of the gateway, problems;
         with `hosts:`, every host at once, version drift and the load balancer's view."""
         cfg = read_config(file, lenient=True)
+        host = where(cfg, host, engine)
         if cfg.hosts:
             from greenroom.cli import fleet_cmds
 
@@ -89,13 +94,14 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--file", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
         ] = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
     ) -> None:
         """Logs of the live version's containers (secrets masked); with `hosts:`, of each host."""
-        for where, g in targets(file, host, quiet=True, lenient=True):
+        for on, g in targets(file, host, engine, quiet=True, lenient=True):
             if follow:
                 output.stream(g.follow(name, tail=tail))
                 return
-            prefix = f"{where}/" if where else ""
+            prefix = f"{on}/" if on else ""
             for cname, text in g.logs(name, tail=tail).items():
                 lines = output.mask(text).splitlines()  # before the prefix splits a multi-line secret
                 output.echo("".join(f"{prefix}{cname} | {line}\n" for line in lines), end="")
@@ -105,10 +111,12 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="app name")],
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Past deploys, rollbacks and maintenance switches of an app (with `hosts:`, per host)."""
         cfg = read_config(file, lenient=True)
+        host = where(cfg, host, engine)
         if cfg.hosts:  # every host at once
             from greenroom.cli import fleet_cmds
 
@@ -117,8 +125,8 @@ def register(app: typer.Typer) -> None:
             found, silent = {None: DockerHost(cfg, host=host).history(name)}, []
         if as_json:
             output.json(to_jsonable(found[None] if list(found) == [None] else found))
-        for where, entries in found.items() if not as_json else ():
-            title = f"history of {name}" + (f" on {where}" if where else "")
+        for on, entries in found.items() if not as_json else ():
+            title = f"history of {name}" + (f" on {on}" if on else "")
             table = Table(title=title, title_justify="left")
             for col in ("started", "action", "deploy", "result", "took", "by"):
                 table.add_column(col)

@@ -11,12 +11,14 @@ from rich.text import Text
 from greenroom.cli.options import (
     DEFAULT_FILE,
     AppArg,
+    EngineOpt,
     FileOpt,
     HostOpt,
     JsonOpt,
     host_apps,
     read_config,
     targets,
+    where,
 )
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
@@ -31,12 +33,13 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="app name")],
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Serve a 503 page for an app (connections in flight drain), or stop doing so."""
         if state not in ("on", "off"):
             raise typer.BadParameter("must be on or off", param_hint="STATE")
-        for _, g in targets(file, host, quiet=as_json):
+        for _, g in targets(file, host, engine, quiet=as_json):
             finish(g.maintenance(name, state == "on"), as_json)
 
     @app.command()
@@ -44,10 +47,11 @@ def register(app: typer.Typer) -> None:
         name: AppArg = None,
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Finish or undo what an interrupted command left behind (deploy does this too)."""
-        for _, g in targets(file, host, quiet=as_json):
+        for _, g in targets(file, host, engine, quiet=as_json):
             for one in host_apps(g, name):
                 done = g.repair(one)
                 finish(done, as_json)
@@ -59,19 +63,20 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="app name")],
         file: FileOpt = DEFAULT_FILE,
         host: HostOpt = None,
+        engine: EngineOpt = None,
         force: Annotated[
             bool, typer.Option("--force", help="release it even if its holder may be alive")
         ] = False,
     ) -> None:
         """Release an app's lock left by a greenroom process that is gone."""
-        for where, g in targets(file, host, quiet=True, lenient=True):
+        for on, g in targets(file, host, engine, quiet=True, lenient=True):
             held = g.unlock(name, force=force)
-            on = f" on {where}" if where else ""
+            at = f" on {on}" if on else ""
             output.out.print(
                 Text(
-                    f"released the lock held by {held.describe()}{on}"
+                    f"released the lock held by {held.describe()}{at}"
                     if held
-                    else f"{name} was not locked{on}"
+                    else f"{name} was not locked{at}"
                 )
             )
 
@@ -80,9 +85,11 @@ proxy_app = typer.Typer(help="The nginx proxy container: status, reboot.", no_ar
 
 
 @proxy_app.command("status")
-def proxy_status(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+def proxy_status(
+    file: FileOpt = DEFAULT_FILE, host: HostOpt = None, engine: EngineOpt = None, as_json: JsonOpt = False
+) -> None:
     """The proxy container, its config generation, its gateway and what it routes (each host's)."""
-    for _, g in targets(file, host, quiet=as_json, lenient=True):
+    for _, g in targets(file, host, engine, quiet=as_json, lenient=True):
         _proxy_status(g, as_json)
 
 
@@ -111,10 +118,13 @@ def _proxy_status(g: DockerHost, as_json: bool) -> None:
 
 
 @proxy_app.command("reboot")
-def proxy_reboot(file: FileOpt = DEFAULT_FILE, host: HostOpt = None, as_json: JsonOpt = False) -> None:
+def proxy_reboot(
+    file: FileOpt = DEFAULT_FILE, host: HostOpt = None, engine: EngineOpt = None, as_json: JsonOpt = False
+) -> None:
     """Rebuild the proxy container from state (routing survives in its volume); with
     `hosts:`, one host at a time, each out of the load balancer meanwhile."""
     cfg = read_config(file)
+    host = where(cfg, host, engine)
     if cfg.hosts:
         from greenroom.cli import fleet_cmds
 

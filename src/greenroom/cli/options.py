@@ -20,12 +20,24 @@ from greenroom.cli.output import output
 from greenroom.cli.timeline import StepReporter
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.host import DockerHost
+from greenroom.errors import ConfigError
 
 FileOpt = Annotated[
     Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
 ]
 HostOpt = Annotated[
-    str | None, typer.Option("--host", "-H", help="engine address (default: engine.host, DOCKER_HOST)")
+    str | None,
+    typer.Option(
+        "--host", "-H", help="with hosts: in greenroom.yml, the one host to act on, by name (else every host)"
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="without hosts:, the engine's address: unix://, ssh:// or tcp:// "
+        "(default: engine.host, DOCKER_HOST, the Docker context)",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 AppArg = Annotated[str | None, typer.Argument(help="app name (default: every app in the config)")]
@@ -43,12 +55,50 @@ def read_config(path: Path, *, lenient: bool = False) -> Config:
     return cfg
 
 
+def where(cfg: Config, host: str | None, engine: str | None) -> str | None:
+    """What a command acts on, as the library takes it: with `hosts:`, the host named by
+    --host (None: every host); without, the engine address --engine gives (None: the
+    config's, the environment's). --host with an engine address still works without
+    `hosts:`, with a warning: it is the old spelling of --engine."""
+    if cfg.hosts:
+        if engine is not None:
+            raise ConfigError(
+                "--engine gives an engine address, and this file lists hosts:",
+                where="--engine",
+                hint=f"name a host with --host (one of: {', '.join(h.name for h in cfg.hosts)})",
+            )
+        return host
+    if host is not None:
+        if engine is not None:
+            raise ConfigError("give --engine, not --host too", where="--host", hint="--host names a host")
+        warn_host_as_engine()
+        return host
+    return engine
+
+
+def warn_host_as_engine() -> None:
+    """--host with an engine address: the old spelling of --engine, for one more release."""
+    output.err.print(
+        Text(
+            "warning: --host with an engine address is deprecated: use --engine "
+            "(--host will only name a host of hosts:)",
+            style="yellow",
+        )
+    )
+
+
 def targets(
-    path: Path, host: str | None, quiet: bool = False, *, lenient: bool = False
+    path: Path,
+    host: str | None,
+    engine: str | None = None,
+    quiet: bool = False,
+    *,
+    lenient: bool = False,
 ) -> Iterator[tuple[str | None, DockerHost]]:
-    """The greenroom to act through: one (no `hosts:`; --host is an engine address), or one
-    per host (--host NAME: that one), each announced by name."""
+    """The greenroom to act through: one (no `hosts:`: the engine --engine gives), or one per
+    host (--host NAME: that one), each announced by name."""
     cfg = read_config(path, lenient=lenient)
+    host = where(cfg, host, engine)
     if not cfg.hosts:
         yield (
             None,

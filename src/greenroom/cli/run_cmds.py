@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from greenroom import labels
-from greenroom.cli.options import DEFAULT_FILE, FileOpt, read_config
+from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, read_config, where
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.release import one_off_spec
@@ -28,7 +28,7 @@ Command = Annotated[list[str], typer.Argument(help="the command and its argument
 RunHostOpt = Annotated[
     str | None,
     typer.Option(
-        "--host", "-H", help="with hosts: the host to run on (default: the app's first); else an engine"
+        "--host", "-H", help="with hosts: in greenroom.yml, the host to run on (default: the app's first)"
     ),
 ]
 
@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         image: Annotated[str | None, typer.Option(help="image (default: the app's live one)")] = None,
         file: FileOpt = DEFAULT_FILE,
         host: RunHostOpt = None,
+        engine: EngineOpt = None,
     ) -> None:
         """Run a one-off command in a new container of APP (its live image, environment,
         secrets, volumes and networks), attached here; removed afterwards."""
@@ -70,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = read_config(file)
         app_cfg = cfg.app(name)
-        g = _host(cfg, name, host)
+        g = _host(cfg, name, where(cfg, host, engine))
         try:
             st = g.observe().app(name)
             if st.back is None:
@@ -110,13 +111,14 @@ def register(app: typer.Typer) -> None:
         replica: Annotated[int, typer.Option("--replica", min=0, help="which live container")] = 0,
         file: FileOpt = DEFAULT_FILE,
         host: RunHostOpt = None,
+        engine: EngineOpt = None,
     ) -> None:
         """Run a command in one of APP's live containers, attached here."""
         from greenroom.engine.attach import exec_attached
 
         cfg = read_config(file)
         cfg.app(name)
-        g = _host(cfg, name, host)
+        g = _host(cfg, name, where(cfg, host, engine))
         try:
             live = g.observe().app(name).live
             running = [c for c in live.containers if c.info.running] if live is not None else []
