@@ -11,7 +11,7 @@ import pytest
 
 from greenroom.cli.app import _doctor
 from greenroom.engine.model import ContainerSpec
-from greenroom.errors import EngineError
+from greenroom.errors import EngineError, NotFound
 from tests.unit.fake_engine import FakeEngine
 
 
@@ -72,3 +72,13 @@ def test_a_named_container_that_cannot_be_read_is_still_an_error() -> None:
     engine.fail("run_helper", EngineError("cannot join its namespace", where=engine.host), odd)
     with pytest.raises(EngineError, match="cannot join"):  # a container the user named is not skipped
         _doctor(engine, ["odd-3"], None, "engine", None)
+
+
+def test_a_missing_helper_image_is_a_finding_not_a_container_gone() -> None:
+    engine = _engine()
+    odd = _two_networked(engine, "odd-4")
+    missing = NotFound("image busybox:stable is not on the engine and could not be pulled", where=engine.host)
+    engine.fail("run_helper", missing, odd)
+    reports = {r.container: r for r in _doctor(engine, None, None, "engine", None)}
+    finding = next(f for f in reports["odd-4"].findings if f.code == "routes-unreadable")
+    assert "busybox:stable is not on the engine" in finding.message

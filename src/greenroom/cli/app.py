@@ -128,15 +128,14 @@ def _doctor(
     for ref in refs:
         try:
             obs = observe(engine, ref, routes_via=routes_via, helper_image=helper_image)
-        except NotFound:
-            if containers:
-                raise
-            continue  # gone between list and inspect
         except GreenroomError as exc:
             if containers:
                 raise
-            # one container whose routes cannot be read does not hide every other one
-            reports.append(unreadable(diagnose(observe(engine, ref, read_routes=False), rules), exc))
+            try:  # one container whose routes cannot be read (no helper image, say) hides no other
+                bare = observe(engine, ref, read_routes=False)
+            except NotFound:
+                continue  # gone between list and inspect
+            reports.append(unreadable(diagnose(bare, rules), exc))
             continue
         reports.append(diagnose(obs, rules, if_connect=target))
     return reports
@@ -232,8 +231,10 @@ def _doctor_fleet(
         raise typer.BadParameter("the file lists no hosts: (without --file the doctor reads one engine)")
     names = host_names(cfg, host)
     chosen = [h for h in cfg.hosts if h.name in names]
-    found = each_host(
-        cfg, chosen, lambda g: _doctor(g.engine, containers, if_connect, routes_via, helper_image)
+    found = each_host(  # the helper image of the file's engine: section unless --helper-image
+        cfg,
+        chosen,
+        lambda g: _doctor(g.engine, containers, if_connect, routes_via, helper_image or g.helper_image),
     )
     return [(name, got) for name, got in found.items()]
 
