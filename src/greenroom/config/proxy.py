@@ -46,7 +46,7 @@ class ProxyConfig(Model):
         description="Proxy image: nginx 1.25 or later with njs 0.8 or later at "
         "/usr/lib/nginx/modules/ngx_http_js_module.so, curl 7.84 or later and sh. The default is the "
         "official nginx image's Debian variant, pinned by tag (add @sha256:DIGEST to pin it fully); "
-        'see "Proxy images" in the README.',
+        'see "Proxy images" in docs/deploy.md.',
     )
     network: NetworkName = Field(
         default="greenroom-proxy",

@@ -42,7 +42,7 @@ __all__ = ["PROXY_IMAGE_HINT", "Proxy", "ProxySpec", "Routed", "confirm_targets"
 PROXY_IMAGE_HINT = (
     "proxy.image must name an image on the engine (or one it can pull) with nginx, the njs module, "
     "sh and curl: the official nginx image (Debian variant), or Debian's nginx with libnginx-mod-http-js; "
-    "`docker load` it where no registry is reachable (README: Proxy images)"
+    "`docker load` it where no registry is reachable (docs/deploy.md: Proxy images)"
 )
 RETIRE_WINDOW = 1.0  # seconds an old generation answers with "Connection: close" before it goes
 RETIRE_TRIES = 3
