@@ -28,7 +28,7 @@ PROXY = "gr-fleet-release-proxy"  # its own proxy and port: test_fleet.py may ru
 PORT = 18377
 
 
-@pytest.fixture(params=["ssh", "tls"])
+@pytest.fixture(params=["tls"])  # the release runs on the first host (local); ssh: test_fleet.py
 def fleet(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FleetBed]:
