@@ -1,6 +1,7 @@
-"""100 apps on one engine, each behind the proxy, and a deploy of one leaves the others'
+"""Many apps on one engine, each behind the proxy, and a deploy of one leaves the others'
 traffic untouched. On Docker 20.10, whose default address pools run out at about 30
-networks: greenroom allocates its own small subnets."""
+networks: greenroom allocates its own small subnets. The test command deploys 50 apps (100
+networks, three times what the default pools hold); scripts/soak-scale deploys 100 or more."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from tests.bed import BedEngine, bed_engines, uid
 from tests.deployment import Load, Project, get
 
-APPS = int(os.environ.get("GREENROOM_SCALE_APPS", "100"))
+APPS = int(os.environ.get("GREENROOM_SCALE_APPS", "50"))
 ENGINE = next(e for e in bed_engines() if e.name == "e20")
 
 
@@ -44,7 +45,7 @@ def body(bed: BedEngine, host: str) -> str:
 
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize("bed", [ENGINE], ids=[ENGINE.name])
-def test_hundred_apps_on_one_engine(bed: BedEngine, tmp_path: Path) -> None:
+def test_many_apps_on_one_engine(bed: BedEngine, tmp_path: Path) -> None:
     tag = uid()
     names = [f"s{tag}x{i:03d}" for i in range(APPS)]
     project = Project(bed, tmp_path, {n: light_app(bed, n, "1") for n in names})
