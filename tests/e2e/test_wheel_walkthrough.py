@@ -1,8 +1,12 @@
 """The README's "On your own server" walkthrough, as a new user runs it: a wheel built from
 this checkout, installed with pip in a new virtualenv, then a Docker context over ssh to
 the remote host e3, `init`, `config check`, `plan`, `deploy`, a second version, `rollback`,
-and a failing deploy as a CI job sees it. The only edits to the written greenroom.yml are
-the ones the walkthrough leaves to the user (the app's port, host name and health path).
+a failing deploy as a CI job sees it, the rest of the app (release command, worker, run,
+exec), then HTTPS: certificate files (made with openssl), the proxy recreated to publish 443
+with the README's `docker rm -f`, then ACME from Debian's pebble (in the bed's external
+namespace, validating on e3's port 80) and `certs status`. The only edits to the written
+greenroom.yml are the ones the walkthrough leaves to the user (the app's port, host name and
+health path; the ACME directory and its CA bundle point at pebble).
 
 No registry is reachable here: the default proxy and helper images (proxy.image and
 engine.helper_image as `config check` resolves them) are tagged on e3 from the test bed's
@@ -17,6 +21,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +33,7 @@ import yaml
 
 from tests.bed import BedEngine, bed_engine, load_description, ssh_alias, uid
 from tests.e2e.test_whole_app import demo_images
+from tests.pebble import pebble
 
 DESC = load_description()
 REMOTE: dict[str, Any] | None = DESC.get("remote")
@@ -138,6 +144,34 @@ def version(address: str, host: str) -> str:
         conn.close()
 
 
+def https_version(env: dict[str, str], cwd: Path, address: str, host: str, ca: Path) -> str:
+    """GET / over HTTPS on e3's port 443, with `host` as SNI and Host, verified against `ca`."""
+    url = f"https://{host}/"
+    got = sh(
+        env, cwd, "curl", "-sS", "--fail", "--resolve", f"{host}:443:{address}", "--cacert", str(ca), url
+    )
+    return str(json.loads(got.stdout)["version"])
+
+
+def redirect(env: dict[str, str], cwd: Path, address: str, host: str, path: str) -> str:
+    """The status and Location of a plain HTTP GET on e3's port 80."""
+    out = "%{http_code} %{redirect_url}"
+    url = f"http://{host}{path}"
+    return sh(
+        env, cwd, "curl", "-sS", "-o", "/dev/null", "-w", out, "--resolve", f"{host}:80:{address}", url
+    ).stdout
+
+
+def ssh_config_on_path(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` with an `ssh` first on PATH that reads the alias's ssh_config, as the user's
+    ~/.ssh/config would be read by the Docker CLI's own ssh (OpenSSH ignores $HOME)."""
+    shim = folder / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "ssh").write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {env["GREENROOM_SSH_CONFIG"]} "$@"\n')
+    (shim / "ssh").chmod(0o755)
+    return {**env, "PATH": f"{shim}:{env['PATH']}"}
+
+
 def test_own_server_walkthrough_from_a_wheel(
     installed: Path, server: tuple[BedEngine, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -207,3 +241,36 @@ def test_own_server_walkthrough_from_a_wheel(
     query = f"import sqlite3; print(sqlite3.connect('/data/app.db').execute('{query}').fetchone()[0])"
     assert sh(env, work, gr, "run", name, "--", "python3", "-c", query).stdout.strip() == "3"
     assert "start" in sh(env, work, gr, "exec", f"{name}w", "--", "cat", "/data/worker.log").stdout
+
+    # HTTPS from files: a certificate for the app's host name (here made with openssl) and
+    # its key next to greenroom.yml; the proxy publishes 443; `docker rm -f` the proxy made
+    # without it; deploy
+    started = time.monotonic()
+    host = f"{name}.test"
+    sh(env, work, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-keyout", "shop.key", "-out", "shop.crt", "-days", "30", "-subj", f"/CN={host}",
+       "-addext", f"subjectAltName=DNS:{host}")  # fmt: skip
+    sh(env, work, "chmod", "600", "shop.key")
+    doc["proxy"]["ports"] = ["80:80", "443:443"]
+    app["tls"] = {"certificate": "shop.crt", "key": "shop.key"}
+    (work / "greenroom.yml").write_text(yaml.safe_dump(doc))
+    sh(ssh_config_on_path(env, tmp_path), work, "docker", "rm", "-f", PROXY)
+    sh(env, work, gr, "deploy", name, "--image", images["v3"])
+    assert https_version(env, work, bed.address, host, work / "shop.crt") == "v3"
+    assert redirect(env, work, bed.address, host, "/a/b?c=1") == f"308 https://{host}/a/b?c=1"
+
+    # then ACME: pebble in the bed's external namespace validates HTTP-01 on e3's port 80
+    (tmp_path / "pebble").mkdir()
+    with pebble(bed, tmp_path / "pebble", PORT) as ca:
+        acme = {"email": "ops@example.com", "directory": ca.directory, "ca_bundle": str(ca.wfe_root)}
+        app["tls"] = {"acme": acme}
+        (work / "greenroom.yml").write_text(yaml.safe_dump(doc))
+        issued = sh(env, work, gr, "deploy", name, "--image", images["v3"])
+        assert "issued" in issued.stderr, issued.stderr
+        status = sh(env, work, gr, "certs", "status").stdout
+        assert host in status and "acme" in status and "Pebble" in status, status
+        root = tmp_path / "pebble-root.pem"
+        root.write_text(ca.issuing_root())
+        assert https_version(env, work, bed.address, host, root) == "v3"
+    assert redirect(env, work, bed.address, host, "/") == f"308 https://{host}/"
+    print(f"HTTPS steps (files, then ACME from pebble): {time.monotonic() - started:.1f} s")
