@@ -248,11 +248,6 @@ def _inspect(engine: LockEngine, app: str) -> ContainerInfo | None:
         return None
 
 
-def holder_of(engine: LockEngine, app: str) -> Holder | None:
-    c = _inspect(engine, app)
-    return Holder.of(c.labels) if c is not None else None
-
-
 def _not_greenroom(engine: LockEngine, app: str, c: ContainerInfo) -> Locked:
     return Locked(
         f"{app} cannot be locked: the container {c.name} ({c.short_id}) holds the lock's name "
