@@ -14,7 +14,6 @@ app serving it is the same. The goal: "on" within 3% of "off" in throughput.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -26,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import wrk  # noqa: E402
-from tests.bed import BedEngine, bed_engines  # noqa: E402
+from tests.bed import BedEngine  # noqa: E402
 from tests.deployment import PROXY_PORT, new_project, proxy_nginx  # noqa: E402
+
+from bench.per_engine import run_per_engine  # noqa: E402
 
 
 def admin(bed: BedEngine, method: str, path: str, body: str | None = None) -> str:
@@ -119,22 +120,7 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engines", default="e28,e20")
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    args = ap.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for bed in bed_engines():
-        if bed.name not in args.engines.split(","):
-            continue
-        res = measure(bed, args.rounds, args.seconds)
-        md = markdown(res)
-        print(md)
-        (out / f"canary-counting-{bed.name}.md").write_text(md)
-        (out / f"canary-counting-{bed.name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    run_per_engine("canary-counting", measure, markdown, engines="e28,e20", rounds=10, seconds=2.0)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ mount namespace), so its SNI is the app's host. Prints a table, writes bench/res
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -31,12 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import wrk  # noqa: E402
-from tests.bed import BedEngine, bed_engines, uid  # noqa: E402
+from tests.bed import BedEngine, uid  # noqa: E402
 from tests.deployment import Project, app_doc  # noqa: E402
 from tests.https_client import remove_proxy  # noqa: E402
 from tests.tls_certs import CertAuthority, write_pair  # noqa: E402
 from tests.waiting import wait_for  # noqa: E402
 
+from bench.per_engine import run_per_engine  # noqa: E402
 from greenroom.proxy.tls_conf import MOZILLA_INTERMEDIATE_CIPHERS  # noqa: E402
 
 PROXY, HTTP_PORT, HTTPS_PORT, PLAIN_PORT = "gr-bench-tls", 28280, 28643, 28743
@@ -186,24 +185,9 @@ def markdown(res: dict[str, object]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engines", default="e28")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/https.py needs root (a private mount namespace for wrk's hosts file)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for bed in bed_engines():
-        if bed.name not in args.engines.split(","):
-            continue
-        res = measure(bed, args.rounds, args.seconds)
-        md = markdown(res)
-        print(md)
-        (out / f"https-{bed.name}.md").write_text(md)
-        (out / f"https-{bed.name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    run_per_engine("https", measure, markdown, engines="e28", rounds=3, seconds=8.0)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ table per engine and writes bench/results/throughput-<engine>.{md,json}.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -28,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import wrk  # noqa: E402
-from tests.bed import BedEngine, bed_engines  # noqa: E402
+from tests.bed import BedEngine  # noqa: E402
 from tests.deployment import PROXY_NAME, PROXY_PORT, new_project  # noqa: E402
+
+from bench.per_engine import run_per_engine  # noqa: E402
 
 PLAIN = {"plain nginx, keepalive 64": (19110, True), "plain nginx, no keep-alive": (19111, False)}
 CONF = "/etc/bench-plain/nginx.conf"
@@ -147,22 +147,7 @@ def markdown(res: dict[str, object]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engines", default="e28,e20")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    args = ap.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for bed in bed_engines():
-        if bed.name not in args.engines.split(","):
-            continue
-        res = measure(bed, args.rounds, args.seconds)
-        md = markdown(res)
-        print(md)
-        (out / f"throughput-{bed.name}.md").write_text(md)
-        (out / f"throughput-{bed.name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    run_per_engine("throughput", measure, markdown, engines="e28,e20", rounds=3, seconds=10.0)
 
 
 if __name__ == "__main__":
