@@ -21,6 +21,7 @@ from greenroom.cli.timeline import StepReporter
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.host import DockerHost
 from greenroom.errors import ConfigError
+from greenroom.fleet.hosts import as_fleet
 
 FileOpt = Annotated[
     Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
@@ -74,6 +75,16 @@ def where(cfg: Config, host: str | None, engine: str | None) -> str | None:
         warn_host_as_engine()
         return host
     return engine
+
+
+def fleet_of(cfg: Config, host: str | None, engine: str | None) -> tuple[Config, str | None]:
+    """The fleet a command acts on, and the one host of it that --host names (None: every
+    host). A config without `hosts:` is a fleet of one host: the engine --engine gives, else
+    engine.host, DOCKER_HOST or the Docker context."""
+    at = where(cfg, host, engine)
+    if cfg.hosts:
+        return cfg, at
+    return as_fleet(cfg, at), None
 
 
 def warn_host_as_engine() -> None:

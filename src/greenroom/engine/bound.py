@@ -27,7 +27,7 @@ class HostLabel:
 
     address: str
     name: str | None = None  # the fleet host's name (hosts[].name)
-    origin: str = ""  # where the address came from: "hosts.e3.engine", "engine.host", "--host"
+    origin: str = ""  # where the address came from: "hosts.e3.engine", "engine.host", "--engine"
 
     @property
     def who(self) -> str:
@@ -39,7 +39,7 @@ class HostLabel:
                 f"is host {self.name} up and its engine running? its `engine:` line ({self.origin}) says "
                 f"{self.address}; try `docker -H {self.address} version` from here"
             )
-        return "is dockerd running? set DOCKER_HOST or pass --host (unix://, ssh://, tcp://)"
+        return "is dockerd running? set DOCKER_HOST or pass --engine (unix://, ssh://, tcp://)"
 
     def hung_hint(self, seconds: float) -> str:
         setting = f"hosts.{self.name}.call_timeout" if self.name else "engine.call_timeout"

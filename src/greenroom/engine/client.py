@@ -110,7 +110,7 @@ class DockerEngine(EngineImages, EngineFiles):
             tls=tls,
             insecure_plain_tcp=engine.insecure_plain_tcp,
             call_timeout=engine.call_timeout,
-            origin="--host" if host else "engine.host",
+            origin="--engine" if host else "engine.host",
         )
 
     @property

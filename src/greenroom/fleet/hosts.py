@@ -1,5 +1,9 @@
 """The fleet's hosts: which ones an app runs on, and a greenroom for each, reached in time.
 
+A config without `hosts:` is a fleet of one host (`as_fleet`): the engine that --engine,
+engine.host, DOCKER_HOST or the Docker context names. One host and many go through the
+same runner, locks, report and --json; only the CLI prints a fleet of one more compactly.
+
 Every host is reached in parallel, each within its `connect_timeout`: an engine that does
 not answer is reported by name and never hangs the command (its attempt is left to finish
 in the background; nothing has been done on it).
@@ -22,6 +26,27 @@ from greenroom.engine.bound import HostLabel
 from greenroom.engine.client import DockerEngine
 from greenroom.engine.tls import tls_material
 from greenroom.errors import ConfigError, EngineUnreachable, GreenroomError
+
+SOLE_HOST = "default"  # the name of a fleet of one's host (as Docker's "default" context)
+
+
+class SoleHost(FleetHost):
+    """The one host of a config without `hosts:`: its engine is resolved when it is opened
+    (`engine` is --engine's address, else None: engine.host, DOCKER_HOST, the context)."""
+
+
+def as_fleet(cfg: Config, engine: str | None = None) -> Config:
+    """CFG as a fleet: its `hosts:`, or none listed, the one host its engine is (ENGINE, an
+    address from --engine, overrides engine.host)."""
+    if cfg.hosts:
+        return cfg
+    sole = SoleHost.model_construct(name=SOLE_HOST, engine=engine)
+    return cfg.model_copy(update={"hosts": (sole,)})
+
+
+def is_sole(cfg: Config) -> bool:
+    """Whether CFG is a fleet of one made by `as_fleet` (no `hosts:` in the file)."""
+    return len(cfg.hosts) == 1 and isinstance(cfg.hosts[0], SoleHost)
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,8 @@ def host_names(cfg: Config, only: str | None = None) -> tuple[str, ...]:
 
 def open_engine(cfg: Config, host: FleetHost) -> DockerEngine:
     """The engine of one host: its address or Docker context, its TLS (else engine.tls)."""
+    if isinstance(host, SoleHost):
+        return DockerEngine.from_config(cfg.engine, host.engine)
     origin = f"hosts.{host.name}.engine"
     if host.context is not None:
         ep = context_address(host.context, os.environ)
@@ -113,17 +140,26 @@ def reach(
         threads[host.name].join(host.connect_timeout)
         with lock:
             if host.name not in found and host.name not in failed:
-                address = host.engine or f"context {host.context}"
-                label = HostLabel(
-                    address, host.name, f"hosts.{host.name}.{'engine' if host.engine else 'context'}"
-                )
-                failed[host.name] = EngineUnreachable(
-                    f"host {host.name} did not answer within {host.connect_timeout:g} s (connect)",
-                    where=address,
-                    hint=f"{label.unreachable_hint()}; hosts.{host.name}.connect_timeout gives it longer",
-                )
+                failed[host.name] = _no_answer(host)
     unreachable = [Unreachable(h.name, failed[h.name]) for h in hosts if h.name in failed]
     return found, unreachable
+
+
+def _no_answer(host: FleetHost) -> EngineUnreachable:
+    if isinstance(host, SoleHost):
+        address = host.engine or "the engine (engine.host, DOCKER_HOST or the Docker context)"
+        return EngineUnreachable(
+            f"the engine did not answer within {host.connect_timeout:g} s (connect)",
+            where=address,
+            hint=HostLabel(address).unreachable_hint(),
+        )
+    address = host.engine or f"context {host.context}"
+    label = HostLabel(address, host.name, f"hosts.{host.name}.{'engine' if host.engine else 'context'}")
+    return EngineUnreachable(
+        f"host {host.name} did not answer within {host.connect_timeout:g} s (connect)",
+        where=address,
+        hint=f"{label.unreachable_hint()}; hosts.{host.name}.connect_timeout gives it longer",
+    )
 
 
 def docker_host_for(
