@@ -185,6 +185,13 @@ class Project:
             client.close()
 
 
+def outcome_of(stdout: str) -> dict[str, Any]:
+    """The outcome of a fleet of one's `deploy/rollback/proxy reboot --json` (the one host
+    of the last rollout): its steps, deploy id, error."""
+    (host,) = json.loads(stdout)["rollouts"][-1]["hosts"]
+    return dict(host["outcome"])
+
+
 def remove_proxy(bed: BedEngine) -> None:
     """This checkout's proxy gone: holder, nginx instances, state volume, home network."""
     client = bed.docker()

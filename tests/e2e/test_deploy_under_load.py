@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import re
 import signal
 import threading
@@ -20,6 +19,7 @@ from tests.deployment import (
     app_images,
     get,
     lock_held,
+    outcome_of,
     remove_proxy,
     use_official_proxy,
 )
@@ -58,7 +58,7 @@ def deploys_under_load(bed: BedEngine, project: Project, deploys: int) -> None:
         wait_for(lambda: load.count() > 50, what="load through the proxy")
         for i in range(deploys):
             version = "v2" if i % 2 == 0 else "v1"
-            out = json.loads(project.run("deploy", "--json", "--image", images[version]).stdout)
+            out = outcome_of(project.run("deploy", "--json", "--image", images[version]).stdout)
             gate = next(s for s in out["steps"] if s["step"] == "HealthGate")
             assert "probes (direct)" in gate["detail"], gate  # root on the engine's host: no helper
             done = time.time()
@@ -157,7 +157,7 @@ def test_streams_on_the_old_color_finish_before_it_stops(bed: BedEngine, project
 
     t = threading.Thread(target=finish_stream)
     t.start()
-    out = json.loads(project.run("deploy", "--json", "--image", app_images(bed)["v2"]).stdout)
+    out = outcome_of(project.run("deploy", "--json", "--image", app_images(bed)["v2"]).stdout)
     deployed = time.monotonic()
     t.join(timeout=30)
     lines = str(result["body"]).splitlines()

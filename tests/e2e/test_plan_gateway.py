@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from tests.bed import BedEngine, Scratch, uid
-from tests.deployment import PROXY_NAME, Project, get
+from tests.deployment import PROXY_NAME, Project, get, outcome_of
 
 
 def planned(project: Project) -> dict[str, list[dict[str, Any]]]:
@@ -42,7 +42,7 @@ def test_the_plan_shows_the_priority_the_deploy_sends(bed: BedEngine, box: Scrat
     for join in decisions.get("ProxyJoin", []):  # none when the proxy is already on the network
         assert join["priority"] == expected and join["container"] == PROXY_NAME
 
-    outcome = json.loads(project.run("deploy", "--json").stdout)
+    outcome = outcome_of(project.run("deploy", "--json").stdout)
     client = bed.docker()
     try:  # the plan names its deploy's containers; the deploy's own id names them now
         (app,) = [

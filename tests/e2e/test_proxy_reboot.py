@@ -19,6 +19,7 @@ from tests.deployment import (
     PROXY_PORT,
     Load,
     Project,
+    outcome_of,
     proxy_nginx,
     remove_proxy,
     use_official_proxy,
@@ -63,7 +64,7 @@ def reboot_and_upgrade(bed: BedEngine, project: Project, image: str, upgrade_tag
         time.sleep(0.5)
         project.proxy["image"] = upgrade_tag
         project.write()
-        upgraded = json.loads(project.run("deploy", "--json").stdout)
+        upgraded = outcome_of(project.run("deploy", "--json").stdout)
         third = proxy_nginx(bed)
         time.sleep(0.5)
     finally:

@@ -18,7 +18,7 @@ import time
 
 from tests import wrk
 from tests.bed import BedEngine, uid
-from tests.deployment import PROXY_NAME, PROXY_PORT, Load, Project, app_doc, app_images
+from tests.deployment import PROXY_NAME, PROXY_PORT, Load, Project, app_doc, app_images, outcome_of
 from tests.waiting import wait_for
 
 # 45 s in the test command: past the ~30 s at which the ports once ran out; scripts/soak-proxy runs longer
@@ -75,7 +75,7 @@ def test_deploys_every_few_seconds_at_the_sustained_rate(bed: BedEngine, project
         wait_for(lambda: versions.count() > 20, what="load through the proxy")
         for i in range(DEPLOYS):
             version = "v2" if i % 2 == 0 else "v1"
-            out = json.loads(project.run("deploy", "--json", "--image", images[version]).stdout)
+            out = outcome_of(project.run("deploy", "--json", "--image", images[version]).stdout)
             drain = next(s for s in out["steps"] if s["step"] == "Drain")
             drains.append(float(drain["duration"]))
             done = time.time()
@@ -113,7 +113,7 @@ def test_new_app_reload_under_keepalive_load_fails_nothing(bed: BedEngine, proje
         before = json.loads(project.run("proxy", "status", "--json").stdout)["generation"]
         project.apps[other] = app_doc(bed, other)
         project.write()
-        out = json.loads(project.run("deploy", other, "--json").stdout)
+        out = outcome_of(project.run("deploy", other, "--json").stdout)
         time.sleep(1.0)
     finally:
         load.proc.send_signal(2)

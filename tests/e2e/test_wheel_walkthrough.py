@@ -219,8 +219,8 @@ def test_own_server_walkthrough_from_a_wheel(
     # a CI job: exits non-zero, says why on stderr, --json for machines; v1 still serves
     failed = sh(env, work, gr, "deploy", "--json", "--image", "greenroom-test/none:missing", ok=False)
     assert failed.returncode != 0
-    result = json.loads(failed.stdout)
-    assert result["error"] and "greenroom-test/none:missing" in json.dumps(result)
+    (rollout,) = json.loads(failed.stdout)["rollouts"]
+    assert not rollout["ok"] and "greenroom-test/none:missing" in rollout["reason"], rollout
     assert version(bed.address, f"{name}.test") == "v1"
 
     # then the rest of the app: the web app's migration and a worker beside it

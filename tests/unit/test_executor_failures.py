@@ -10,12 +10,13 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from greenroom import labels
-from greenroom.config import load_config
-from greenroom.deploy import host as host_module
+from greenroom.config import Config, load_config
+from greenroom.config.fleet import FleetHost
 from greenroom.deploy.execute import Executor
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import Interrupted, sigterm_interrupts
@@ -23,6 +24,9 @@ from greenroom.deploy.outcome import Outcome
 from greenroom.deploy.steps import Step
 from greenroom.engine.model import ContainerSpec
 from greenroom.errors import DeployFailed, EngineError, GreenroomError, Locked, SubnetOverlap
+from greenroom.fleet import run as fleet_run
+from greenroom.fleet.hosts import as_fleet
+from greenroom.fleet.run import Fleet
 from greenroom.proxy.model import proxy_spec
 from tests.unit.fake_clock import FakeClock
 from tests.unit.fake_engine import FakeEngine
@@ -292,13 +296,15 @@ def test_status_says_when_routing_is_unreadable(tmp_path: Path) -> None:
     assert not any("repair" in p and "interrupted" in p for p in rows[0].problems)
 
 
-def _outcomes(
-    results: dict[str, Outcome | GreenroomError],
-) -> Callable[[str, Outcome | GreenroomError], None]:
-    def done(app: str, result: Outcome | GreenroomError) -> None:
-        results[app] = result
+def _fleet(w: World) -> Fleet:
+    """A fleet of one on the world's engine: every app's rollout shares its fakes."""
 
-    return done
+    def factory(cfg: Config, **kw: Any) -> Callable[[FleetHost], DockerHost]:
+        return lambda host: DockerHost(
+            cfg, engine=w.engine, proxy=w.proxy, clock=w.clock, cancel=kw["cancel"]
+        )
+
+    return Fleet(as_fleet(w.cfg), clock=w.clock, make=factory)
 
 
 def test_a_bug_in_one_parallel_deploy_fails_that_app_only(
@@ -307,35 +313,33 @@ def test_a_bug_in_one_parallel_deploy_fails_that_app_only(
     w = deployed(tmp_path, YAML + API)
     real = DockerHost.deploy
 
-    def deploy(self: DockerHost, app: str, image: str | None = None) -> Outcome:
+    def deploy(self: DockerHost, app: str, image: str | None = None, *, locked: bool = False) -> Outcome:
         if app == "api":
             raise RuntimeError("worker bug")
-        return real(self, app, image)
+        return real(self, app, image, locked=locked)
 
     monkeypatch.setattr(DockerHost, "deploy", deploy)
-    results: dict[str, Outcome | GreenroomError] = {}
-    failed = w.g.deploy_many(["web", "api"], None, 2, _outcomes(results))
-    assert failed == 1
-    assert isinstance(results["web"], Outcome) and results["web"].ok
-    assert isinstance(results["api"], GreenroomError) and "worker bug" in results["api"].message
+    reports = {r.app: r for r in _fleet(w).deploy_apps(["web", "api"], parallel=2)}
+    assert reports["web"].ok
+    (api,) = reports["api"].hosts.values()
+    assert not reports["api"].ok and "worker bug" in api.error and "a bug in greenroom" in api.error
+    assert not w.locked()
 
 
 def test_an_interrupt_reaches_the_parallel_deploys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    w = deployed(tmp_path, YAML + API)
+    w = deployed(tmp_path, YAML + API + API.replace("api", "job"))
     old = w.live("api")
-    cancel = threading.Event()
     entered = threading.Event()
-    w.g.cancel = cancel
-    w.engine.hold = ("api-", entered, cancel)  # api's health gate hangs until the cancel
+    fleet = _fleet(w)
+    w.engine.hold = ("api-", entered, fleet.cancel)  # api's health gate hangs until the cancel
 
     def interrupted(fs: Iterable[Future[bool]]) -> None:
         entered.wait(10)
         raise KeyboardInterrupt  # Ctrl-C (or SIGTERM) in the main thread
 
-    monkeypatch.setattr(host_module, "wait", interrupted)
-    results: dict[str, Outcome | GreenroomError] = {}
+    monkeypatch.setattr(fleet_run, "wait", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        w.g.deploy_many(["web", "api"], None, 2, _outcomes(results))
+        fleet.deploy_apps(["web", "api", "job"], parallel=2)
     assert w.live("api") == old
     assert {c.split()[1] for c in w.engine.calls if c.startswith("remove api-")}, "api's new color is removed"
     assert w.engine.names(**{labels.APP: "api", labels.ROLE: labels.ROLE_APP}) == w.release(old)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from greenroom.cli import deploy_cmds, look_cmds, operate_cmds, options, timeline
+from greenroom.cli import look_cmds, operate_cmds, options, timeline
 from greenroom.cli.app import run
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.config import Config
@@ -29,6 +29,7 @@ from greenroom.deploy.reports import HistoryEntry, NginxInstance, ProxyStatus, R
 from greenroom.deploy.status import AppStatus
 from greenroom.deploy.steps import Plan, PullImage, Step
 from greenroom.errors import EngineError, GreenroomError
+from greenroom.fleet import run as fleet_run
 from greenroom.secrets import MASK
 
 SECRETS = {
@@ -114,8 +115,22 @@ class FakeDockerHost:
     def __init__(self, cfg: Config, *, host: str | None = None, reporter: Any = None) -> None:
         self.cfg = cfg
         self.reporter = reporter
-        self.engine = SimpleNamespace(host=f"ssh://{LEAK}", info=SimpleNamespace(version="27.0"))
+        self.release = "run"
+        self.engine = SimpleNamespace(
+            host=f"ssh://{LEAK}", info=SimpleNamespace(version="27.0"), close=lambda: None, call_timeout=15.0
+        )
         self.proxy = SimpleNamespace(spec=SimpleNamespace(name="greenroom-proxy"))
+
+    @classmethod
+    def factory(cls, cfg: Config, **kw: Any) -> Callable[[Any], FakeDockerHost]:
+        """As fleet/hosts.docker_host_for: the runner's greenroom per host."""
+        return lambda host: cls(cfg, reporter=kw["reporter"](host.name))
+
+    def take_lock(self, app: str) -> object:
+        return object()
+
+    def give_back_lock(self, taken: object) -> None:
+        pass
 
     def _report(self) -> None:
         if self.reporter is not None:
@@ -127,23 +142,16 @@ class FakeDockerHost:
     def plan(self, app: str, image: str | None = None) -> Plan:
         return _plan()
 
-    def deploy(self, app: str, image: str | None = None) -> Outcome:
+    def deploy(self, app: str, image: str | None = None, *, locked: bool = False) -> Outcome:
         self._report()
-        if self.fail_deploy:
+        if self.fail_deploy or app == "api":
             raise _failed()
         return _outcome()
-
-    def deploy_many(
-        self, apps: list[str], image: str | None, parallel: int, done: Callable[[str, Any], None]
-    ) -> int:
-        done(apps[0], _outcome())
-        done(apps[1], _failed())
-        return 1
 
     def rollback_plan(self, app: str, to: str | None) -> Plan:
         return _plan("rollback")
 
-    def rollback(self, app: str, to: str | None) -> Outcome:
+    def rollback(self, app: str, to: str | None, *, locked: bool = False) -> Outcome:
         return _outcome("rollback")
 
     def status(self) -> tuple[Any, list[AppStatus]]:
@@ -203,8 +211,9 @@ class FakeDockerHost:
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    for module in (options, deploy_cmds, look_cmds, operate_cmds):
+    for module in (options, look_cmds, operate_cmds):
         monkeypatch.setattr(module, "DockerHost", FakeDockerHost)
+    monkeypatch.setattr(fleet_run, "docker_host_for", FakeDockerHost.factory)
     monkeypatch.setattr(FakeDockerHost, "fail_deploy", False)
     path = tmp_path / "greenroom.yml"
     path.write_text(CONFIG)

@@ -3,13 +3,12 @@ library, renders."""
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from greenroom.cli import canary_cmds, certs_cmds
+from greenroom.cli import canary_cmds, certs_cmds, fleet_cmds
 from greenroom.cli.options import (
     DEFAULT_FILE,
     AppArg,
@@ -18,42 +17,14 @@ from greenroom.cli.options import (
     HostOpt,
     JsonOpt,
     app_names,
+    fleet_of,
     host_apps,
     read_config,
     targets,
     where,
 )
 from greenroom.cli.output import output
-from greenroom.cli.render import to_jsonable
-from greenroom.cli.timeline import StepReporter, finish, print_plans, show_failure
-from greenroom.deploy.execute import DeployFailed, Outcome
-from greenroom.deploy.host import DockerHost
-from greenroom.errors import DeployError, GreenroomError
-
-
-def _deploy_parallel(g: DockerHost, image: str | None, parallel: int, as_json: bool) -> None:
-    lock = threading.Lock()
-
-    def done(app: str, result: Outcome | GreenroomError) -> None:
-        with lock:
-            if isinstance(result, Outcome):
-                if as_json:
-                    output.json(to_jsonable(result.as_dict()))
-                else:
-                    output.out.print(
-                        Text.assemble(("✓", "green"), f" {app} {result.plan.deploy} in {result.total:.2f}s")
-                    )
-            else:
-                if as_json and isinstance(result, DeployFailed):
-                    output.json(to_jsonable(result.outcome.as_dict()))
-                output.err.print(Text.assemble(("✗", "bold red"), f" {app}: {result}"))
-
-    failed = g.deploy_many(list(g.cfg.apps), image, parallel, done)
-    if failed:
-        raise DeployError(
-            f"{failed} of {len(g.cfg.apps)} apps failed to deploy; the others are live",
-            hint="each failed app's old version is still serving; see the errors above",
-        )
+from greenroom.cli.timeline import print_plans
 
 
 def register(app: typer.Typer) -> None:
@@ -92,36 +63,13 @@ def register(app: typer.Typer) -> None:
                 print_plans((g.plan(one, image) for one in host_apps(g, name)), as_json)
             return
         at = where(cfg, host, engine)
-        certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=True)
-        if cfg.hosts:
-            from greenroom.cli import fleet_cmds
-
-            how = (no_switch, canary, analysis_only)
-            if rest := canary_cmds.staged_first(cfg, app_names(cfg, name), image, at, how, as_json):
-                fleet_cmds.deploy(cfg, rest, image, at, as_json, rollback_on_failure, release)
-            certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=False)
-            return
-        g = DockerHost(
-            cfg,
-            host=at,
-            reporter=None if as_json or parallel > 1 or output.quiet else StepReporter(output.err),
-        )
-        g.release = release
-        if parallel > 1 and not name:
-            _deploy_parallel(g, image, parallel, as_json)
-            certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=False)
-            return
-        for one in host_apps(g, name):
-            if not canary_cmds.staged_first(
-                cfg, [one], image, at, (no_switch, canary, analysis_only), as_json
-            ):
-                continue
-            try:
-                finish(g.deploy(one, image), as_json)
-            except DeployFailed as exc:
-                show_failure(exc, as_json)
-                raise
-        certs_cmds.around_deploy(cfg, app_names(cfg, name), at, before=False)
+        names = app_names(cfg, name)
+        certs_cmds.around_deploy(cfg, names, at, before=True)
+        how = (no_switch, canary, analysis_only)
+        if rest := canary_cmds.staged_first(cfg, names, image, at, how, as_json):
+            fleet, only = fleet_of(cfg, host, engine)
+            fleet_cmds.deploy(fleet, rest, image, only, as_json, rollback_on_failure, release, parallel)
+        certs_cmds.around_deploy(cfg, names, at, before=False)
 
     @app.command()
     def plan(
@@ -158,16 +106,5 @@ def register(app: typer.Typer) -> None:
             for _, g in targets(file, host, engine, quiet=as_json):
                 print_plans([g.rollback_plan(name, to)], as_json)
             return
-        at = where(cfg, host, engine)
-        if cfg.hosts:
-            from greenroom.cli import fleet_cmds
-
-            fleet_cmds.rollback(cfg, name, to, at, as_json)
-            return
-        g = DockerHost(cfg, host=at, reporter=None if as_json or output.quiet else StepReporter(output.err))
-        try:
-            result = g.rollback(name, to)
-        except DeployFailed as exc:
-            show_failure(exc, as_json)
-            raise
-        finish(result, as_json)
+        fleet, only = fleet_of(cfg, host, engine)
+        fleet_cmds.rollback(fleet, name, to, only, as_json)

@@ -1,5 +1,6 @@
-"""The commands when greenroom.yml lists `hosts:`: each acts on every host (or the one
-`--host NAME` names) and says, per host, what happened."""
+"""The commands that run over the hosts: each acts on every host (or the one `--host NAME`
+names) and says, per host, what happened. A config without `hosts:` is a fleet of one host
+(fleet/hosts.as_fleet): the same runner, report and --json, shown as one host's timeline."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from rich.text import Text
 
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.cli.render import to_jsonable
+from greenroom.cli.timeline import StepReporter, finish
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
-from greenroom.deploy.outcome import StepRecord
+from greenroom.deploy.outcome import Reporter, StepRecord
 from greenroom.deploy.reports import HistoryEntry
 from greenroom.deploy.steps import Step
 from greenroom.errors import DeployError, GreenroomError
-from greenroom.fleet.hosts import docker_host_for, host_names, reach
+from greenroom.fleet.hosts import docker_host_for, host_names, is_sole, reach
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.run import Fleet
 from greenroom.fleet.views import each_host, fleet_status
@@ -61,10 +63,22 @@ class HostLines:
 
 
 def _fleet(cfg: Config, quiet: bool) -> Fleet:
-    return Fleet(cfg, reporter=lambda host: None if quiet or output.quiet else HostLines(output.err, host))
+    """The runner, with each host's progress on stderr: a fleet of one as the step timeline
+    (live on a terminal), several hosts as lines prefixed with the host."""
+    sole = is_sole(cfg)
+
+    def reporter(host: str) -> Reporter | None:
+        if quiet or output.quiet:
+            return None
+        return StepReporter(output.err) if sole else HostLines(output.err, host)
+
+    return Fleet(cfg, reporter=reporter)
 
 
 def print_report(report: FleetReport) -> None:
+    if len(report.hosts) == 1 and report.sole:
+        _print_sole(report)
+        return
     title = (
         f"{report.action} {report.app}".strip() + f" over {len(report.hosts)} host(s), {report.plan.strategy}"
     )
@@ -82,6 +96,7 @@ def print_report(report: FleetReport) -> None:
             output.err.print(Text(f"{r.host}: {line.strip()}", style="yellow"))
         for note in r.notes:
             output.out.print(Text(f"{r.host}: {note}", style="dim"))
+    _print_logs(report, prefix=True)
     batches = " → ".join("[" + ", ".join(b) + "]" for b in report.plan.batches)
     output.out.print(Text(f"phases: {batches}; {report.wall:.2f}s in all"))
     if report.overlap is not None:
@@ -97,15 +112,45 @@ def print_report(report: FleetReport) -> None:
             output.err.print(Text(note, style="yellow"))
 
 
+def _print_sole(report: FleetReport) -> None:
+    """A fleet of one as one host's command always showed: its timeline (or, failed, the
+    last logs of the containers involved; the error itself is raised)."""
+    (r,) = report.hosts.values()
+    if r.outcome is not None and r.outcome.ok:
+        finish(r.outcome, as_json=False)
+    for note in r.notes:
+        output.err.print(Text(note, style="dim"))
+    _print_logs(report, prefix=False)
+
+
+def _print_logs(report: FleetReport, *, prefix: bool) -> None:
+    for r in report.hosts.values():
+        if r.outcome is None or r.outcome.ok:
+            continue
+        for name, text in r.outcome.logs.items():
+            where = f"{r.host}: " if prefix else ""
+            output.err.print(Text(f"{where}last logs of {name}:", style="bold"))
+            output.err.print(Text(text.rstrip() or "(none)"))
+
+
 def _end(reports: list[FleetReport], as_json: bool) -> None:
     if as_json:
         output.json(to_jsonable({"rollouts": [r.as_dict() for r in reports]}))
     failed = next((r for r in reports if not r.ok), None)
-    if failed is not None:
-        hint = "; ".join(failed.recovery.notes) if failed.recovery else "see the table above"
-        raise DeployError(
-            f"{failed.action} {failed.app} stopped: {failed.reason()}".replace("  ", " "), hint=hint
-        )
+    if failed is None:
+        return
+    if as_json:  # stdout is the document; the logs go where the table's would
+        _print_logs(failed, prefix=not failed.sole)
+    first = failed.hosts[failed.failed] if failed.failed else None
+    if failed.sole and first is not None and first.exception is not None:
+        raise first.exception  # a fleet of one fails as its host did: same message, same exit code
+    hint = "; ".join(failed.recovery.notes) if failed.recovery else "see the table above"
+    err = DeployError(
+        f"{failed.action} {failed.app} stopped: {failed.reason()}".replace("  ", " "), hint=hint
+    )
+    if first is not None and first.exception is not None:
+        err.exit_code = first.exception.exit_code  # e.g. 5: another greenroom holds a lock
+    raise err
 
 
 def deploy(
@@ -116,17 +161,42 @@ def deploy(
     as_json: bool,
     rollback_on_failure: bool,
     release: str = "run",
+    parallel: int = 1,
 ) -> None:
-    fleet = _fleet(cfg, as_json)
+    """APPS deployed on every host (or HOST), one app after another or PARALLEL at once."""
+    one_line = parallel > 1 and len(apps) > 1
+    fleet = _fleet(cfg, as_json or one_line)
     fleet.release = release
-    reports = []
-    for app in apps:
-        report = fleet.deploy(app, image, only=host, rollback_on_failure=rollback_on_failure)
-        reports.append(report)
-        if not as_json:
+
+    def done(report: FleetReport) -> None:
+        if as_json:
+            return
+        if not one_line:
             print_report(report)
-        if not report.ok:
-            break
+            return
+        with _LOCK:
+            if report.ok:
+                took = max((r.outcome.total for r in report.hosts.values() if r.outcome), default=0.0)
+                deploys = {r.outcome.plan.deploy or "" for r in report.hosts.values() if r.outcome}
+                what = " ".join(x for x in sorted(deploys) if x)
+                output.out.print(Text.assemble(("✓", "green"), f" {report.app} {what} in {took:.2f}s"))
+            else:
+                output.err.print(Text.assemble(("✗", "bold red"), f" {report.app}: {report.reason()}"))
+                _print_logs(report, prefix=not report.sole)
+
+    reports = fleet.deploy_apps(
+        apps, image, parallel=parallel, only=host, rollback_on_failure=rollback_on_failure, done=done
+    )
+    if one_line:
+        failed = [r for r in reports if not r.ok]
+        if as_json:
+            output.json(to_jsonable({"rollouts": [r.as_dict() for r in reports]}))
+        if failed:
+            raise DeployError(
+                f"{len(failed)} of {len(apps)} apps failed to deploy; the others are live",
+                hint="each failed app's old version is still serving; see the errors above",
+            )
+        return
     _end(reports, as_json)
 
 

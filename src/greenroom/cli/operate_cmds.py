@@ -15,14 +15,14 @@ from greenroom.cli.options import (
     FileOpt,
     HostOpt,
     JsonOpt,
+    fleet_of,
     host_apps,
     read_config,
     targets,
-    where,
 )
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
-from greenroom.cli.timeline import StepReporter, finish
+from greenroom.cli.timeline import finish
 from greenroom.deploy.host import DockerHost
 
 
@@ -123,12 +123,7 @@ def proxy_reboot(
 ) -> None:
     """Rebuild the proxy container from state (routing survives in its volume); with
     `hosts:`, one host at a time, each out of the load balancer meanwhile."""
-    cfg = read_config(file)
-    host = where(cfg, host, engine)
-    if cfg.hosts:
-        from greenroom.cli import fleet_cmds
+    from greenroom.cli import fleet_cmds
 
-        fleet_cmds.proxy_reboot(cfg, host, as_json)
-        return
-    g = DockerHost(cfg, host=host, reporter=None if as_json or output.quiet else StepReporter(output.err))
-    finish(g.proxy_reboot(), as_json)
+    fleet, only = fleet_of(read_config(file), host, engine)
+    fleet_cmds.proxy_reboot(fleet, only, as_json)

@@ -7,8 +7,7 @@ import dataclasses
 import itertools
 import secrets as pyrandom
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from typing import Any
 
 from greenroom.clock import Clock, SystemClock
@@ -69,7 +68,6 @@ class DockerHost:
         )
         self.cancel = cancel
         self.step_hook = step_hook
-        self._injected = engine is not None  # a worker shares it (else opens its own)
         self.reporter = reporter
         self.helper_image = cfg.engine.helper_image
         self.secrets = tuple(secret_values(cfg))
@@ -202,65 +200,6 @@ class DockerHost:
             if not any(isinstance(s, EnsureProxy) for s in infra):
                 return None
             return self._execute(dataclasses.replace(plan, action="prepare", deploy=None, steps=infra))
-
-    def deploy_many(
-        self,
-        apps: list[str],
-        image: str | None,
-        parallel: int,
-        done: Callable[[str, Outcome | GreenroomError], None],
-    ) -> int:
-        """Deploy several apps, `parallel` at a time (the first alone: it may create the
-        proxy). Returns the number that failed; `done` hears about each, failed or not. An
-        unexpected error in one app fails that app only. Ctrl-C or SIGTERM reaches every
-        worker: each undoes its deploy, then the interrupt goes on."""
-        if not apps:
-            return 0
-        cancel = self.cancel or threading.Event()
-
-        def one(app: str, g: DockerHost) -> bool:
-            try:
-                result: Outcome | GreenroomError = g.deploy(app, image)
-            except GreenroomError as exc:
-                result = exc
-            except Exception as exc:  # a bug: this app failed, the others go on
-                result = GreenroomError(
-                    f"{app}: unexpected {type(exc).__name__}: {exc}",
-                    where=g.engine.host,
-                    hint="this is a bug in greenroom: please report it",
-                )
-            finally:
-                if g.engine is not self.engine:
-                    g.engine.close()
-            done(app, result)
-            return isinstance(result, Outcome)
-
-        with sigterm_interrupts():
-            if not one(apps[0], self):
-                failed = 1
-            else:
-                failed = 0
-            pool = ThreadPoolExecutor(max_workers=max(1, parallel))
-            futures: list[Future[bool]] = []
-            try:
-                for app in apps[1:]:
-                    worker = self._worker(cancel)
-                    futures.append(pool.submit(one, app, worker))
-                wait(futures)
-            except KeyboardInterrupt:
-                cancel.set()  # every worker undoes its deploy: wait for them, then go on
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
-        return failed + sum(1 for f in futures if f.exception() is not None or not f.result())
-
-    def _worker(self, cancel: threading.Event) -> DockerHost:
-        shared = (
-            {"engine": self.engine, "proxy": self.proxy} if self._injected else {"host": self.engine.host}
-        )
-        g = DockerHost(self.cfg, clock=self.clock, cancel=cancel, **shared)
-        g.release = self.release
-        return g
 
     def rollback_plan(self, app: str, to: str | None = None) -> Plan:
         """The steps a rollback would run now, changing nothing: no lock, no pull, no helper,

@@ -26,7 +26,7 @@ def release_first(
     except DeployFailed as exc:
         r.failed_with(exc)
     except GreenroomError as exc:
-        r.status, r.error, r.step = "failed", str(exc), RunRelease.__name__
+        r.failed(exc, RunRelease.__name__)
     if r.error:
         r.notes.append("the release command failed here before any host deployed: nothing switched anywhere")
         report.failed = first

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from greenroom.deploy.outcome import Outcome
-from greenroom.errors import DeployFailed
+from greenroom.errors import DeployFailed, GreenroomError
 from greenroom.fleet.rollout import Recovery, RolloutPlan
 
 HostStatus = Literal[
@@ -28,11 +28,17 @@ class HostResult:
     step: str = ""  # the step that failed, or "" (a hand-off, the lock, reaching the engine)
     switch: tuple[float, float] | None = None  # wall clock: its switch sent, and answered
     notes: list[str] = field(default_factory=list)
+    exception: GreenroomError | None = field(default=None, repr=False)  # what `error` says
+
+    def failed(self, exc: GreenroomError, step: str = "", status: HostStatus = "failed") -> None:
+        """It failed outside a deploy's steps (reaching it, its lock, its hand-off)."""
+        self.status, self.error, self.step, self.exception = status, str(exc), step, exc
 
     def failed_with(self, exc: DeployFailed) -> None:
         """Its deploy failed: where and why; still "deployed" when it failed after its
         confirm (nothing undone: the new version is live there)."""
         self.outcome, self.error, self.step = exc.outcome, str(exc), exc.outcome.failed_step
+        self.exception = exc
         if exc.outcome.kept_new:
             self.status, self.switch = "deployed", exc.outcome.switched_at
             self.notes.append("the new version is live there; `greenroom repair` finishes the rest")
@@ -61,6 +67,7 @@ class FleetReport:
     recovery: Recovery | None = None
     handoff: list[str] = field(default_factory=list)  # what the load balancer was told
     wall: float = 0.0  # seconds, the whole rollout
+    sole: bool = False  # a fleet of one: the config lists no hosts
 
     @property
     def ok(self) -> bool:
@@ -87,6 +94,7 @@ class FleetReport:
         return {
             "action": self.action,
             "app": self.app,
+            "sole": self.sole,
             "ok": self.ok,
             "strategy": self.plan.strategy,
             "batches": [list(b) for b in self.plan.batches],

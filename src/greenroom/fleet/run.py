@@ -29,9 +29,9 @@ from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
 from greenroom.deploy.lease import lease_seconds
 from greenroom.deploy.outcome import Outcome, Reporter
-from greenroom.errors import DeployFailed, GreenroomError
+from greenroom.errors import ConfigError, DeployFailed, GreenroomError
 from greenroom.fleet.handoff import Handoff
-from greenroom.fleet.hosts import docker_host_for, host_names, placed_hosts, reach
+from greenroom.fleet.hosts import docker_host_for, host_names, is_sole, placed_hosts, reach
 from greenroom.fleet.release import release_first
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
@@ -78,15 +78,56 @@ class Fleet:
         rollback_on_failure: bool = False,
     ) -> FleetReport:
         plan = self.plan(app, only)
-        report = FleetReport("deploy", app, plan, {h: HostResult(h) for h in plan.hosts})
+        report = self._report("deploy", app, plan)
         with self._hosts(app, report, plan) as services:
-            if services is None or not release_first(self.cfg, app, image, services, report, self.release):
+            if services is None:
+                return report
+            if len(plan.hosts) == 1:  # its release command runs in its deploy: one timeline
+                services[plan.hosts[0]].release = self.release
+            elif not release_first(self.cfg, app, image, services, report, self.release):
                 return report
             if plan.strategy == "together":
                 together(self, app, image, services, report)
             else:
                 self._rolling(app, image, services, report, rollback_on_failure)
         return report
+
+    def deploy_apps(
+        self,
+        apps: list[str],
+        image: str | None = None,
+        *,
+        parallel: int = 1,
+        only: str | None = None,
+        rollback_on_failure: bool = False,
+        done: Callable[[FleetReport], None] = lambda report: None,
+    ) -> list[FleetReport]:
+        """Several apps' rollouts: one after another, the first failure stops them; or
+        (`parallel` > 1) the first alone (it may create the proxies), then `parallel` at a
+        time, each failing alone. `done` hears of each report as it ends."""
+        reports: list[FleetReport] = []
+
+        def one(app: str) -> FleetReport:
+            report = self.deploy(app, image, only=only, rollback_on_failure=rollback_on_failure)
+            reports.append(report)
+            done(report)
+            return report
+
+        if parallel == 1 or len(apps) < 2:
+            for app in apps:
+                if not one(app).ok:
+                    break
+            return reports
+        if self.handoff.active:
+            raise ConfigError(
+                "--parallel deploys apps at once, and each app's rollout takes hosts out of the "
+                "load balancer by itself",
+                where="--parallel",
+                hint="with load_balancer:, deploy the apps one at a time (without --parallel)",
+            )
+        one(apps[0])
+        self.parallel({app: partial(one, app) for app in apps[1:]}, workers=parallel)
+        return reports
 
     def rollback(self, app: str, to: str | None = None, *, only: str | None = None) -> FleetReport:
         """Every host back to a retained release, in the rollout's batches (rolling), each
@@ -97,7 +138,7 @@ class Fleet:
             max_parallel=r.max_parallel,
             load_balancer=self.handoff.active,
         )
-        report = FleetReport("rollback", app, plan, {h: HostResult(h) for h in plan.hosts})
+        report = self._report("rollback", app, plan)
         with self._hosts(app, report, plan) as services:
             if services is not None:
                 self._batches(
@@ -112,13 +153,17 @@ class Fleet:
         """Every host's proxy rebooted, one host at a time, each out of the load balancer."""
         names = host_names(self.cfg, only)
         plan = plan_rollout(names, max_parallel=1, load_balancer=self.handoff.active)
-        report = FleetReport("proxy-reboot", "", plan, {h: HostResult(h) for h in names})
+        report = self._report("proxy-reboot", "", plan)
         with self._hosts(None, report, plan) as services:
             if services is not None:
                 self._batches(report, "proxy-reboot", "", lambda host: services[host].proxy_reboot)
         return report
 
     # -- the hosts and their locks -----------------------------------------------------
+
+    def _report(self, action: str, app: str, plan: RolloutPlan) -> FleetReport:
+        hosts = {h: HostResult(h) for h in plan.hosts}
+        return FleetReport(action, app, plan, hosts, sole=is_sole(self.cfg))
 
     @contextlib.contextmanager
     def _hosts(
@@ -131,8 +176,7 @@ class Fleet:
         taken: list[tuple[str, DockerHost, lock.Lock]] = []
         try:
             for u in unreachable:
-                r = report.hosts[u.host]
-                r.status, r.error = "unreachable", str(u.error)
+                report.hosts[u.host].failed(u.error, status="unreachable")
             if unreachable:
                 report.failed = unreachable[0].host
                 yield None
@@ -143,7 +187,7 @@ class Fleet:
                         taken.append((host, services[host], services[host].take_lock(app)))
                     except GreenroomError as exc:
                         r = report.hosts[host]
-                        r.error, r.step = str(exc), "lock"
+                        r.failed(exc, "lock", status="untouched")
                         r.notes.append("nothing was done on any host")
                         report.failed = host
                         yield None
@@ -166,9 +210,10 @@ class Fleet:
             report.handoff = list(self.handoff.said)
             report.wall = self.clock.monotonic() - t0
 
-    def parallel(self, jobs: Mapping[str, Callable[[], object]]) -> None:
-        """Run one job per host at once; Ctrl-C or SIGTERM cancels them all (each undoes)."""
-        pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)))
+    def parallel(self, jobs: Mapping[str, Callable[[], object]], workers: int = 0) -> None:
+        """Run the jobs at once (`workers` at a time, default all); Ctrl-C or SIGTERM cancels
+        them all (each undoes)."""
+        pool = ThreadPoolExecutor(max_workers=max(1, workers or len(jobs)))
         futures: list[Future[object]] = [pool.submit(job) for job in jobs.values()]
         try:
             wait(futures)
@@ -203,11 +248,11 @@ class Fleet:
                     where=f"host {host}",
                     hint="this is a bug in greenroom: please report it with this output",
                 )
-            r.error = str(exc)
             if done:  # the work is done; putting the host back failed
+                r.failed(exc, status=r.status)
                 r.notes.append("the host is still out of the load balancer")
             else:
-                r.status, r.step = "failed", "hand-off"
+                r.failed(exc, "hand-off")
         if r.error and not report.failed:
             report.failed = host
         return not r.error
@@ -219,12 +264,15 @@ class Fleet:
         the pause after each phase; the first failure stops it."""
         phases = report.plan.phases
         for i, phase in enumerate(phases):
-            self.parallel(
-                {
-                    host: partial(self._one, report, host, phase.handoff, action, app, work(host))
-                    for host in phase.hosts
-                }
-            )
+            jobs = {
+                host: partial(self._one, report, host, phase.handoff, action, app, work(host))
+                for host in phase.hosts
+            }
+            if len(jobs) == 1:  # in this thread: Ctrl-C and SIGTERM interrupt its step at once
+                (job,) = jobs.values()
+                job()
+            else:
+                self.parallel(jobs)
             if report.failed:
                 return
             if phase.pause_after and i < len(phases) - 1:
