@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from greenroom.cli import look_cmds, operate_cmds, options, timeline
+from greenroom.cli import fleet_cmds, look_cmds, operate_cmds, options, timeline
 from greenroom.cli.app import run
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.config import Config
@@ -30,6 +30,7 @@ from greenroom.deploy.status import AppStatus
 from greenroom.deploy.steps import Plan, PullImage, Step
 from greenroom.errors import EngineError, GreenroomError
 from greenroom.fleet import run as fleet_run
+from greenroom.fleet import views as fleet_views
 from greenroom.secrets import MASK
 
 SECRETS = {
@@ -124,7 +125,8 @@ class FakeDockerHost:
     @classmethod
     def factory(cls, cfg: Config, **kw: Any) -> Callable[[Any], FakeDockerHost]:
         """As fleet/hosts.docker_host_for: the runner's greenroom per host."""
-        return lambda host: cls(cfg, reporter=kw["reporter"](host.name))
+        reporter = kw.get("reporter", lambda name: None)
+        return lambda host: cls(cfg, reporter=reporter(host.name))
 
     def take_lock(self, app: str) -> object:
         return object()
@@ -214,6 +216,8 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for module in (options, look_cmds, operate_cmds):
         monkeypatch.setattr(module, "DockerHost", FakeDockerHost)
     monkeypatch.setattr(fleet_run, "docker_host_for", FakeDockerHost.factory)
+    monkeypatch.setattr(fleet_cmds, "docker_host_for", FakeDockerHost.factory)
+    monkeypatch.setattr(fleet_views, "docker_host_for", FakeDockerHost.factory)
     monkeypatch.setattr(FakeDockerHost, "fail_deploy", False)
     path = tmp_path / "greenroom.yml"
     path.write_text(CONFIG)

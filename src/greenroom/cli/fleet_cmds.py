@@ -219,6 +219,8 @@ def each(cfg: Config, host: str | None) -> Iterator[tuple[str, DockerHost]]:
     names = host_names(cfg, host)
     chosen = [h for h in cfg.hosts if h.name in names]
     services, unreachable = reach(cfg, chosen, docker_host_for(cfg))
+    if unreachable and is_sole(cfg):
+        raise unreachable[0].error  # as one engine always failed: its own words, its exit code
     try:
         for u in unreachable:
             output.err.print(Text(f"{u.host}: {u.error}", style="red"))
@@ -238,18 +240,20 @@ def history(
     cfg: Config, app: str, host: str | None
 ) -> tuple[dict[str | None, list[HistoryEntry]], list[str]]:
     """APP's history on every host (or --host NAME), asked at once, and the hosts that did
-    not answer (each named on stderr)."""
+    not answer (each named on stderr); a fleet of one's under None."""
     cfg.app(app)
     names = host_names(cfg, host)
     found = each_host(cfg, [h for h in cfg.hosts if h.name in names], lambda g: g.history(app))
     out: dict[str | None, list[HistoryEntry]] = {}
     failed = []
     for name, got in found.items():
+        if isinstance(got, GreenroomError) and is_sole(cfg):
+            raise got  # one engine: its own words, its exit code
         if isinstance(got, GreenroomError):
             output.err.print(Text(f"{name}: {got}", style="red"))
             failed.append(name)
         else:
-            out[name] = got
+            out[None if is_sole(cfg) else name] = got
     return out, failed
 
 

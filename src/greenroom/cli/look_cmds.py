@@ -15,6 +15,7 @@ from greenroom.cli.options import (
     FileOpt,
     HostOpt,
     JsonOpt,
+    fleet_of,
     read_config,
     short,
     targets,
@@ -115,14 +116,10 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Past deploys, rollbacks and maintenance switches of an app (with `hosts:`, per host)."""
-        cfg = read_config(file, lenient=True)
-        host = where(cfg, host, engine)
-        if cfg.hosts:  # every host at once
-            from greenroom.cli import fleet_cmds
+        from greenroom.cli import fleet_cmds
 
-            found, silent = fleet_cmds.history(cfg, name, host)
-        else:
-            found, silent = {None: DockerHost(cfg, host=host).history(name)}, []
+        fleet, only = fleet_of(read_config(file, lenient=True), host, engine)
+        found, silent = fleet_cmds.history(fleet, name, only)  # every host at once
         if as_json:
             output.json(to_jsonable(found[None] if list(found) == [None] else found))
         for on, entries in found.items() if not as_json else ():

@@ -21,7 +21,7 @@ from greenroom.cli.timeline import StepReporter
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.host import DockerHost
 from greenroom.errors import ConfigError
-from greenroom.fleet.hosts import as_fleet
+from greenroom.fleet.hosts import as_fleet, is_sole
 
 FileOpt = Annotated[
     Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
@@ -106,23 +106,17 @@ def targets(
     *,
     lenient: bool = False,
 ) -> Iterator[tuple[str | None, DockerHost]]:
-    """The greenroom to act through: one (no `hosts:`: the engine --engine gives), or one per
-    host (--host NAME: that one), each announced by name."""
-    cfg = read_config(path, lenient=lenient)
-    host = where(cfg, host, engine)
-    if not cfg.hosts:
-        yield (
-            None,
-            DockerHost(cfg, host=host, reporter=None if quiet or output.quiet else StepReporter(output.err)),
-        )
-        return
+    """The greenroom of each host a command acts on (`fleet_of`), reached at once, each
+    announced by name; a fleet of one (no `hosts:`) as None, unannounced."""
     from greenroom.cli import fleet_cmds
 
-    for name, g in fleet_cmds.each(cfg, host):
+    cfg, only = fleet_of(read_config(path, lenient=lenient), host, engine)
+    sole = is_sole(cfg)
+    for name, g in fleet_cmds.each(cfg, only):
         g.reporter = None if quiet or output.quiet else StepReporter(output.err)
-        if not quiet:
+        if not quiet and not sole:
             output.err.print(Text(f"── host {name} ──", style="bold"))
-        yield name, g
+        yield (None if sole else name), g
 
 
 def short(text: str) -> str:

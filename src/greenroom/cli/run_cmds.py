@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from greenroom import labels
-from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, read_config, where
+from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, fleet_of, read_config
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.release import one_off_spec
@@ -33,16 +33,16 @@ RunHostOpt = Annotated[
 ]
 
 
-def _host(cfg: Config, app: str, host: str | None) -> DockerHost:
-    """The greenroom of the host to act on: with `hosts:`, --host NAME or the app's first."""
-    if not cfg.hosts:
-        return DockerHost(cfg, host=host)
+def _host(cfg: Config, app: str, host: str | None, engine: str | None) -> DockerHost:
+    """The greenroom of the host to act on: --host NAME, else the app's first (a config
+    without `hosts:` has one: its engine)."""
     from greenroom.fleet.hosts import docker_host_for, placed_hosts
 
-    chosen = placed_hosts(cfg, app, host)
+    fleet, only = fleet_of(cfg, host, engine)
+    chosen = placed_hosts(fleet, app, only)
     if not chosen:
         raise ConfigError(f"{app} runs on no host", where=f"apps.{app}.placement")
-    return docker_host_for(cfg)(chosen[0])
+    return docker_host_for(fleet)(chosen[0])
 
 
 def _terminal() -> tuple[bool, bool]:
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = read_config(file)
         app_cfg = cfg.app(name)
-        g = _host(cfg, name, where(cfg, host, engine))
+        g = _host(cfg, name, host, engine)
         try:
             st = g.observe().app(name)
             if st.back is None:
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = read_config(file)
         cfg.app(name)
-        g = _host(cfg, name, where(cfg, host, engine))
+        g = _host(cfg, name, host, engine)
         try:
             live = g.observe().app(name).live
             running = [c for c in live.containers if c.info.running] if live is not None else []
