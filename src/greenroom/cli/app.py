@@ -17,7 +17,7 @@ from greenroom import __version__
 from greenroom.cli import canary_cmds, deploy_cmds, init_cmd, look_cmds, operate_cmds, run_cmds
 from greenroom.cli.certs_cmds import certs_app
 from greenroom.cli.config_cmd import config_app
-from greenroom.cli.options import warn_host_as_engine
+from greenroom.cli.options import fleet_of, warn_host_as_engine
 from greenroom.cli.output import output
 from greenroom.errors import GreenroomError, NotFound
 
@@ -158,16 +158,16 @@ def routes(
     helper_image: HelperOpt = None,
     file: Annotated[
         Path | None,
-        typer.Option(
-            "--file", "-f", help="a greenroom.yml with hosts: the doctor on every host (or --host NAME)"
-        ),
+        typer.Option("--file", "-f", help="a greenroom.yml: the doctor on its every host (or --host NAME)"),
     ] = None,
 ) -> None:
     """The doctor: which network holds each container's default route, and what threatens it."""
     from greenroom.cli.render import print_reports, to_jsonable
 
     if file is not None:
-        found = _doctor_fleet(file, host, containers, if_connect, routes_via.value, helper_image)
+        found = _doctor_fleet(
+            file, host, engine_address, containers, if_connect, routes_via.value, helper_image
+        )
         reports = [r for _, got in found for r in (got if isinstance(got, list) else [])]
         if as_json:
             output.json(
@@ -216,20 +216,20 @@ def routes(
 def _doctor_fleet(
     file: Path,
     host: str | None,
+    engine: str | None,
     containers: list[str] | None,
     if_connect: str | None,
     routes_via: str,
     helper_image: str | None,
 ) -> list[tuple[str, list[Report] | GreenroomError]]:
-    """The doctor on every host of a greenroom.yml with hosts: (or the one --host names), at once."""
+    """The doctor on every host of a greenroom.yml (or the one --host names), at once; a file
+    without hosts: on its engine."""
     from greenroom.config import load_config_lenient
     from greenroom.fleet.hosts import host_names
     from greenroom.fleet.views import each_host
 
-    cfg, _ = load_config_lenient(file)
-    if not cfg.hosts:
-        raise typer.BadParameter("the file lists no hosts: (without --file the doctor reads one engine)")
-    names = host_names(cfg, host)
+    cfg, only = fleet_of(load_config_lenient(file)[0], host, engine)  # no hosts: its engine
+    names = host_names(cfg, only)
     chosen = [h for h in cfg.hosts if h.name in names]
     found = each_host(  # the helper image of the file's engine: section unless --helper-image
         cfg,
