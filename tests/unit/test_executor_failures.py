@@ -344,3 +344,22 @@ def test_an_interrupt_reaches_the_parallel_deploys(tmp_path: Path, monkeypatch: 
     assert {c.split()[1] for c in w.engine.calls if c.startswith("remove api-")}, "api's new color is removed"
     assert w.engine.names(**{labels.APP: "api", labels.ROLE: labels.ROLE_APP}) == w.release(old)
     assert not w.locked()
+
+
+def test_one_host_is_a_fleet_of_one(tmp_path: Path) -> None:
+    """Without hosts:, the runner deploys on the one engine with the same steps, lock and
+    report as on many hosts; a failure keeps its host's own error (its exit code too)."""
+    w = deployed(tmp_path)
+    fleet = _fleet(w)
+    assert [h.name for h in fleet.cfg.hosts] == ["default"]
+    report = fleet.deploy("web", "example/web:2")
+    assert report.ok and report.sole and report.as_dict()["sole"] is True
+    (r,) = report.hosts.values()
+    assert r.status == "deployed" and r.outcome is not None
+    assert [x.step for x in r.outcome.records] == STEPS
+    assert w.live() == r.outcome.plan.deploy and not w.locked()
+    w.g.take_lock("web")  # another greenroom holds it
+    held = fleet.deploy("web", "example/web:3")
+    (r,) = held.hosts.values()
+    assert not held.ok and r.step == "lock" and isinstance(r.exception, Locked)
+    assert r.exception.exit_code == 5
