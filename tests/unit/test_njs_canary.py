@@ -160,3 +160,17 @@ def test_a_new_staged_deploy_starts_its_counters_afresh_and_unstaged_apps_are_no
     other["staged"]["deploy"] = "d3"
     _, stats = run([state(0)], [{}, {"state": other}, {}, {"state": state(None)}, {}])
     assert parse_stats(stats)["blue"].requests == 1
+
+
+def test_the_https_server_counts_as_the_plain_one() -> None:
+    """Both public servers are one template (render._server): each counts a staged app's
+    requests at its log phase and routes through gr.target, which sets the app and color."""
+    from greenroom.proxy import render
+
+    conf = render.render(render.ProxySettings(tls_listen=443))
+    servers = conf.split("    server {")[1:]
+    public = [s for s in servers if "listen 80 " in s or "listen 443 ssl" in s]
+    assert len(public) == 2
+    for server in public:
+        assert "access_log /dev/null gr_count if=$gr_count;" in server
+        assert "$gr_target" in server

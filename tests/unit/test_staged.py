@@ -204,3 +204,25 @@ def test_the_check_command_gates_each_step(tmp_path: Path, command: str, promote
     with pytest.raises(CanaryRolledBack, match=r"canary\.check exited 3: slo burnt"):
         run.run("web", "example/web:2", gates.steps)
     assert w.proxy.routing["web"].staged is None
+
+
+def test_a_dry_run_shows_the_stage_and_what_follows_it(tmp_path: Path) -> None:
+    from greenroom.cli.canary_cmds import plan_for
+    from greenroom.deploy.canary import schedule
+
+    w = deployed(tmp_path)
+    before, boxes = w.proxy.routing["web"], set(w.engine.boxes)
+    plan = StagedHost(w.g).plan("web", "example/web:2", 0.0, schedule(GATES, GATES.steps))
+    kinds = [type(s).__name__ for s in plan.steps]
+    assert "Route" in kinds and not {"Switch", "Confirm", "StopRelease"} & set(kinds)
+    said = plan.notes[-1]
+    assert said.startswith("canary: then weight 5% -> 50% -> 100% of the clients, each step judged for 1s")
+    assert "at least 20 requests" in said and "rolls back at once" in said
+    canary = plan_for(w.g, "web", "example/web:2", (False, "10%", False))
+    assert "at 10%" in next(s.describe() for s in canary.steps if type(s).__name__ == "Route")
+    assert "10% of the clients" in canary.notes[-1]
+    assert "preview only" in plan_for(w.g, "web", None, (True, None, False)).notes[-1]
+    assert "Switch" in [type(s).__name__ for s in plan_for(w.g, "web", None, (False, None, False)).steps]
+    with pytest.raises(ConfigError, match="--analysis-only needs canary steps"):
+        plan_for(w.g, "web", None, (False, None, True))
+    assert w.proxy.routing["web"] == before and set(w.engine.boxes) == boxes  # nothing changed

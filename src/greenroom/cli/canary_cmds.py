@@ -4,29 +4,34 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, HostOpt, JsonOpt, read_config, where
+from greenroom.cli import fleet_cmds
+from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, HostOpt, JsonOpt, fleet_of, read_config
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
-from greenroom.cli.timeline import StepReporter, finish, show_failure
+from greenroom.cli.timeline import StepReporter
 from greenroom.config import Config
 from greenroom.config.canary import format_percent, parse_percent
-from greenroom.config.fleet import placed
+from greenroom.deploy.canary import schedule
 from greenroom.deploy.canary_run import CanaryResult, CanaryRun
-from greenroom.deploy.execute import DeployFailed, Outcome
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.staged_host import StagedHost
+from greenroom.deploy.steps import Plan
 from greenroom.errors import ConfigError, DeployError
-from greenroom.fleet.hosts import docker_host_for, host_names, reach
+from greenroom.fleet import staged
+from greenroom.fleet.hosts import as_fleet, docker_host_for, is_sole, placed_hosts, reach
+from greenroom.fleet.report import FleetReport
+from greenroom.fleet.run import Fleet
 
 AppArg = Annotated[str, typer.Argument(help="app name")]
+NO_FLAGS = (False, None, False)  # deploy without --no-switch, --canary, --analysis-only
 NoSwitchOpt = Annotated[bool, typer.Option("--no-switch", help="stage it: preview only")]
 CanaryOpt = Annotated[str | None, typer.Option("--canary", help="stage it for this share, e.g. 10%")]
 AnalysisOpt = Annotated[
@@ -41,19 +46,25 @@ def percent(value: str) -> float:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _as_fleet(cfg: Config, at: str | None) -> tuple[Config, str | None]:
+    """CFG as a fleet and the host of it to act on (None: every host); AT as `where` gives
+    it: with `hosts:` a host's name, without an engine's address (the fleet of one's engine)."""
+    return (cfg, at) if cfg.hosts else (as_fleet(cfg, at), None)
+
+
 @contextlib.contextmanager
-def _hosts(cfg: Config, app: str, host: str | None, as_json: bool) -> Iterator[list[StagedHost]]:
-    """APP's hosts (one engine without `hosts:`; with it, every host APP is placed on, or
-    --host NAME), each reached at once; an unreachable host fails the command before it acts."""
+def _hosts(cfg: Config, app: str, at: str | None, as_json: bool) -> Iterator[list[StagedHost]]:
+    """APP's hosts (every host APP is placed on, or the one --host names; without `hosts:`
+    the one engine), each reached at once; an unreachable host fails the command before it acts."""
     cfg.app(app)
+    fleet, only = _as_fleet(cfg, at)
+    sole = is_sole(fleet)
     reporter = None if as_json or output.quiet else StepReporter(output.err)
-    if not cfg.hosts:
-        yield [StagedHost(DockerHost(cfg, host=host, reporter=reporter))]
-        return
-    names = host_names(cfg, host)
-    chosen = [h for h in placed(cfg.hosts, cfg.app(app).placement) if h.name in names]
-    services, unreachable = reach(cfg, chosen, docker_host_for(cfg))
+    chosen = placed_hosts(fleet, app, only)
+    services, unreachable = reach(fleet, chosen, docker_host_for(fleet))
     try:
+        if unreachable and sole:
+            raise unreachable[0].error
         if unreachable:
             raise DeployError(
                 f"{len(unreachable)} host(s) unreachable: "
@@ -62,39 +73,69 @@ def _hosts(cfg: Config, app: str, host: str | None, as_json: bool) -> Iterator[l
             )
         for g in services.values():
             g.reporter = reporter
-        yield [StagedHost(services[h.name], h.name) for h in chosen]
+        yield [StagedHost(services[h.name], "" if sole else h.name) for h in chosen]
     finally:
         for g in services.values():
             g.engine.close()
 
 
-def _each(
+def _over_fleet(
     path: Path,
     app: str,
     on: tuple[str | None, str | None],
     as_json: bool,
-    act: Callable[[StagedHost], Outcome],
+    act: Callable[[Fleet, str | None], FleetReport],
 ) -> None:
-    cfg = read_config(path)
-    with _hosts(cfg, app, where(cfg, *on), as_json) as hosts:
-        for sh in hosts:
-            if len(hosts) > 1 and not as_json:
-                output.err.print(Text(f"── host {sh.name} ──", style="bold"))
-            _done(functools.partial(act, sh), as_json)
+    """promote, abort, weight through the fleet's runner (fleet/staged.py)."""
+    cfg, only = fleet_of(read_config(path), *on)
+    cfg.app(app)
+    _show([act(fleet_cmds._fleet(cfg, as_json), only)], as_json)
 
 
-def _done(call: Callable[[], Outcome], as_json: bool) -> None:
-    try:
-        outcome = call()
-    except DeployFailed as exc:
-        show_failure(exc, as_json)
-        raise
-    finish(outcome, as_json)
+def _show(reports: list[FleetReport], as_json: bool) -> None:
+    """Each host's result as a deploy's (a fleet of one: its timeline, or its own error)."""
+    if not as_json:
+        for report in reports:
+            fleet_cmds.print_report(report)
+    fleet_cmds._end(reports, as_json)
 
 
 def wanted(cfg: Config, name: str, no_switch: bool, canary: str | None, analysis_only: bool) -> bool:
     """Whether a deploy of NAME stages its new color rather than switching to it."""
     return no_switch or canary is not None or analysis_only or bool(cfg.app(name).canary.steps)
+
+
+def plan_for(g: DockerHost, name: str, image: str | None, how: tuple[bool, str | None, bool]) -> Plan:
+    """The plan `deploy` (`how`: --no-switch, --canary, --analysis-only) would run for NAME
+    on G, changing nothing: a stage and what follows it (the canary's schedule), or the usual
+    deploy when it does not stage (or nothing is live yet to stage beside)."""
+    if not wanted(g.cfg, name, *how):
+        return g.plan(name, image)
+    no_switch, canary, analysis_only = how
+    weight = percent(canary) if canary is not None else None
+    gates = g.cfg.app(name).canary
+    sh = StagedHost(g)
+    if no_switch or weight is not None:
+        said = "preview only" if not weight else f"{format_percent(weight)} of the clients"
+        then = f"stays staged ({said}) until `greenroom weight`, `promote` or `abort {name}`"
+        return sh.plan(name, image, weight or 0.0, then)
+    _need_steps(g.cfg, name)
+    if sh.staged(name)[1] is None:
+        plan = g.plan(name, image)
+        return replace(plan, notes=(*plan.notes, "nothing live to compare a canary with: a plain deploy"))
+    then = schedule(gates, gates.steps)
+    if analysis_only:
+        then += "; analysis only: verdicts printed, nothing rolled back or promoted"
+    return sh.plan(name, image, 0.0, then)
+
+
+def _need_steps(cfg: Config, name: str) -> None:
+    if not cfg.app(name).canary.steps:
+        raise ConfigError(
+            f"--analysis-only needs canary steps for {name}",
+            where=f"apps.{name}.canary.steps",
+            hint="give steps, e.g. [5%, 25%, 50%, 100%]",
+        )
 
 
 def staged_first(
@@ -104,13 +145,14 @@ def staged_first(
     host: str | None,
     how: tuple[bool, str | None, bool],
     as_json: bool,
+    release: str = "run",
 ) -> list[str]:
     """Deploy those of NAMES that stage their new color (`wanted`); the others, returned, are
     left to the usual deploy."""
     rest = []
     for name in names:
         if wanted(cfg, name, *how):
-            staged_deploy(cfg, name, image, host, how, as_json)
+            staged_deploy(cfg, name, image, host, how, as_json, release)
         else:
             rest.append(name)
     return rest
@@ -123,35 +165,28 @@ def staged_deploy(
     host: str | None,
     how: tuple[bool, str | None, bool],
     as_json: bool,
+    release: str = "run",
 ) -> None:
     """`deploy --no-switch` (a preview), `deploy --canary W` (staged at W and kept there), or
     a canary through apps.<name>.canary.steps (judged, then promoted or rolled back).
-    `how`: --no-switch, --canary, --analysis-only."""
+    `how`: --no-switch, --canary, --analysis-only; `release`: "rerun" for --rerun-release."""
     no_switch, canary, analysis_only = how
     weight = percent(canary) if canary is not None else None
     app = cfg.app(name)
-    if not (no_switch or weight is not None) and not app.canary.steps:
-        raise ConfigError(
-            f"--analysis-only needs canary steps for {name}",
-            where=f"apps.{name}.canary.steps",
-            hint="give steps, e.g. [5%, 25%, 50%, 100%]",
-        )
+    if no_switch or weight is not None:
+        fleet_cfg, only = _as_fleet(cfg, host)
+        fleet = fleet_cmds._fleet(fleet_cfg, as_json)
+        fleet.release = release
+        _show(staged.stage(fleet, name, image, weight or 0.0, only), as_json)
+        return
+    _need_steps(cfg, name)
     with _hosts(cfg, name, host, as_json) as hosts:
-        if not (no_switch or weight is not None) and any(sh.staged(name)[1] is None for sh in hosts):
+        if any(sh.staged(name)[1] is None for sh in hosts):
             # nothing live to compare with (somewhere): a plain deploy, as the config's rollout says
-            if cfg.hosts:
-                from greenroom.cli import fleet_cmds
-
-                fleet_cmds.deploy(cfg, [name], image, host, as_json, False)
-            else:
-                _done(lambda: hosts[0].host.deploy(name, image), as_json)
+            fleet_cfg, only = _as_fleet(cfg, host)
+            fleet_cmds.deploy(fleet_cfg, [name], image, only, as_json, False, release)
             return
-        if no_switch or weight is not None:
-            for sh in hosts[1:]:
-                sh.host.release = "skip"  # the release command runs once, with the first host's stage
-            for sh in hosts:
-                _done(functools.partial(sh.stage, name, image, weight or 0.0), as_json)
-            return
+        hosts[0].host.release = release  # "rerun" with --rerun-release
         run = CanaryRun(hosts, app.canary, hosts[0].host.clock, _say(as_json), analysis_only=analysis_only)
         _report(run.run(name, image, app.canary.steps), as_json)
 
@@ -200,8 +235,11 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Make the staged color live: switch, confirm, drain and stop the old one (host by host)."""
-        _each(file, name, (host, engine), as_json, lambda sh: sh.promote(name))
+        """Make the staged color live: switch, confirm, drain and stop the old one; with
+        `hosts:`, over every host as `rollout:` says (rolling: each out of the load balancer)."""
+        _over_fleet(
+            file, name, (host, engine), as_json, lambda fleet, only: staged.promote(fleet, name, only)
+        )
 
     @app.command()
     def abort(
@@ -211,8 +249,9 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Route the staged color out, drain it and remove it; the live one never stopped."""
-        _each(file, name, (host, engine), as_json, lambda sh: sh.abort(name))
+        """Route the staged color out, drain it and remove it (on every host at once); the
+        live one never stopped."""
+        _over_fleet(file, name, (host, engine), as_json, lambda fleet, only: staged.abort(fleet, name, only))
 
     @app.command()
     def weight(
@@ -223,6 +262,9 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Set the staged color's share of the clients (sticky per client), without a reload."""
+        """Set the staged color's share of the clients (sticky per client), without a reload,
+        on every host at once."""
         pct = percent(share)
-        _each(file, name, (host, engine), as_json, lambda sh: sh.weight(name, pct))
+        _over_fleet(
+            file, name, (host, engine), as_json, lambda fleet, only: staged.weight(fleet, name, pct, only)
+        )

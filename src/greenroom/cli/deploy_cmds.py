@@ -60,13 +60,14 @@ def register(app: typer.Typer) -> None:
         if dry_run:  # the release command's step is planned on the first host only
             for i, (_, g) in enumerate(targets(file, host, engine, quiet=as_json)):
                 g.release = release if i == 0 else "skip"
-                print_plans((g.plan(one, image) for one in host_apps(g, name)), as_json)
+                how = (no_switch, canary, analysis_only)
+                print_plans((canary_cmds.plan_for(g, one, image, how) for one in host_apps(g, name)), as_json)
             return
         at = where(cfg, host, engine)
         names = app_names(cfg, name)
         certs_cmds.around_deploy(cfg, names, at, before=True)
         how = (no_switch, canary, analysis_only)
-        if rest := canary_cmds.staged_first(cfg, names, image, at, how, as_json):
+        if rest := canary_cmds.staged_first(cfg, names, image, at, how, as_json, release):
             fleet, only = fleet_of(cfg, host, engine)
             fleet_cmds.deploy(fleet, rest, image, only, as_json, rollback_on_failure, release, parallel)
         certs_cmds.around_deploy(cfg, names, at, before=False)
@@ -83,7 +84,10 @@ def register(app: typer.Typer) -> None:
         """The exact steps `deploy` would run now (same as deploy --dry-run); each attach
         says the GwPriority it will send, or why the gateway stays without one."""
         for _, g in targets(file, host, engine, quiet=as_json):
-            print_plans((g.plan(one, image) for one in host_apps(g, name)), as_json)
+            print_plans(
+                (canary_cmds.plan_for(g, one, image, canary_cmds.NO_FLAGS) for one in host_apps(g, name)),
+                as_json,
+            )
 
     @app.command()
     def rollback(

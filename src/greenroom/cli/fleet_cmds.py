@@ -27,6 +27,7 @@ from greenroom.fleet.views import each_host, fleet_status
 _LOCK = threading.Lock()
 _STYLE = {
     "deployed": "green",
+    "done": "green",
     "failed": "bold red",
     "returned": "yellow",
     "withdrawn": "yellow",
@@ -276,14 +277,18 @@ def status(cfg: Config, host: str | None, as_json: bool) -> None:
                         for v in view.hosts
                     ],
                     "drift": drift,
+                    "staged": view.staged(),
                     "load_balancer_error": view.balancer_error,
                 }
             )
         )
     else:
         table = Table(title=f"greenroom on {len(view.hosts)} host(s)", title_justify="left")
+        staged = view.staged()
         for col in ("host", "app", "live", "version", "gateway", "proxy", "load balancer"):
             table.add_column(col)
+        if staged:
+            table.add_column("staged")
         for v in view.hosts:
             if v.error:
                 table.add_row(v.host, "", Text(v.error.split("\n")[0], style="red"), "", "", "", v.balancer)
@@ -297,11 +302,22 @@ def status(cfg: Config, host: str | None, as_json: bool) -> None:
                     {True: "[green]ok[/]", False: "[red]MOVED[/]", None: ""}[a.gateway_ok],
                     "running" if v.proxy_running else "[red]not running[/]",
                     v.balancer,
+                    *([a.staged or ""] if staged else []),
                 )
         output.out.print(table)
         for app, seen in drift.items():
             versions = ", ".join(f"{h}={ver}" for h, ver in seen.items())
             output.err.print(Text(f"version drift: {app}: {versions}", style="yellow"))
+        for app, where in staged.items():
+            if not all(where.values()):
+                hosts = ", ".join(h for h, what in where.items() if what)
+                output.err.print(
+                    Text(
+                        f"{app} is staged on {hosts} only: `greenroom abort {app}`, or promote it there "
+                        "with --host",
+                        style="yellow",
+                    )
+                )
         if view.balancer_error:
             output.err.print(Text(f"load balancer: {view.balancer_error}", style="yellow"))
     unreachable = [v.host for v in view.hosts if v.error]

@@ -160,3 +160,24 @@ def judge(gates: Canary, new: Counts, old: Counts) -> Verdict:
             f"{_ms(gates.p99_margin)} over it)"
         )
     return Verdict(Kind.BREACH if breaches else Kind.PASS, new, old, tuple(breaches))
+
+
+def schedule(gates: Canary, steps: tuple[float, ...]) -> str:
+    """What a canary run will do after its stage, for a plan (`deploy --dry-run`, `plan`)."""
+    judged = [f"at least {gates.min_requests} requests", f"error rate <= {gates.max_error_rate:g}%"]
+    if gates.max_error_rate_over_old is not None:
+        judged.append(f"<= {gates.max_error_rate_over_old:g} points over the live color's")
+    if gates.max_p99 is not None:
+        judged.append(f"p99 <= {_ms(gates.max_p99)}")
+    if gates.max_p99_ratio is not None:
+        judged.append(
+            f"p99 <= {gates.max_p99_ratio:g} x the live color's (or within {_ms(gates.p99_margin)})"
+        )
+    if gates.check is not None:
+        judged.append(f"canary.check {' '.join(gates.check)} exits 0")
+    shares = " -> ".join(f"{p:g}%" for p in steps)
+    return (
+        f"canary: then weight {shares} of the clients, each step judged for {gates.interval:g}s on every "
+        f"host's counters summed ({'; '.join(judged)}); any breach rolls back at once (weight 0, the new "
+        "color removed); after the last step, promote"
+    )

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 
 from greenroom.config import config_hash
 from greenroom.deploy.canary import Counts, parse_stats
 from greenroom.deploy.execute import Outcome
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
+from greenroom.deploy.plan import tentative
 from greenroom.deploy.staged_plan import plan_abort, plan_promote, plan_stage, plan_weight
 from greenroom.deploy.state import HostState
 from greenroom.deploy.steps import Plan
@@ -50,6 +52,27 @@ class StagedHost:
                 release=self.host.release,
             )
             return self.host._execute(plan)
+
+    def plan(self, app: str, image: str | None, weight: float, then: str = "") -> Plan:
+        """The steps a stage would run now, changing nothing (as DockerHost.plan); THEN: what
+        follows it (a canary's schedule), as a note."""
+        cfg = self.host.cfg
+        state = self.host.observe()
+        needs = self.host._needs_networks(state, app)
+        plan = plan_stage(
+            cfg,
+            self.host.proxy.spec,
+            state,
+            app,
+            image,
+            self.host.context(needs, dry_run=True),
+            weight=weight,
+            config_hash=config_hash(cfg.app(app)),
+            release=self.host.release,
+        )
+        if then:
+            plan = replace(plan, notes=(*plan.notes, then))
+        return tentative(plan) if needs else plan
 
     def _run(self, app: str, locked: bool, make: Callable[[HostState], Plan]) -> Outcome:
         self.host.cfg.app(app)

@@ -11,6 +11,7 @@ from greenroom.fleet.rollout import Recovery, RolloutPlan
 
 HostStatus = Literal[
     "deployed",  # the new version serves there
+    "done",  # abort, weight: the command's work is done there
     "failed",  # its deploy failed; its own undo left the old version serving
     "returned",  # it had switched; returned to the old version after another host failed
     "withdrawn",  # together: it passed its gate, then another host failed: nothing switched there
@@ -71,7 +72,7 @@ class FleetReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and all(r.status == "deployed" for r in self.hosts.values())
+        return not self.failed and all(r.status in ("deployed", "done") for r in self.hosts.values())
 
     @property
     def overlap(self) -> float | None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
+from typing import TypeVar
 
 from greenroom.clock import Clock, SystemClock
 from greenroom.config import Config, secret_values
+from greenroom.config.fleet import FleetHost
 from greenroom.deploy import lock
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
@@ -36,6 +38,9 @@ from greenroom.fleet.release import release_first
 from greenroom.fleet.report import FleetReport, HostResult
 from greenroom.fleet.rollout import Progress, RolloutPlan, plan_rollout, recover
 from greenroom.fleet.together import together
+from greenroom.fleet.views import each_host
+
+T = TypeVar("T")
 
 
 class Fleet:
@@ -159,6 +164,27 @@ class Fleet:
                 self._batches(report, "proxy-reboot", "", lambda host: services[host].proxy_reboot)
         return report
 
+    def each(
+        self,
+        report: FleetReport,
+        action: str,
+        work: Callable[[DockerHost], Callable[[], object]],
+        first: Callable[[dict[str, DockerHost]], bool] = lambda services: True,
+    ) -> FleetReport:
+        """ACTION on the hosts of REPORT's plan (every host reached and locked first), in its
+        phases, each host inside its hand-off where its phase says; the first failure stops it.
+        `first`: what runs once before any host acts (the release command); False stops it."""
+        with self._hosts(report.app, report, report.plan) as services:
+            if services is not None and first(services):
+                self._batches(report, action, report.app, lambda host: work(services[host]))
+        return report
+
+    def look(
+        self, hosts: Sequence[FleetHost], ask: Callable[[DockerHost], T]
+    ) -> dict[str, T | GreenroomError]:
+        """ASK of each of HOSTS at once, nothing locked (an error: that host failed or did not answer)."""
+        return each_host(self.cfg, list(hosts), ask, self._make)
+
     # -- the hosts and their locks -----------------------------------------------------
 
     def _report(self, action: str, app: str, plan: RolloutPlan) -> FleetReport:
@@ -230,10 +256,11 @@ class Fleet:
     ) -> bool:
         """One host's work inside its hand-off; records the result; False if it failed."""
         r = report.hosts[host]
-        done = False
+        done = started = False
         try:
             ctx = self.handoff.around(host, action=action, app=app) if handoff else contextlib.nullcontext()
             with ctx:
+                started = True
                 result = work()
                 done = True
                 if isinstance(result, Outcome):
@@ -251,8 +278,8 @@ class Fleet:
             if done:  # the work is done; putting the host back failed
                 r.failed(exc, status=r.status)
                 r.notes.append("the host is still out of the load balancer")
-            else:
-                r.failed(exc, "hand-off")
+            else:  # the work refused before it acted (its plan), or the hand-off failed
+                r.failed(exc, "" if started else "hand-off")
         if r.error and not report.failed:
             report.failed = host
         return not r.error

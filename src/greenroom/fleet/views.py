@@ -48,6 +48,15 @@ class FleetView:
                 versions.setdefault(a.app, {})[h.host] = a.version or "not deployed"
         return {app: seen for app, seen in versions.items() if len(set(seen.values())) > 1}
 
+    def staged(self) -> dict[str, dict[str, str]]:
+        """Apps with a staged color on some host: app -> host -> what is staged there
+        (`deploy/status.py`'s words, "" where nothing is), for every host that answered."""
+        seen: dict[str, dict[str, str]] = {}
+        for h in self.hosts:
+            for a in h.apps:
+                seen.setdefault(a.app, {})[h.host] = a.staged or ""
+        return {app: hosts for app, hosts in seen.items() if any(hosts.values())}
+
 
 def each_host(
     cfg: Config,

@@ -1,0 +1,175 @@
+"""A staged color over the fleet (a config without `hosts:` is a fleet of one): promote,
+abort and weight on every host of an app, through the fleet's runner (fleet/run.py):
+every host reached and locked before any acts, a result per host, the first failure stops.
+
+Every host is looked at first (nothing locked): promote refuses, having done nothing,
+unless every host has the same version staged; abort and weight act on the hosts that
+have a staged color and name the others. Then:
+
+* promote follows the rollout: rolling, batch after batch, each host inside the load
+  balancer's hand-off, as a deploy; together, every host at once (each staged color
+  passed its gate when it was staged), no hand-off, as together's switch.
+* abort and weight: every host at once, no hand-off: the live color serves throughout, a
+  new weight reaches every host together, and a bad version leaves every host together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from greenroom.deploy.host import DockerHost
+from greenroom.deploy.staged_host import StagedHost
+from greenroom.errors import ConfigError, GreenroomError
+from greenroom.fleet.hosts import placed_hosts
+from greenroom.fleet.release import release_first
+from greenroom.fleet.report import FleetReport
+from greenroom.fleet.rollout import Phase, RolloutPlan
+from greenroom.fleet.run import Fleet
+from greenroom.proxy.model import Staged
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the look found: each host's staged color, the hosts without one (and where
+    their engines are), the hosts that did not answer, in rollout order."""
+
+    staged: dict[str, Staged]
+    bare: dict[str, str]  # host -> its engine's address
+    silent: tuple[str, ...]
+    order: tuple[str, ...]
+
+    def on(self, app: str) -> str:
+        """Where APP has no staged color, for a message."""
+        if len(self.order) == 1:
+            return next(iter(self.bare.values()), self.order[0])
+        return (
+            "host " + ", ".join(self.bare) + (f" (staged on {', '.join(self.staged)})" if self.staged else "")
+        )
+
+
+def look(fleet: Fleet, app: str, only: str | None = None) -> Seen:
+    """APP's staged color on each of its hosts (or --host ONLY), asked at once."""
+    hosts = placed_hosts(fleet.cfg, app, only)
+
+    def ask(g: DockerHost) -> tuple[Staged | None, str]:
+        return StagedHost(g).staged(app)[0], g.engine.host
+
+    found = fleet.look(hosts, ask)
+    staged, bare, silent = {}, {}, []
+    for h in hosts:
+        got = found[h.name]
+        if isinstance(got, GreenroomError):
+            silent.append(h.name)
+        elif got[0] is None:
+            bare[h.name] = got[1]
+        else:
+            staged[h.name] = got[0]
+    return Seen(staged, bare, tuple(silent), tuple(h.name for h in hosts))
+
+
+def _nothing_staged(app: str, seen: Seen) -> ConfigError:
+    return ConfigError(
+        f"{app} has no staged version on {seen.on(app)}",
+        hint=f"stage one: greenroom deploy {app} --no-switch (or --canary 10%)",
+    )
+
+
+def promote(fleet: Fleet, app: str, only: str | None = None) -> FleetReport:
+    """The staged color live on every host, as the rollout says (see the module)."""
+    seen = look(fleet, app, only)
+    if seen.bare:
+        err = _nothing_staged(app, seen)
+        if seen.staged:
+            err.hint = (
+                "promote only where it is staged (--host NAME), "
+                f"or `greenroom abort {app}` and stage it again"
+            )
+        raise err
+    versions = {s.version for s in seen.staged.values()}
+    if len(versions) > 1:
+        raise ConfigError(
+            f"{app} has different versions staged: "
+            + ", ".join(f"{h}: {s.version}" for h, s in seen.staged.items()),
+            hint=f"`greenroom abort {app}`, then stage one version on every host",
+        )
+    plan = fleet.plan(app, only)
+    if plan.strategy == "together":
+        plan = replace(plan, phases=(Phase("switch", plan.hosts, handoff=False),))
+    report = fleet._report("promote", app, plan)
+    return fleet.each(report, "promote", lambda g: partial(StagedHost(g).promote, app, locked=True))
+
+
+def stage(
+    fleet: Fleet, app: str, image: str | None, share: float, only: str | None = None
+) -> list[FleetReport]:
+    """IMAGE staged beside the live color on every host of APP: the release command once,
+    on the first host, before any host stages (one host: the first step of its stage); then
+    the rollout's batches (together: every host at once), no hand-off: a staged color takes
+    no public traffic. Over several hosts each stages preview only, then SHARE reaches every
+    host at once (`weight`); one host stages at SHARE. The first failure stops it (the
+    hosts staged so far stay so, preview only). The reports: the stage's, then the weight's."""
+    plan = fleet.plan(app, only)
+    if plan.strategy == "together":
+        phases: tuple[Phase, ...] = (Phase("deploy", plan.hosts, handoff=False),)
+    else:
+        phases = tuple(replace(p, handoff=False, pause_after=0.0) for p in plan.phases)
+    plan = replace(plan, phases=phases, notes=())
+    at = share if len(plan.hosts) == 1 else 0.0
+    report = fleet._report("stage", app, plan)
+
+    def first(services: dict[str, DockerHost]) -> bool:
+        if len(services) == 1:  # one host: the release command is a step of its stage
+            services[plan.hosts[0]].release = fleet.release
+            return True
+        return release_first(fleet.cfg, app, image, services, report, fleet.release)
+
+    fleet.each(report, "stage", lambda g: partial(StagedHost(g).stage, app, image, at, locked=True), first)
+    _done(report)
+    if not report.ok:
+        for r in report.hosts.values():
+            if r.status == "done":
+                r.notes.append(f"staged here, preview only: `greenroom abort {app}` removes it")
+    if not report.ok or at == share:
+        return [report]
+    return [report, weight(fleet, app, share, only)]
+
+
+def abort(fleet: Fleet, app: str, only: str | None = None, reason: str = "aborted") -> FleetReport:
+    """The staged color routed out, drained and removed, on every host that has one, at once."""
+    return _everywhere(fleet, app, only, "abort", lambda sh: partial(sh.abort, app, reason, locked=True))
+
+
+def weight(fleet: Fleet, app: str, share: float, only: str | None = None) -> FleetReport:
+    """The staged color's share of the clients set on every host that has one, at once."""
+    return _everywhere(fleet, app, only, "weight", lambda sh: partial(sh.weight, app, share, locked=True))
+
+
+def _everywhere(
+    fleet: Fleet,
+    app: str,
+    only: str | None,
+    action: str,
+    work: Callable[[StagedHost], Callable[[], object]],
+) -> FleetReport:
+    seen = look(fleet, app, only)
+    targets = tuple(h for h in seen.order if h in seen.staged or h in seen.silent)
+    if not seen.staged and not seen.silent:
+        raise _nothing_staged(app, seen)
+    notes = tuple(f"{h}: nothing staged there, left as it is" for h in seen.bare)
+    plan = RolloutPlan("together", targets, (Phase("deploy", targets, handoff=False),), notes)
+    report = fleet.each(
+        fleet._report(action, app, plan),
+        action,
+        lambda g: work(StagedHost(g)),
+    )
+    return _done(report)
+
+
+def _done(report: FleetReport) -> FleetReport:
+    """A host where the new color is not live (yet, or any more): "done", not "deployed"."""
+    for r in report.hosts.values():
+        if r.status == "deployed":
+            r.status = "done"
+    return report
