@@ -89,6 +89,8 @@ def test_preview_canary_and_automatic_rollback_under_load(bed: BedEngine, projec
     project.set(canary=CANARY, preview={"hosts": [f"next.{host}"]})
     project.run("deploy")  # nothing live yet: the first deploy switches
     assert version(bed, host) == "v1"
+    dry = project.run("deploy", name, "--image", images["v2"], "--dry-run").stdout
+    assert "stage " in dry and "canary: then weight 5% -> 50% -> 100%" in dry, dry  # the schedule
     load = Load(bed.address, host).start()
     try:
         wait_for(lambda: load.count() > 50, what="load through the proxy")
