@@ -15,7 +15,7 @@ from greenroom.config.fleet import FleetHost
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.staged_host import StagedHost
 from greenroom.deploy.status import AppStatus
-from greenroom.errors import ConfigError, Locked
+from greenroom.errors import ConfigError, EngineUnreachable, Locked
 from greenroom.fleet import staged
 from greenroom.fleet.hosts import as_fleet
 from greenroom.fleet.run import Fleet
@@ -193,3 +193,15 @@ def test_a_failed_stage_stops_and_says_what_stays_staged(tmp_path: Path) -> None
     assert "greenroom abort web" in r["a"].notes[0]
     s = w.proxies["a"].routing["web"].staged
     assert s is not None and s.weight == 0.0  # preview only: the share never came
+
+
+@pytest.mark.parametrize("action", ["promote", "abort"])
+def test_a_host_that_does_not_answer_stops_it_before_anything_is_done(tmp_path: Path, action: str) -> None:
+    w = Fleetworld(tmp_path, yaml_text())
+    stage(w, *HOSTS)
+    w.unreachable.add("b")
+    report = staged.promote(w.fleet(), "web") if action == "promote" else staged.abort(w.fleet(), "web")
+    assert report.failed == "b" and report.hosts["b"].status == "unreachable"
+    assert isinstance(report.hosts["b"].exception, EngineUnreachable)
+    assert not w.log  # no lock taken, nothing done anywhere
+    assert all(w.proxies[h].routing["web"].staged is not None for h in HOSTS)

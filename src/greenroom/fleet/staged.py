@@ -2,9 +2,10 @@
 abort and weight on every host of an app, through the fleet's runner (fleet/run.py):
 every host reached and locked before any acts, a result per host, the first failure stops.
 
-Every host is looked at first (nothing locked): promote refuses, having done nothing,
-unless every host has the same version staged; abort and weight act on the hosts that
-have a staged color and name the others. Then:
+Every host is looked at first (nothing locked): a host that does not answer stops the
+command before anything is done (the report names it); promote refuses, having done
+nothing, unless every host has the same version staged; abort and weight act on the hosts
+that have a staged color and name the others. Then:
 
 * promote follows the rollout: rolling, batch after batch, each host inside the load
   balancer's hand-off, as a deploy; together, every host at once (each staged color
@@ -37,7 +38,7 @@ class Seen:
 
     staged: dict[str, Staged]
     bare: dict[str, str]  # host -> its engine's address
-    silent: tuple[str, ...]
+    silent: dict[str, GreenroomError]  # host -> why it did not answer
     order: tuple[str, ...]
 
     def on(self, app: str) -> str:
@@ -57,16 +58,25 @@ def look(fleet: Fleet, app: str, only: str | None = None) -> Seen:
         return StagedHost(g).staged(app)[0], g.engine.host
 
     found = fleet.look(hosts, ask)
-    staged, bare, silent = {}, {}, []
+    staged, bare, silent = {}, {}, {}
     for h in hosts:
         got = found[h.name]
         if isinstance(got, GreenroomError):
-            silent.append(h.name)
+            silent[h.name] = got
         elif got[0] is None:
             bare[h.name] = got[1]
         else:
             staged[h.name] = got[0]
-    return Seen(staged, bare, tuple(silent), tuple(h.name for h in hosts))
+    return Seen(staged, bare, silent, tuple(h.name for h in hosts))
+
+
+def _unanswered(fleet: Fleet, action: str, app: str, plan: RolloutPlan, seen: Seen) -> FleetReport:
+    """The report of a command that did nothing: hosts of it did not answer the look."""
+    report = fleet._report(action, app, plan)
+    for host, exc in seen.silent.items():
+        report.hosts[host].failed(exc, status="unreachable")
+    report.failed = next(iter(seen.silent))
+    return report
 
 
 def _nothing_staged(app: str, seen: Seen) -> ConfigError:
@@ -79,6 +89,9 @@ def _nothing_staged(app: str, seen: Seen) -> ConfigError:
 def promote(fleet: Fleet, app: str, only: str | None = None) -> FleetReport:
     """The staged color live on every host, as the rollout says (see the module)."""
     seen = look(fleet, app, only)
+    plan = fleet.plan(app, only)
+    if seen.silent:
+        return _unanswered(fleet, "promote", app, plan, seen)
     if seen.bare:
         err = _nothing_staged(app, seen)
         if seen.staged:
@@ -94,7 +107,6 @@ def promote(fleet: Fleet, app: str, only: str | None = None) -> FleetReport:
             + ", ".join(f"{h}: {s.version}" for h, s in seen.staged.items()),
             hint=f"`greenroom abort {app}`, then stage one version on every host",
         )
-    plan = fleet.plan(app, only)
     if plan.strategy == "together":
         plan = replace(plan, phases=(Phase("switch", plan.hosts, handoff=False),))
     report = fleet._report("promote", app, plan)
@@ -155,10 +167,12 @@ def _everywhere(
 ) -> FleetReport:
     seen = look(fleet, app, only)
     targets = tuple(h for h in seen.order if h in seen.staged or h in seen.silent)
-    if not seen.staged and not seen.silent:
+    if not targets:
         raise _nothing_staged(app, seen)
     notes = tuple(f"{h}: nothing staged there, left as it is" for h in seen.bare)
     plan = RolloutPlan("together", targets, (Phase("deploy", targets, handoff=False),), notes)
+    if seen.silent:
+        return _unanswered(fleet, action, app, plan, seen)
     report = fleet.each(
         fleet._report(action, app, plan),
         action,
