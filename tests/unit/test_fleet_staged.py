@@ -7,6 +7,7 @@ one keeps its own error (exit code and all); fleet status names each host's stag
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from greenroom.config.fleet import FleetHost
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.staged_host import StagedHost
 from greenroom.deploy.status import AppStatus
-from greenroom.errors import ConfigError, EngineUnreachable, Locked
+from greenroom.errors import ConfigError, DeployError, EngineUnreachable, Locked
 from greenroom.fleet import staged
 from greenroom.fleet.hosts import as_fleet
 from greenroom.fleet.run import Fleet
@@ -205,3 +206,24 @@ def test_a_host_that_does_not_answer_stops_it_before_anything_is_done(tmp_path: 
     assert isinstance(report.hosts["b"].exception, EngineUnreachable)
     assert not w.log  # no lock taken, nothing done anywhere
     assert all(w.proxies[h].routing["web"].staged is not None for h in HOSTS)
+
+
+def test_a_canarys_last_step_promotes_as_the_rollout_says_under_the_locks_it_holds(tmp_path: Path) -> None:
+    out = tmp_path / "hooks.log"
+    w = Fleetworld(tmp_path, yaml_text(extra=HOOKS.format(out=out)))
+    deploys = stage(w, *HOSTS)
+    fleet = w.fleet()
+    hosts = [StagedHost(greenroom(w, h), h) for h in HOSTS]
+    held = [sh.host.take_lock("web") for sh in hosts]
+    staged.promote_held(fleet, "web", hosts)
+    assert out.read_text().split()[:3] == ["before", "a", "promote"]
+    assert all(w.live(h) == deploys[h] for h in HOSTS)
+    for sh, lk in zip(hosts, held, strict=True):
+        sh.host.give_back_lock(lk)
+    deploys = stage(w, *HOSTS, image="example/web:3")
+    # b's staged color vanished: its promotion fails, c is not reached
+    w.proxies["b"].routing["web"] = replace(w.proxies["b"].routing["web"], staged=None)
+    with pytest.raises(DeployError, match="promotion stopped: host b") as caught:
+        staged.promote_held(fleet, "web", hosts)
+    assert "promoted on a" in caught.value.hint
+    assert w.live("a") == deploys["a"] and w.live("c") != deploys["c"]

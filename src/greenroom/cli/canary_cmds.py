@@ -187,7 +187,20 @@ def staged_deploy(
             fleet_cmds.deploy(fleet_cfg, [name], image, only, as_json, False, release)
             return
         hosts[0].host.release = release  # "rerun" with --rerun-release
-        run = CanaryRun(hosts, app.canary, hosts[0].host.clock, _say(as_json), analysis_only=analysis_only)
+        fleet_cfg, only = _as_fleet(cfg, host)
+        rollout = Fleet(fleet_cfg)  # the last step's promotion: its batches and hand-offs
+
+        def promote(which: str) -> None:
+            staged.promote_held(rollout, which, hosts, only)
+
+        run = CanaryRun(
+            hosts,
+            app.canary,
+            hosts[0].host.clock,
+            _say(as_json),
+            analysis_only=analysis_only,
+            promote=promote,
+        )
         _report(run.run(name, image, app.canary.steps), as_json)
 
 

@@ -2,8 +2,9 @@
 (preview only), then per step set the weight everywhere, sum every host's
 counters and judge (deploy/canary.py) until the gates have passed for `interval`; any
 breach rolls back at once on every host (weight 0, then the new color drained and
-removed). After the last step: promote everywhere. The app's lock is held on every host
-from the stage to the end, and every step and verdict goes into the history."""
+removed). After the last step: promote everywhere (as the rollout says: fleet/staged.py).
+The app's lock is held on every host from the stage to the end, and every step and
+verdict goes into the history."""
 
 from __future__ import annotations
 
@@ -64,13 +65,21 @@ class CanaryRun:
         say: Say,
         *,
         analysis_only: bool = False,
+        promote: Callable[[str], None] | None = None,
     ) -> None:
+        """`promote`: the last step's promotion of APP on every host (their locks held), as
+        the fleet's rollout says; by default host after host."""
         self.hosts = list(hosts)
+        self.promote = promote or self._promote_each
         self.gates = gates
         self.clock = clock
         self.say = say
         self.analysis_only = analysis_only
         self.deploys: dict[str, str] = {}  # each host's deploy id of the new color
+
+    def _promote_each(self, app: str) -> None:
+        for h in self.hosts:
+            h.promote(app, locked=True)
 
     def counts(self, app: str) -> dict[str, Counts]:
         return summed(h.counts(app) for h in self.hosts)
@@ -107,8 +116,7 @@ class CanaryRun:
                     f"`greenroom promote {app}` or `greenroom abort {app}`"
                 )
                 return result
-            for h in self.hosts:
-                h.promote(app, locked=True)
+            self.promote(app)
             result.traffic_seconds = self.clock.monotonic() - began
             result.promoted = True
             return result

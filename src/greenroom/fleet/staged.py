@@ -16,13 +16,13 @@ that have a staged color and name the others. Then:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.staged_host import StagedHost
-from greenroom.errors import ConfigError, GreenroomError
+from greenroom.errors import ConfigError, DeployError, GreenroomError
 from greenroom.fleet.hosts import placed_hosts
 from greenroom.fleet.release import release_first
 from greenroom.fleet.report import FleetReport
@@ -107,10 +107,37 @@ def promote(fleet: Fleet, app: str, only: str | None = None) -> FleetReport:
             + ", ".join(f"{h}: {s.version}" for h, s in seen.staged.items()),
             hint=f"`greenroom abort {app}`, then stage one version on every host",
         )
-    if plan.strategy == "together":
-        plan = replace(plan, phases=(Phase("switch", plan.hosts, handoff=False),))
-    report = fleet._report("promote", app, plan)
+    report = fleet._report("promote", app, _promotion(plan))
     return fleet.each(report, "promote", lambda g: partial(StagedHost(g).promote, app, locked=True))
+
+
+def _promotion(plan: RolloutPlan) -> RolloutPlan:
+    """A promotion's phases: rolling's batches (each host inside its hand-off); together,
+    every host at once without one (as together's switch)."""
+    if plan.strategy == "together":
+        return replace(plan, phases=(Phase("switch", plan.hosts, handoff=False),))
+    return plan
+
+
+def promote_held(fleet: Fleet, app: str, hosts: Sequence[StagedHost], only: str | None = None) -> None:
+    """A canary's last step: the staged color live on HOSTS (APP's hosts, in rollout order,
+    their locks held by the caller), as `promote` does; the first failure stops it."""
+    plan = _promotion(fleet.plan(app, only))
+    by_name = dict(zip(plan.hosts, hosts, strict=True))
+    report = fleet._report("promote", app, plan)
+    fleet._batches(report, "promote", app, lambda host: partial(by_name[host].promote, app, locked=True))
+    if report.ok:
+        return
+    first = report.hosts[report.failed]
+    done = [h for h, r in report.hosts.items() if r.status == "deployed"]
+    err = DeployError(
+        f"the canary of {app} passed every step; its promotion stopped: {report.reason()}",
+        hint=f"promoted on {', '.join(done) or 'no host'}; `greenroom promote {app}` promotes it where "
+        "it is still staged",
+    )
+    if first.exception is not None:
+        err.exit_code = first.exception.exit_code
+    raise err
 
 
 def stage(
