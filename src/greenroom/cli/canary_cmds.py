@@ -173,8 +173,8 @@ def staged_deploy(
     no_switch, canary, analysis_only = how
     weight = percent(canary) if canary is not None else None
     app = cfg.app(name)
+    fleet_cfg, only = _as_fleet(cfg, host)
     if no_switch or weight is not None:
-        fleet_cfg, only = _as_fleet(cfg, host)
         fleet = fleet_cmds._fleet(fleet_cfg, as_json)
         fleet.release = release
         _show(staged.stage(fleet, name, image, weight or 0.0, only), as_json)
@@ -183,11 +183,9 @@ def staged_deploy(
     with _hosts(cfg, name, host, as_json) as hosts:
         if any(sh.staged(name)[1] is None for sh in hosts):
             # nothing live to compare with (somewhere): a plain deploy, as the config's rollout says
-            fleet_cfg, only = _as_fleet(cfg, host)
             fleet_cmds.deploy(fleet_cfg, [name], image, only, as_json, False, release)
             return
         hosts[0].host.release = release  # "rerun" with --rerun-release
-        fleet_cfg, only = _as_fleet(cfg, host)
         rollout = Fleet(fleet_cfg)  # the last step's promotion: its batches and hand-offs
 
         def promote(which: str) -> None:
