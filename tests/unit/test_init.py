@@ -50,8 +50,11 @@ def test_port_and_docker_health_check_from_the_image(tmp_path: Path) -> None:
     text = render_config(facts, app="nginx", image="nginx:1.27", host=None)
     assert "# The image's HEALTHCHECK (curl -f http://localhost/ || exit 1):" in text
     assert "# from the image's EXPOSE 80" in text
-    app = loads(tmp_path, text).apps["nginx"]
+    cfg = loads(tmp_path, text)
+    app = cfg.apps["nginx"]
     assert (app.image, app.port, app.healthcheck.type) == ("nginx:1.27", 80, "docker")
+    # the proxy is created publishing HTTPS too: adding tls: later needs no new proxy
+    assert cfg.proxy.https() and cfg.proxy.redirect_port() == 443
     assert app.healthcheck.deadline == 60.0  # 5 + 10 x (3 + 1) + 3 is less than a minute
 
 

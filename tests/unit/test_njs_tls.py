@@ -96,6 +96,14 @@ def test_plain_http_redirects_except_the_challenge_trusted_https_and_the_probe()
     ]
 
 
+def test_the_redirect_carries_the_https_port_unless_443() -> None:
+    got = run(
+        plain("shop.example.com:28080", "/a", gr_https_port="28443"),
+        plain("shop.example.com", "/a", gr_https_port="443"),
+    )
+    assert got[:2] == ["https://shop.example.com:28443/a?q=1", "https://shop.example.com/a?q=1"]
+
+
 def test_only_pushed_tokens_are_answered() -> None:
     prefix = "/.well-known/acme-challenge/"
     got = run(*[("challenge", {"uri": prefix + t}) for t in ("tok-1", "tok-2", "../x", "")])

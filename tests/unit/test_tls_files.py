@@ -106,6 +106,27 @@ def test_https_server_is_rendered_only_with_tls_listen() -> None:
     )
     with pytest.raises(ValueError, match="collides"):
         render.ProxySettings(tls_listen=80)
+    # an unknown name's failed handshake is not logged; requests' errors are, in every location
+    https_server = conf[conf.index("listen 443 ssl") : conf.index("listen 127.0.0.1")]
+    assert "error_log stderr crit;" in https_server
+    assert https_server.count("error_log stderr warn;") == https_server.count("        location ")
+    assert 'map "" $gr_https_port { default "443"; }' in conf
+
+
+def test_the_redirect_port_is_where_tls_listen_is_published(tmp_path: Path) -> None:
+    from greenroom.proxy.model import proxy_spec
+
+    def port(ports: str, extra: str = "") -> int:
+        f = tmp_path / "greenroom.yml"
+        f.write_text(f"proxy: {{ports: {ports}{extra}}}\napps:\n  web:\n    image: web:1\n    port: 8000\n")
+        cfg = load_config(f)
+        assert proxy_spec(cfg).settings.https_port == cfg.proxy.redirect_port()
+        return cfg.proxy.redirect_port()
+
+    assert port('["80:80", "443:443"]') == 443
+    assert port('["28080:80", "28443:443"]') == 28443
+    assert port('["127.0.0.1:8443:443", "443:443", "80:80"]') == 443
+    assert port('["28080:80", "28443:443"]', ", https_port: 8443") == 8443  # a load balancer's
 
 
 def test_a_deploy_installs_the_certificate_before_the_release_and_needs_443_published(
@@ -149,3 +170,13 @@ def test_status_warns_under_14_days() -> None:
     by_app = {r["app"]: r for r in rows}
     assert by_app["soon"]["warning"] == "expires in under 14 days" and by_app["soon"]["days_left"] == 9.0
     assert by_app["later"]["warning"] is None and by_app["later"]["host"] == "h1"
+
+
+def test_acme_renew_before(tmp_path: Path) -> None:
+    acme = "{acme: {email: ops@example.com%s}}"
+    tls = load_config(config(tmp_path, acme % "")).apps["web"].tls
+    assert tls is not None and tls.acme is not None and tls.acme.renew_days() == 30
+    tls = load_config(config(tmp_path, acme % ", renew_before: 48h")).apps["web"].tls
+    assert tls is not None and tls.acme is not None and tls.acme.renew_days() == 2
+    with pytest.raises(ConfigError, match=r"apps\.web\.tls\.acme\.renew_before"):
+        load_config(config(tmp_path, acme % ", renew_before: 10s"))

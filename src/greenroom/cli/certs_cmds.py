@@ -83,7 +83,7 @@ def ensure(cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force
 
 
 def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before: bool) -> None:
-    """Before a deploy: renew what is within RENEW_DAYS of expiry (a failure with a valid
+    """Before a deploy: renew what is within acme.renew_before of expiry (a failure with a valid
     certificate installed is a warning: the deploy goes on); after: issue for proxies the
     deploy just created, and take the certificate off apps whose tls was removed."""
     apps = acme_apps(cfg, names)
@@ -139,8 +139,9 @@ def renew(
     host: HostOpt = None,
     engine: EngineOpt = None,
 ) -> None:
-    """Renew ACME certificates within 30 days of expiry (all with --force) and install them on
-    every host. Idempotent: safe from a timer. A failure keeps the installed one serving."""
+    """Renew ACME certificates due (tls.acme.renew_before, 30 days before expiry; all with
+    --force) and install them on every host. Idempotent: safe from a timer. A failure keeps
+    the installed one serving."""
     cfg = read_config(file)
     host = where(cfg, host, engine)
     apps = acme_apps(cfg, [name] if name else None)
@@ -154,6 +155,6 @@ def renew(
                 hint="deploy first (it creates the proxy with HTTPS and issues the certificate)",
             )
         ensure(cfg, apps, found, force=force)
-    from greenroom.tls.renew import RENEW_DAYS
-
-    output.err.print(Text(f"done (renewal is due {RENEW_DAYS} days before expiry)"))
+    days = sorted({t.acme.renew_days() for a in apps if (t := cfg.app(a).tls) and t.acme})
+    due = " or ".join(f"{d:g}" for d in days)
+    output.err.print(Text(f"done (renewal is due {due} days before expiry)"))

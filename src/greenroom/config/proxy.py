@@ -72,6 +72,14 @@ class ProxyConfig(Model):
         description="Port nginx listens on for HTTPS inside the proxy, when apps have tls: one of the "
         'CONTAINER_PORTs of ports (e.g. ports ["80:80", "443:443"]).',
     )
+    https_port: Int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port clients reach HTTPS on, put in the 308 redirects from plain HTTP (left out "
+        "when 443). null: the host port that ports publishes tls_listen on (443 if one of them is); "
+        "set it when a load balancer or NAT in front listens on another port.",
+    )
     subnet_pool: Pool = Field(
         default=IPv4Network("10.213.0.0/16"),
         description="IPv4 pool (a /8 to a /24) that the subnets of greenroom's own networks are taken from; "
@@ -110,6 +118,13 @@ class ProxyConfig(Model):
     def https(self) -> bool:
         """Whether the proxy publishes its HTTPS port."""
         return self.tls_listen in {p.container_port for p in self.published_ports()}
+
+    def redirect_port(self) -> int:
+        """The HTTPS port in the redirects: https_port, else where tls_listen is published."""
+        if self.https_port is not None:
+            return self.https_port
+        hosts = [p.host_port for p in self.published_ports() if p.container_port == self.tls_listen]
+        return 443 if not hosts or 443 in hosts else hosts[0]
 
     def published_ports(self) -> tuple[PortMapping, ...]:
         return tuple(map(parse_port_mapping, self.ports))

@@ -27,6 +27,7 @@ LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 _DIRECTORIES = {"letsencrypt": LETS_ENCRYPT, "staging": LETS_ENCRYPT_STAGING}
 MAX_FILE = 1 << 20
+RENEW_BEFORE = 30 * 86400  # seconds before expiry a deploy or `certs renew` renews
 
 
 def _directory(value: Any) -> Any:
@@ -81,6 +82,15 @@ class AcmeConfig(Model):
     eab: Annotated[Eab | None, BeforeValidator(lambda v: v)] = Field(
         default=None, description="External account binding (kid, hmac_key) when the CA requires it."
     )
+    renew_before: Annotated[Duration, within(3600, 10 * 365 * 86400)] = Field(
+        default=RENEW_BEFORE,
+        description="A deploy or `certs renew` renews the certificate once it expires within this "
+        "(720h: 30 days, for Let's Encrypt's 90-day certificates; shorten it for short-lived ones), "
+        "1h to 87600h.",
+    )
+
+    def renew_days(self) -> float:
+        return self.renew_before / 86400
 
     def bundle_path(self, info_dir: Path) -> Path | None:
         return (info_dir / self.ca_bundle) if self.ca_bundle else None

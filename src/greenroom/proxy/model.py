@@ -236,5 +236,6 @@ def proxy_spec(cfg: Config) -> ProxySpec:
             listen=p.listen,
             trusted_proxies=tuple(p.trusted_proxies),
             tls_listen=p.tls_listen if p.https() else None,
+            https_port=p.redirect_port(),
         ),
     )

@@ -89,7 +89,9 @@ function redirect(r) {
     if (r.remoteAddress === '127.0.0.1' && r.headersIn['X-Greenroom-Probe'] === '1') { return ''; }
     const m = meta(lookup(hostOf(r)));
     if (!m || m.redirect === false) { return ''; }
-    return 'https://' + r.variables.host + r.variables.request_uri;
+    // the port clients reach HTTPS on ($gr_https_port, from proxy.ports or proxy.https_port)
+    const port = r.variables.gr_https_port || '443';
+    return 'https://' + r.variables.host + (port === '443' ? '' : ':' + port) + r.variables.request_uri;
 }
 
 // $gr_challenge: the key authorization of an ACME HTTP-01 token greenroom pushed

@@ -26,9 +26,11 @@ MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
 )
 
 
-def http_block() -> str:
-    """Inside `http {}`: the njs handlers HTTPS and the challenge use."""
-    return """    js_import tls from tls.js;
+def http_block(https_port: int) -> str:
+    """Inside `http {}`: the njs handlers HTTPS and the challenge use; `https_port` is the
+    port clients reach HTTPS on, put in the redirects (left out when 443)."""
+    return f"""    js_import tls from tls.js;
+    map "" $gr_https_port {{ default "{https_port}"; }}
     js_set $gr_tls tls.cert;  # key + chain for this handshake's SNI (one evaluation per handshake)
     js_set $gr_redirect tls.redirect;  # https://... for a plain request to a host with tls
     js_set $gr_challenge tls.challenge;"""
@@ -45,7 +47,15 @@ def server_tls(listen: int) -> str:
         ssl_prefer_server_ciphers off;
         ssl_session_cache shared:gr_tls:10m;
         ssl_session_timeout 1d;
-        ssl_session_tickets off;"""
+        ssl_session_tickets off;
+        # a handshake for a name no app has fails (nginx cannot load the empty certificate):
+        # expected, so not logged; every location below logs as the rest of the proxy does
+        error_log stderr crit;"""
+
+
+def location_log() -> str:
+    """In each location of the HTTPS server: its requests' errors are logged as elsewhere."""
+    return "            error_log stderr warn;\n"
 
 
 def redirect_line() -> str:

@@ -27,7 +27,6 @@ from greenroom.tls.files import check_pair
 from greenroom.tls.model import Certificate, Material, TlsProblem
 
 ACME_DIR = "/var/lib/greenroom/acme"
-RENEW_DAYS = 30  # a deploy or `certs renew` renews a certificate this close to expiry
 WARN_DAYS = 14  # `certs status` warns this close to expiry
 
 
@@ -123,12 +122,12 @@ def _publisher(sites: Sequence[Site], host: str) -> tuple[Callable[[str, str], N
 def obtain(
     app: str, cfg: AppConfig, sites: Sequence[Site], now: datetime, *, force: bool = False
 ) -> tuple[Material, str]:
-    """The app's certificate: the installed one while it has more than RENEW_DAYS left (and
-    not `force`), else a new one from the CA. Says which."""
+    """The app's certificate: the installed one while it has more than acme.renew_before
+    left (and not `force`), else a new one from the CA. Says which."""
     tls = cfg.tls
     assert tls is not None and tls.acme is not None
     have = _current(sites, app, cfg, now)
-    if have is not None and not force and have.cert.days_left(now) > RENEW_DAYS:
+    if have is not None and not force and have.cert.days_left(now) > tls.acme.renew_days():
         return have, f"valid until {have.cert.not_after:%Y-%m-%d}"
     acme = tls.acme
     session = AcmeSession(
