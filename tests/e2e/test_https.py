@@ -85,7 +85,7 @@ def test_certificate_files_serve_https_and_rotate_under_load(
     tls12 = context(root)
     tls12.maximum_version = ssl.TLSVersion.TLSv1_2
     assert handshake(bed.address, HTTPS_PORT, hb, tls12).version == "TLSv1.2"
-    # an unknown name: a failed handshake, not some app's certificate
+    # an unknown name: a failed handshake, not some app's certificate, and not logged
     with pytest.raises(ssl.SSLError):
         handshake(bed.address, HTTPS_PORT, "nobody.tls.test", ctx)
     # the app sees https; HSTS on HTTPS responses
@@ -93,8 +93,9 @@ def test_certificate_files_serve_https_and_rotate_under_load(
     assert status == 200
     assert json.loads(body)["headers"]["x-forwarded-proto"] == "https"
     assert headers["strict-transport-security"] == "max-age=86400"
-    # plain HTTP: 308 to https with path and query, but the ACME challenge path goes through
-    assert plain(bed, ha, "/x/y?q=1&r=2") == (308, f"https://{ha}/x/y?q=1&r=2")
+    # plain HTTP: 308 to https (on the port 443 is published on) with path and query, but
+    # the ACME challenge path goes through
+    assert plain(bed, ha, "/x/y?q=1&r=2") == (308, f"https://{ha}:{HTTPS_PORT}/x/y?q=1&r=2")
     assert plain(bed, ha, "/.well-known/acme-challenge/abc") == (200, "")  # the app answers
 
     # the key: 0600, owned by nginx's worker user, in the state volume; in no inspect output
@@ -106,6 +107,8 @@ def test_certificate_files_serve_https_and_rotate_under_load(
         for c in client.containers.list(all=True):
             with contextlib.suppress(docker.errors.NotFound):  # other tests' come and go
                 assert "PRIVATE KEY" not in json.dumps(client.api.inspect_container(str(c.id)))
+        logs = nginx.logs().decode()
+        assert "cannot load certificate" not in logs, logs[-2000:]
     finally:
         client.close()
 

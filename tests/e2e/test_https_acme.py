@@ -1,6 +1,7 @@
 """ACME with Debian's pebble in the bed's external namespace: the first deploy creates the
 proxy and then issues (HTTP-01 answered by the proxy on its port 80); `certs renew` is
-idempotent; a forced re-issue under HTTPS load fails nothing; the challenge unreachable, a
+idempotent; a forced re-issue under HTTPS load fails nothing; a deploy renews a certificate
+due (acme.renew_before); the challenge unreachable, a
 name that does not resolve and the CA down each exit 1 with the CA's problem or the cause,
 and the old certificate serves."""
 
@@ -80,6 +81,15 @@ def test_acme_issue_renew_reissue_and_failures(
     assert second != first
     assert load.failures == [], load.failures[:5]
     print(f"forced re-issue under HTTPS load: {load.ok} ok, {load.handshakes} handshakes, 0 failed")
+
+    # a deploy renews what is due: renew_before longer than pebble's validity makes it due now
+    p.apps[p.name]["tls"]["acme"]["renew_before"] = "87600h"
+    p.write()
+    renewed = p.run("deploy", p.name)
+    assert "renewed" in renewed.stderr, renewed.stderr
+    third = handshake(bed.address, HTTPS_PORT, host, ctx).fingerprint
+    assert third not in (first, second)
+    second = third
 
     # the challenge unreachable: the name resolves where no proxy listens
     ca.resolve(host, ca.address)

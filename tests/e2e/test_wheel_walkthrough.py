@@ -2,8 +2,8 @@
 this checkout, installed with pip in a new virtualenv, then a Docker context over ssh to
 the remote host e3, `init`, `config check`, `plan`, `deploy`, a second version, `rollback`,
 a failing deploy as a CI job sees it, the rest of the app (release command, worker, run,
-exec), then HTTPS: certificate files (made with openssl), the proxy recreated to publish 443
-with the README's `docker rm -f`, then ACME from Debian's pebble (in the bed's external
+exec), then HTTPS: certificate files (made with openssl) on the proxy that `init`'s config
+published 443 for from the start, then ACME from Debian's pebble (in the bed's external
 namespace, validating on e3's port 80) and `certs status`. The only edits to the written
 greenroom.yml are the ones the walkthrough leaves to the user (the app's port, host name and
 health path; the ACME directory and its CA bundle point at pebble).
@@ -162,16 +162,6 @@ def redirect(env: dict[str, str], cwd: Path, address: str, host: str, path: str)
     ).stdout
 
 
-def ssh_config_on_path(env: dict[str, str], folder: Path) -> dict[str, str]:
-    """`env` with an `ssh` first on PATH that reads the alias's ssh_config, as the user's
-    ~/.ssh/config would be read by the Docker CLI's own ssh (OpenSSH ignores $HOME)."""
-    shim = folder / "bin"
-    shim.mkdir(exist_ok=True)
-    (shim / "ssh").write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {env["GREENROOM_SSH_CONFIG"]} "$@"\n')
-    (shim / "ssh").chmod(0o755)
-    return {**env, "PATH": f"{shim}:{env['PATH']}"}
-
-
 def test_own_server_walkthrough_from_a_wheel(
     installed: Path, server: tuple[BedEngine, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -198,7 +188,7 @@ def test_own_server_walkthrough_from_a_wheel(
     (work / "greenroom.yml").write_text(yaml.safe_dump(doc))
 
     resolved = json.loads(sh(env, work, gr, "config", "check", "--json").stdout)
-    assert (resolved["proxy"]["name"], resolved["proxy"]["ports"]) == (PROXY, [f"{PORT}:80"])
+    assert (resolved["proxy"]["name"], resolved["proxy"]["ports"]) == (PROXY, [f"{PORT}:80", "443:443"])
     # no registry here: the defaults' images made from the bed's, with the same layout
     client = bed.docker()
     try:
@@ -243,18 +233,15 @@ def test_own_server_walkthrough_from_a_wheel(
     assert "start" in sh(env, work, gr, "exec", f"{name}w", "--", "cat", "/data/worker.log").stdout
 
     # HTTPS from files: a certificate for the app's host name (here made with openssl) and
-    # its key next to greenroom.yml; the proxy publishes 443; `docker rm -f` the proxy made
-    # without it; deploy
+    # its key next to greenroom.yml; the proxy published 443 from its first deploy; deploy
     started = time.monotonic()
     host = f"{name}.test"
     sh(env, work, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
        "-keyout", "shop.key", "-out", "shop.crt", "-days", "30", "-subj", f"/CN={host}",
        "-addext", f"subjectAltName=DNS:{host}")  # fmt: skip
     sh(env, work, "chmod", "600", "shop.key")
-    doc["proxy"]["ports"] = ["80:80", "443:443"]
     app["tls"] = {"certificate": "shop.crt", "key": "shop.key"}
     (work / "greenroom.yml").write_text(yaml.safe_dump(doc))
-    sh(ssh_config_on_path(env, tmp_path), work, "docker", "rm", "-f", PROXY)
     sh(env, work, gr, "deploy", name, "--image", images["v3"])
     assert https_version(env, work, bed.address, host, work / "shop.crt") == "v3"
     assert redirect(env, work, bed.address, host, "/a/b?c=1") == f"308 https://{host}/a/b?c=1"

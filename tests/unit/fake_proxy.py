@@ -93,6 +93,11 @@ class FakeProxy:
         self.pools = tuple(sorted(pools))
         return "rebooted"
 
+    def recreate(self, pools: tuple[str, ...] = ()) -> str:
+        self.engine.remove(self.spec.name)
+        self.create(pools)
+        return "recreated"
+
     def apply_config(self, pools: tuple[str, ...] = ()) -> str:
         self.pools = tuple(sorted(pools))
         return "applied"

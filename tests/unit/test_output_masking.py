@@ -205,7 +205,7 @@ class FakeDockerHost:
             problems=(LEAK,),
         )
 
-    def proxy_reboot(self) -> Outcome:
+    def proxy_reboot(self, *, recreate: bool = False) -> Outcome:
         return _outcome("proxy-reboot")
 
 

@@ -376,3 +376,43 @@ def test_no_plan_without_the_proxys_routing_state(cfg: Config) -> None:
         plan_deploy(cfg, proxy_spec(cfg), state, "web", None, CTX, config_hash="h")
     with pytest.raises(DeployError, match="routing state"):
         plan_maintenance(cfg, state, "web", True)
+
+
+def test_a_proxy_reboot_recreates_a_holder_missing_a_port_of_proxy_ports_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    from greenroom.errors import DeployError
+    from greenroom.proxy.model import LAYOUT, unpublished
+
+    f = tmp_path / "ports.yml"
+    f.write_text('proxy: {ports: ["80:80", "443:443"]}\napps:\n  web: {image: "web:1", port: 8000}\n')
+    cfg = load_config(f, environ={})
+    other = AppState(
+        "api",
+        network("gr-api-back", "10.213.2.0/26"),
+        network("gr-api-front", "10.213.2.64/29", internal=True),
+        (),
+        Routed("api", ("10.213.2.67:80",)),
+    )
+    old = dataclasses.replace(
+        proxy_container("gr-api-front"),
+        labels={LAYOUT: "pod"},
+        published=("0.0.0.0:80->80/tcp", "[::]:80->80/tcp"),
+    )
+    spec = proxy_spec(cfg)
+    assert [str(p) for p in unpublished(spec.ports, old.published)] == ["443:443"]
+    assert unpublished(spec.ports, (*old.published, "0.0.0.0:443->443/tcp")) == ()
+    state = host(cfg, proxy=old, others={"api": other})
+    with pytest.raises(DeployError, match="does not publish 443:443") as err:
+        plan_proxy_reboot(cfg, spec, state)
+    assert "--recreate" in (err.value.hint or "")
+    plan = plan_proxy_reboot(cfg, spec, state, recreate=True)
+    assert kinds(plan) == ["EnsureProxy", "ProxyJoin"]  # the new holder rejoins every routed app
+    ensure = plan.steps[0]
+    assert isinstance(ensure, EnsureProxy) and ensure.action is ProxyAction.RECREATE
+    assert "publish 443:443" in ensure.describe()
+    # a holder with every port: rebooted as before, nothing to rejoin
+    current = dataclasses.replace(old, published=(*old.published, "0.0.0.0:443->443/tcp"))
+    assert kinds(plan_proxy_reboot(cfg, spec, host(cfg, proxy=current, others={"api": other}))) == [
+        "EnsureProxy"
+    ]

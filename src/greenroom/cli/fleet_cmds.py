@@ -208,8 +208,8 @@ def rollback(cfg: Config, app: str, to: str | None, host: str | None, as_json: b
     _end([report], as_json)
 
 
-def proxy_reboot(cfg: Config, host: str | None, as_json: bool) -> None:
-    report = _fleet(cfg, as_json).proxy_reboot(only=host)
+def proxy_reboot(cfg: Config, host: str | None, as_json: bool, recreate: bool = False) -> None:
+    report = _fleet(cfg, as_json).proxy_reboot(only=host, recreate=recreate)
     if not as_json:
         print_report(report)
     _end([report], as_json)

@@ -119,11 +119,22 @@ def _proxy_status(g: DockerHost, as_json: bool) -> None:
 
 @proxy_app.command("reboot")
 def proxy_reboot(
-    file: FileOpt = DEFAULT_FILE, host: HostOpt = None, engine: EngineOpt = None, as_json: JsonOpt = False
+    file: FileOpt = DEFAULT_FILE,
+    host: HostOpt = None,
+    engine: EngineOpt = None,
+    as_json: JsonOpt = False,
+    recreate: Annotated[
+        bool,
+        typer.Option(
+            "--recreate",
+            help="recreate a proxy that does not publish every port of proxy.ports (its ports refuse "
+            "new connections for a moment; behind a load balancer with hosts: this is automatic)",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the proxy container from state (routing survives in its volume); with
     `hosts:`, one host at a time, each out of the load balancer meanwhile."""
     from greenroom.cli import fleet_cmds
 
     fleet, only = fleet_of(read_config(file), host, engine)
-    fleet_cmds.proxy_reboot(fleet, only, as_json)
+    fleet_cmds.proxy_reboot(fleet, only, as_json, recreate)

@@ -230,10 +230,11 @@ class DockerHost:
         with sigterm_interrupts(), self._locked(app):
             return self._execute(plan_repair(self.cfg, self.observe_healed(), app))
 
-    def proxy_reboot(self) -> Outcome:
+    def proxy_reboot(self, *, recreate: bool = False) -> Outcome:
+        """`recreate`: a holder without every port of proxy.ports is recreated with them."""
         self._ensure_proxy_image()
         # the EnsureProxy step takes the proxy's lock
-        return self._execute(plan_proxy_reboot(self.cfg, self.proxy.spec, self.observe()))
+        return self._execute(plan_proxy_reboot(self.cfg, self.proxy.spec, self.observe(), recreate=recreate))
 
     def proxy_status(self) -> ProxyStatus:
         return proxy_status(self.observe(), self.proxy, self.access)

@@ -48,7 +48,7 @@ from greenroom.gateway.plan import (
     observed_endpoints,
     spec_endpoints,
 )
-from greenroom.proxy.model import ProxySpec, is_pod
+from greenroom.proxy.model import ProxySpec, is_pod, unpublished
 
 __all__ = [
     "Context",
@@ -75,6 +75,13 @@ def routing_known(state: HostState) -> None:
         )
 
 
+RECREATE_HINT = (
+    "the proxy keeps the ports it was created with: `greenroom proxy reboot --recreate` recreates it "
+    "with proxy.ports (its routing state is kept in its volume). On one host its ports refuse new "
+    "connections for a moment; with hosts: behind a load balancer each host is out of it meanwhile"
+)
+
+
 def https_published(proxy: ProxySpec, state: HostState, name: str) -> None:
     """An app with tls needs a proxy that publishes its HTTPS port: a holder made before
     the config published it keeps its ports (it is never replaced)."""
@@ -87,8 +94,7 @@ def https_published(proxy: ProxySpec, state: HostState, name: str) -> None:
             f"{name} has tls but the running proxy {proxy.name} does not publish port {port} "
             f"(it publishes {', '.join(holder.published) or 'nothing'})",
             where=state.engine_host,
-            hint=f"the proxy keeps the ports it was created with: `docker rm -f {proxy.name}` and deploy "
-            "again to recreate it with proxy.ports (a short outage; its routing state is kept in its volume)",
+            hint=RECREATE_HINT,
         )
 
 
@@ -256,18 +262,26 @@ def plan_repair(cfg: Config, state: HostState, name: str) -> Plan:
     return Plan(name, "repair", None, tuple(repair(st, app)), staged_note(st))
 
 
-def plan_proxy_reboot(cfg: Config, proxy: ProxySpec, state: HostState) -> Plan:
+def plan_proxy_reboot(cfg: Config, proxy: ProxySpec, state: HostState, *, recreate: bool = False) -> Plan:
     """Rebuild the proxy container from state: same settings, every routed app rejoined;
-    its routing state lives in a volume and survives."""
-    steps: list[Step] = [
-        EnsureProxy(
-            ProxyAction.REBUILD,
-            reason="reboot requested",
-            pools=wanted_pools(state, None),
-        )
-    ]
-    # the holder (namespace, ports, attachments) stays when it runs: only a new one rejoins
+    its routing state lives in a volume and survives. A holder that does not publish every
+    port of proxy.ports is recreated with `recreate` (its ports refuse connections for a
+    moment), and refused without."""
     holder = state.proxy if state.proxy is not None and state.proxy.running and is_pod(state.proxy) else None
+    missing = unpublished(proxy.ports, holder.published) if holder is not None else ()
+    if holder is not None and missing and not recreate:
+        raise DeployError(
+            f"the running proxy {proxy.name} does not publish {', '.join(map(str, missing))} of proxy.ports "
+            f"(it publishes {', '.join(holder.published) or 'nothing'})",
+            where=state.engine_host,
+            hint=RECREATE_HINT,
+        )
+    action, reason = ProxyAction.REBUILD, "reboot requested"
+    if missing:
+        action, reason = ProxyAction.RECREATE, f"publish {', '.join(map(str, missing))}"
+        holder = None  # the new holder rejoins every app
+    steps: list[Step] = [EnsureProxy(action, reason=reason, pools=wanted_pools(state, None))]
+    # the holder (namespace, ports, attachments) stays when it runs: only a new one rejoins
     fronts = [
         st.front
         for _, st in sorted(state.apps.items())

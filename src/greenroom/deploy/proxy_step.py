@@ -26,6 +26,8 @@ def ensure_proxy(engine: Engine, proxy: ProxyApi, clock: Clock, step: EnsureProx
         engine.ensure_image(proxy.spec.image, hint=PROXY_IMAGE_HINT)
     with _proxy_lock(engine, proxy, clock):
         holder = proxy.container()
+        if step.action is ProxyAction.RECREATE and holder is not None and holder.running and is_pod(holder):
+            return proxy.recreate(step.pools)
         if holder is None or not holder.running or not is_pod(holder):
             if holder is not None:
                 if holder.labels.get(labels.MANAGED) != "true":

@@ -50,6 +50,7 @@ class ProxyAction(Enum):
     CREATE = "create"  # none runs: create and start it
     REBUILD = "rebuild"  # a new nginx beside the running one (new image, proxy reboot); or create
     RECONFIGURE = "reconfigure"  # apply a new nginx config to the running one
+    RECREATE = "recreate"  # a new holder, to publish other ports: they refuse connections meanwhile
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class EnsureProxy:
             ProxyAction.CREATE: "create and start the proxy",
             ProxyAction.RECONFIGURE: "apply the proxy's new nginx config (retire the old workers' "
             "connections, reload)",
+            ProxyAction.RECREATE: "recreate the proxy's holder with proxy.ports (its ports refuse new "
+            "connections for a moment; the routing state stays in its volume)",
         }[self.action]
         return f"{said} ({self.reason})"
 

@@ -154,14 +154,22 @@ class Fleet:
                 )
         return report
 
-    def proxy_reboot(self, only: str | None = None) -> FleetReport:
-        """Every host's proxy rebooted, one host at a time, each out of the load balancer."""
+    def proxy_reboot(self, only: str | None = None, *, recreate: bool = False) -> FleetReport:
+        """Every host's proxy rebooted, one host at a time, each out of the load balancer.
+        A holder without every port of proxy.ports is recreated where the host is out of the
+        load balancer meanwhile (nothing is lost), or with `recreate`."""
         names = host_names(self.cfg, only)
         plan = plan_rollout(names, max_parallel=1, load_balancer=self.handoff.active)
         report = self._report("proxy-reboot", "", plan)
+        drained = all(p.handoff for p in plan.phases)
         with self._hosts(None, report, plan) as services:
             if services is not None:
-                self._batches(report, "proxy-reboot", "", lambda host: services[host].proxy_reboot)
+                self._batches(
+                    report,
+                    "proxy-reboot",
+                    "",
+                    lambda host: partial(services[host].proxy_reboot, recreate=recreate or drained),
+                )
         return report
 
     def each(

@@ -209,6 +209,16 @@ class ProxySpec:
         )
 
 
+def unpublished(ports: Sequence[PortMapping], published: Sequence[str]) -> tuple[PortMapping, ...]:
+    """Pure: the mappings of `ports` that a container publishing `published` (the engine's
+    "0.0.0.0:80->80/tcp") does not: a holder keeps the ports it was created with."""
+    have = set()
+    for entry in published:
+        outside, _, inside = entry.partition("->")
+        have.add((outside.rsplit(":", 1)[-1], inside.split("/")[0]))
+    return tuple(p for p in ports if (str(p.host_port), str(p.container_port)) not in have)
+
+
 def confirm_targets(
     results: Sequence[tuple[int, str]], targets: Sequence[str], expected: int | None
 ) -> str | None:

@@ -244,6 +244,19 @@ class Proxy:
             self.engine.remove(inst.name)
         self._start_instance(1, pools)
 
+    def recreate(self, pools: tuple[str, ...] = ()) -> str:
+        """A new holder with the spec's ports, and its nginx: the only way to publish other
+        ports (the engine fixes them when a container is created). From the old holder's
+        removal until the new nginx answers, its ports refuse new connections: on a fleet
+        the host is out of the load balancer meanwhile. First the old nginx retires, so no
+        keep-alive connection is idle on it when it goes. Says what was done."""
+        old = current(self.instances(refresh=True))
+        retired = self._retire(old) if old is not None else "no nginx ran"
+        self.engine.remove(self.spec.name)
+        self.create(pools)  # removes the old instances too: their namespace is gone
+        ports = ", ".join(map(str, self.spec.ports))
+        return f"{self.spec.name} recreated publishing {ports}; {retired}"
+
     def _start_instance(self, slot: int, pools: tuple[str, ...]) -> Instance:
         spec = self.spec.instance_spec(slot, time.time_ns())
         leftover = next((i for i in self.instances(refresh=True) if i.name == spec.name), None)
