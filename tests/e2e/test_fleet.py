@@ -36,6 +36,7 @@ LB: dict[str, Any] | None = DESC.get("lb")
 SOURCES = str(Path(greenroom.__file__).resolve().parents[1])
 PROXY = "gr-fleet-proxy"
 PORT = int(os.environ.get("GREENROOM_TEST_FLEET_PORT", "18310"))
+TLS_PORT = PORT + 1
 
 pytestmark = [
     pytest.mark.e2e,
@@ -53,12 +54,14 @@ class FleetBed:
     lb: OwnHaproxy
     env: dict[str, str]
     e3: dict[str, Any]  # e3's entry in hosts:
+    more_ports: tuple[str, ...] = ()  # the proxy's, beside PORT:80
 
     def write(self, rollout: dict[str, Any], image: str = "v1", **app: Any) -> None:
         bed = self.beds["e28"]
+        ports = [f"{PORT}:80", *self.more_ports]
         doc = {
             "engine": {"helper_image": bed.busybox_image},
-            "proxy": {"name": PROXY, "image": bed.base_image, "network": PROXY, "ports": [f"{PORT}:80"]},
+            "proxy": {"name": PROXY, "image": bed.base_image, "network": PROXY, "ports": ports},
             "hosts": [
                 {"name": "e28", "engine": self.beds["e28"].host},
                 {"name": "e20", "engine": self.beds["e20"].host},
@@ -259,6 +262,10 @@ def test_a_gate_failing_on_one_host(fleet: FleetBed) -> None:
 def test_proxy_reboot_on_every_host_through_the_drain(fleet: FleetBed) -> None:
     fleet.write({"strategy": "together"})
     assert fleet.deploy("v1")["ok"]
+    # proxy.ports gains HTTPS: the reboot recreates each host's proxy publishing it, each
+    # host out of the load balancer meanwhile, so port 80 loses nothing
+    fleet.more_ports = (f"{TLS_PORT}:443",)
+    fleet.write({"strategy": "together"})
     load = fleet.traffic()
     try:
         load.wait_for("v1", 20)
@@ -271,6 +278,14 @@ def test_proxy_reboot_on_every_host_through_the_drain(fleet: FleetBed) -> None:
     finally:
         load.stop()
     assert not load.failures, load.summary()
+    print(f"proxies recreated publishing 443 through the drain: {load.summary()}")
+    for bed in fleet.beds.values():
+        client = bed.docker()
+        try:
+            published = client.api.inspect_container(PROXY)["NetworkSettings"]["Ports"]
+        finally:
+            client.close()
+        assert published.get("443/tcp"), (bed.name, published)
 
 
 @pytest.mark.parametrize("fleet", ["ssh"], indirect=True)

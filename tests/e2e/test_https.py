@@ -1,5 +1,6 @@
-"""HTTPS at the proxy from certificate files, on a proxy of this test's own that publishes
-80 and 443: a chain, a wildcard over two apps, SNI, HTTP/2, the 308 to https, HSTS,
+"""HTTPS at the proxy from certificate files, on a proxy of this test's own, made publishing
+80 only and recreated by `proxy reboot --recreate` to publish 443 too: a chain, a wildcard
+over two apps, SNI, HTTP/2, the 308 to https (with the published port), HSTS,
 X-Forwarded-Proto; then a new certificate installed by a deploy under HTTPS load
 (keep-alive clients and clients handshaking anew) with no request failed, and a proxy
 reboot under the same load; then bad files,
@@ -30,6 +31,7 @@ from tests.https_client import (
     handshake,
     remove_proxy,
 )
+from tests.lb import Traffic
 from tests.tls_certs import CertAuthority, write_pair
 
 
@@ -73,7 +75,27 @@ def test_certificate_files_serve_https_and_rotate_under_load(
     ca = CertAuthority.make()
     root = ca.write_root(tmp_path / "root.pem")
     write_pair(tmp_path, "site", *ca.leaf("*.tls.test"))
+
+    # a proxy made before proxy.ports published 443: a deploy of an app with tls is refused
+    # with what to do, and `proxy reboot --recreate` recreates it publishing 443, every app
+    # rejoined (on one host its port refuses connections for a moment: counted, not asserted)
+    tls_of_a, ports = p.apps[a].pop("tls"), p.proxy["ports"]
+    p.proxy["ports"] = ports[:1]
     p.write()
+    p.run("deploy", a)
+    p.apps[a]["tls"], p.proxy["ports"] = tls_of_a, ports
+    p.write()
+    refused = p.run("deploy", a, check=False)
+    assert refused.returncode == 1 and "greenroom proxy reboot --recreate" in refused.stderr, refused.stderr
+    http_load = Traffic(bed.address, HTTP_PORT, host=ha, by="X-App-Version").start()
+    try:
+        http_load.wait_for("v1", 20)
+        p.run("proxy", "reboot", "--recreate")
+        http_load.wait_for("v1", http_load.answered()["v1"] + 20)  # a is routed by the new holder
+    finally:
+        http_load.stop()
+    failed = len(http_load.failures)
+    print(f"proxy recreated on one host under HTTP load: {http_load.summary()}, {failed} failed")
     p.run("deploy")
     ctx = context(root)
 
