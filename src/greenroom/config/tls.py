@@ -7,6 +7,7 @@ file not readable by others); that the names cover the app's hosts is the app's 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -45,6 +46,13 @@ def _email(value: str) -> str:
     return value
 
 
+def _base64url(value: SecretStr) -> SecretStr:
+    text = value.get_secret_value()
+    if not text or not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", text):
+        raise ValueError("the HMAC key as the CA gave it: base64url (letters, digits, - and _)")
+    return value
+
+
 def read_file(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
     try:
         with path.open("rb") as f:
@@ -60,7 +68,9 @@ class Eab(Model):
     """External account binding, for CAs that need one (ZeroSSL, Google, ...)."""
 
     kid: str = Field(min_length=1, description="The key identifier the CA gave you.")
-    hmac_key: SecretStr = Field(description="The base64url HMAC key the CA gave you; never printed.")
+    hmac_key: Annotated[SecretStr, AfterValidator(_base64url)] = Field(
+        description="The base64url HMAC key the CA gave you; never printed."
+    )
 
 
 class AcmeConfig(Model):

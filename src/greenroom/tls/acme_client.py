@@ -101,20 +101,27 @@ class AcmeSession:
             ) from exc
         return client.ClientV2(directory, net)
 
-    def register(self, email: str) -> Account:
-        key_pem = new_key_pem()
-        acme = self._client(key_pem)
+    def registration(
+        self, email: str, key_pem: bytes, directory: messages.Directory
+    ) -> messages.NewRegistration:
+        """The new-account request: with the external account binding (a JWS of the account
+        key, HMAC-signed with the CA's key, for the directory's newAccount URL) when set."""
         eab = None
         if self.eab_kid and self.eab_hmac_key:
             eab = messages.ExternalAccountBinding.from_data(
                 account_public_key=_jwk(key_pem).public_key(),
                 kid=self.eab_kid,
                 hmac_key=self.eab_hmac_key,
-                directory=acme.directory,
+                directory=directory,
             )
-        reg = messages.NewRegistration.from_data(
+        return messages.NewRegistration.from_data(
             email=email, terms_of_service_agreed=True, external_account_binding=eab
         )
+
+    def register(self, email: str) -> Account:
+        key_pem = new_key_pem()
+        acme = self._client(key_pem)
+        reg = self.registration(email, key_pem, acme.directory)
         try:
             regr = acme.new_account(reg)
         except errors.ConflictError as exc:  # the key is already registered: its account
