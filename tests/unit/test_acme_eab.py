@@ -10,6 +10,7 @@ from pathlib import Path
 import josepy as jose
 import pytest
 from acme import jws, messages
+from josepy import jwa, jwk
 
 from greenroom.config.load import load_config
 from greenroom.errors import ConfigError
@@ -44,10 +45,10 @@ def test_the_new_account_request_carries_the_binding(tmp_path: Path) -> None:
     assert reg.terms_of_service_agreed and reg.contact == ("mailto:ops@example.com",)
     binding = jws.JWS.from_json(reg.external_account_binding)
     protected = binding.signature.combined
-    assert (protected.kid, protected.url, protected.alg) == ("kid-1", "https://ca.test/new-acct", jose.HS256)
+    assert (protected.kid, protected.url, protected.alg) == ("kid-1", "https://ca.test/new-acct", jwa.HS256)
     assert json.loads(binding.payload) == _jwk(key_pem).public_key().to_partial_json()
-    assert binding.verify(jose.JWKOct(key=jose.b64.b64decode(HMAC_KEY)))
-    assert not binding.verify(jose.JWKOct(key=b"another key"))
+    assert binding.verify(jwk.JWKOct(key=jose.b64.b64decode(HMAC_KEY)))
+    assert not binding.verify(jwk.JWKOct(key=b"another key"))
     # without eab, no binding
     plain = AcmeSession("https://ca.test/dir").registration("ops@example.com", key_pem, DIRECTORY)
     assert plain.external_account_binding is None
