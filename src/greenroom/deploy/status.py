@@ -13,7 +13,7 @@ from greenroom.engine.host_access import HostAccess
 from greenroom.engine.protocol import Engine
 from greenroom.errors import GreenroomError
 from greenroom.gateway.doctor import actual_gateway
-from greenroom.proxy.model import current, is_pod
+from greenroom.proxy.model import current, is_pod, unpublished
 from greenroom.proxy.protocol import ProxyApi
 
 
@@ -129,6 +129,12 @@ def proxy_status(state: HostState, proxy: ProxyApi, access: HostAccess) -> Proxy
         )
     elif state.proxy_generation != expected:
         problems.append("its nginx config is not the current one: the next deploy applies it")
+    missing = unpublished(proxy.spec.ports, c.published) if is_pod(c) else ()
+    if missing:
+        problems.append(
+            f"it does not publish {', '.join(map(str, missing))} of proxy.ports (a proxy keeps the ports "
+            "it was created with): `greenroom proxy reboot --recreate`"
+        )
     routed = {
         name: RoutedApp(st.routed.deploy, st.routed.targets, st.routed.maintenance, st.routed.hosts)
         for name, st in state.apps.items()
