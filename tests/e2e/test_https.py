@@ -79,11 +79,13 @@ def test_certificate_files_serve_https_and_rotate_under_load(
     # a proxy made before proxy.ports published 443: a deploy of an app with tls is refused
     # with what to do, and `proxy reboot --recreate` recreates it publishing 443, every app
     # rejoined (on one host its port refuses connections for a moment: counted, not asserted)
-    tls_of_a, ports = p.apps[a].pop("tls"), p.proxy["ports"]
+    tls, ports = {n: p.apps[n].pop("tls") for n in (a, b)}, p.proxy["ports"]
     p.proxy["ports"] = ports[:1]
     p.write()
     p.run("deploy", a)
-    p.apps[a]["tls"], p.proxy["ports"] = tls_of_a, ports
+    p.proxy["ports"] = ports
+    for n, t in tls.items():
+        p.apps[n]["tls"] = t
     p.write()
     refused = p.run("deploy", a, check=False)
     assert refused.returncode == 1 and "greenroom proxy reboot --recreate" in refused.stderr, refused.stderr
