@@ -182,6 +182,7 @@ class Traffic:
     pace: float = 0.002  # seconds between a client's requests
     ok: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    failed_at: list[float] = field(default_factory=list)  # time.monotonic() of each failure
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -209,11 +210,13 @@ class Traffic:
                         self.ok[server] = self.ok.get(server, 0) + 1
                     else:
                         self.failures.append(f"HTTP {resp.status}")
+                        self.failed_at.append(time.monotonic())
                 if not keepalive:
                     conn.close()
             except (OSError, http.client.HTTPException) as exc:
                 with self._lock:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
+                    self.failed_at.append(time.monotonic())
                 conn.close()
             time.sleep(self.pace)
         conn.close()
