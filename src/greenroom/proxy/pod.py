@@ -248,14 +248,16 @@ class Proxy:
         """A new holder with the spec's ports, and its nginx: the only way to publish other
         ports (the engine fixes them when a container is created). From the old holder's
         removal until the new nginx answers, its ports refuse new connections: on a fleet
-        the host is out of the load balancer meanwhile. First the old nginx retires, so no
-        keep-alive connection is idle on it when it goes. Says what was done."""
-        old = current(self.instances(refresh=True))
-        retired = self._retire(old) if old is not None else "no nginx ran"
+        the host is out of the load balancer meanwhile. First the old nginx retires and
+        stops gracefully: its requests finish, and its idle keep-alive connections (a load
+        balancer's pool) are closed, not left to die with the namespace. Says what was done."""
+        listed = self.instances(refresh=True)
+        for inst in listed:
+            self._stop(inst)
         self.engine.remove(self.spec.name)
-        self.create(pools)  # removes the old instances too: their namespace is gone
+        self.create(pools)
         ports = ", ".join(map(str, self.spec.ports))
-        return f"{self.spec.name} recreated publishing {ports}; {retired}"
+        return f"{self.spec.name} recreated publishing {ports} ({len(listed)} nginx stopped gracefully)"
 
     def _start_instance(self, slot: int, pools: tuple[str, ...]) -> Instance:
         spec = self.spec.instance_spec(slot, time.time_ns())
