@@ -89,6 +89,19 @@ def test_certificate_files_serve_https_and_rotate_under_load(
     p.write()
     refused = p.run("deploy", a, check=False)
     assert refused.returncode == 1 and "greenroom proxy reboot --recreate" in refused.stderr, refused.stderr
+    # the HTTPS port taken on the engine's host: the recreate changes nothing, says why
+    client = bed.docker()
+    taken_by = f"gr-block-{uid()}"
+    blocker = client.containers.run(
+        bed.busybox_image, ["sleep", "120"], name=taken_by, ports={"80/tcp": HTTPS_PORT}, detach=True
+    )
+    try:
+        taken = p.run("proxy", "reboot", "--recreate", check=False)
+    finally:
+        blocker.remove(force=True)
+        client.close()
+    assert taken.returncode == 1 and f"cannot publish {HTTPS_PORT}:443" in taken.stderr, taken.stderr
+    assert plain(bed, ha, "/") == (200, "")  # served by the proxy as it was
     http_load = Traffic(bed.address, HTTP_PORT, host=ha, by="X-App-Version").start()
     try:
         http_load.wait_for("v1", 20)

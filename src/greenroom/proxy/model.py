@@ -28,6 +28,7 @@ from greenroom.proxy import render
 
 STATE_VOLUME_SUFFIX = "-state"
 ROLE_NGINX = "proxy-nginx"
+ROLE_PORT_CHECK = "proxy-port-check"
 LAYOUT = labels.PREFIX + "proxy_layout"  # on the holder: "pod"
 OF_PROXY = labels.PREFIX + "proxy"  # on an instance: its holder's name
 SLOT = labels.PREFIX + "slot"
@@ -187,6 +188,19 @@ class ProxySpec:
             stop_timeout=2,
             stop_signal="SIGTERM",
             sysctls=dict(sysctls or {}),
+        )
+
+    def port_check_spec(self, ports: tuple[PortMapping, ...]) -> ContainerSpec:
+        """A container that only publishes `ports`: started, it proves them free."""
+        return ContainerSpec(
+            name=f"{self.name}-portcheck",
+            image=self.image,
+            network=self.network,
+            command=HOLDER_COMMAND,
+            labels=labels.owned(ROLE_PORT_CHECK),
+            ports=ports,
+            restart="no",
+            stop_timeout=1,
         )
 
     def instance_spec(self, slot: int, started: int) -> ContainerSpec:

@@ -33,6 +33,7 @@ from greenroom.proxy.model import (
     Routed,
     confirm_targets,
     current,
+    unpublished,
 )
 from greenroom.proxy.tls_conf import TLS_DIR
 from greenroom.tls.model import Material
@@ -250,7 +251,24 @@ class Proxy:
         removal until the new nginx answers, its ports refuse new connections: on a fleet
         the host is out of the load balancer meanwhile. First the old nginx retires and
         stops gracefully: its requests finish, and its idle keep-alive connections (a load
-        balancer's pool) are closed, not left to die with the namespace. Says what was done."""
+        balancer's pool) are closed, not left to die with the namespace. Ports the old holder
+        did not publish are proved free beforehand: if one is taken, nothing changes. Says
+        what was done."""
+        holder = self.container()
+        new = unpublished(self.spec.ports, holder.published) if holder is not None else ()
+        if new:
+            check = self.spec.port_check_spec(new)
+            try:
+                self.engine.create_container(check)
+                self.engine.start(check.name)
+            except GreenroomError as exc:
+                raise ProxyError(
+                    f"cannot publish {', '.join(map(str, new))}: {exc.message}; nothing was changed",
+                    where=f"{self.engine.host} {self.spec.name}",
+                    hint="free the port on the engine's host, or change proxy.ports",
+                ) from exc
+            finally:
+                self.engine.remove(check.name)
         listed = self.instances(refresh=True)
         for inst in listed:
             self._stop(inst)
