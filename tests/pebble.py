@@ -60,8 +60,15 @@ class Pebble:
 
 
 @contextlib.contextmanager
-def pebble(bed: BedEngine, folder: Path, http_port: int, resolve_to: str | None = None) -> Iterator[Pebble]:
-    """`resolve_to`: the address every name resolves to (default: the engine host's)."""
+def pebble(
+    bed: BedEngine,
+    folder: Path,
+    http_port: int,
+    resolve_to: str | None = None,
+    eab: tuple[str, str] | None = None,
+) -> Iterator[Pebble]:
+    """`resolve_to`: the address every name resolves to (default: the engine host's).
+    `eab`: (kid, base64url HMAC key): new accounts need that external account binding."""
     if not shutil.which("pebble"):
         pytest.skip("Debian's pebble is not installed: run scripts/testbed up (its install step)")
     ca = CertAuthority.make("pebble wfe")
@@ -79,7 +86,8 @@ def pebble(bed: BedEngine, folder: Path, http_port: int, resolve_to: str | None 
                     "httpPort": http_port,
                     "tlsPort": 5001,
                     "ocspResponderURL": "",
-                    "externalAccountBindingRequired": False,
+                    "externalAccountBindingRequired": eab is not None,
+                    "externalAccountMACKeys": dict([eab]) if eab else {},
                 }
             }
         )

@@ -1,4 +1,5 @@
-"""ACME with Debian's pebble in the bed's external namespace: the first deploy creates the
+"""ACME with Debian's pebble in the bed's external namespace, requiring an external account
+binding (tls.acme.eab): the first deploy creates the
 proxy and then issues (HTTP-01 answered by the proxy on its port 80); `certs renew` is
 idempotent; a forced re-issue under HTTPS load fails nothing; a deploy renews a certificate
 due (acme.renew_before); the challenge unreachable, a
@@ -26,17 +27,24 @@ from tests.https_client import (
 )
 from tests.pebble import Pebble, pebble
 
+EAB = ("kid-gr", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W")
+
 
 @pytest.fixture
 def ca(bed: BedEngine, tmp_path: Path) -> Iterator[Pebble]:
-    with pebble(bed, tmp_path, HTTP_PORT) as p:
+    with pebble(bed, tmp_path, HTTP_PORT, eab=EAB) as p:  # a CA that needs an external account binding
         yield p
 
 
 @pytest.fixture
 def acme_project(bed: BedEngine, tmp_path: Path, ca: Pebble) -> Iterator[Project]:
     name = f"a{uid()}"
-    acme = {"email": "ops@example.com", "directory": ca.directory, "ca_bundle": str(ca.wfe_root)}
+    acme = {
+        "email": "ops@example.com",
+        "directory": ca.directory,
+        "ca_bundle": str(ca.wfe_root),
+        "eab": {"kid": EAB[0], "hmac_key": EAB[1]},
+    }
     mount = [f"{DEMO_APP}:/opt/greenroom-demo/app.py:ro"]
     apps = {name: app_doc(bed, name, hosts=[f"{name}.acme.test"], tls={"acme": acme}, volumes=mount)}
     p = Project(bed, tmp_path, apps)
