@@ -66,9 +66,12 @@ def acme_apps(cfg: Config, names: Sequence[str] | None = None) -> list[str]:
     ]
 
 
-def ensure(cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force: bool = False) -> None:
+def ensure(
+    cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force: bool = False, renew: bool = True
+) -> None:
     """Obtain (reuse, renew or issue) and install each app's certificate on every host whose
-    proxy serves HTTPS; hosts whose proxy does not yet are left for after the deploy."""
+    proxy serves HTTPS; hosts whose proxy does not yet are left for after the deploy.
+    Without `renew`, a valid certificate is installed as it is, even if due."""
     from greenroom.tls.renew import install, obtain
 
     ready = [s for s in all_sites if s.installed() is not None]
@@ -76,7 +79,7 @@ def ensure(cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force
         return
     now = datetime.now(UTC)
     for app in apps:
-        material, said = obtain(app, cfg.app(app), ready, now, force=force)
+        material, said = obtain(app, cfg.app(app), ready, now, force=force, renew=renew)
         output.err.print(Text(f"certificate of {app} ({', '.join(material.hosts)}): {said}"))
         for line in install(material, ready):
             output.err.print(Text(f"  {line}"))
@@ -85,7 +88,8 @@ def ensure(cfg: Config, apps: Sequence[str], all_sites: Sequence[Site], *, force
 def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before: bool) -> None:
     """Before a deploy: renew what is within acme.renew_before of expiry (a failure with a valid
     certificate installed is a warning: the deploy goes on); after: issue for proxies the
-    deploy just created, and take the certificate off apps whose tls was removed."""
+    deploy just created (not renewing: the CA was asked before, once), and take the
+    certificate off apps whose tls was removed."""
     apps = acme_apps(cfg, names)
     plain = [n for n in names if cfg.app(n).tls is None] if cfg.proxy.https() and not before else []
     if not apps and not plain:
@@ -96,7 +100,7 @@ def around_deploy(cfg: Config, names: Sequence[str], host: str | None, *, before
                 s.proxy.remove_tls(app)
                 output.err.print(Text(f"{s.label}: {app} has no tls any more: its certificate removed"))
         try:
-            ensure(cfg, apps, found)
+            ensure(cfg, apps, found, renew=before)
         except CertificateError as exc:
             if not before:
                 raise

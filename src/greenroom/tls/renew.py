@@ -120,14 +120,16 @@ def _publisher(sites: Sequence[Site], host: str) -> tuple[Callable[[str, str], N
 
 
 def obtain(
-    app: str, cfg: AppConfig, sites: Sequence[Site], now: datetime, *, force: bool = False
+    app: str, cfg: AppConfig, sites: Sequence[Site], now: datetime, *, force: bool = False, renew: bool = True
 ) -> tuple[Material, str]:
     """The app's certificate: the installed one while it has more than acme.renew_before
-    left (and not `force`), else a new one from the CA. Says which."""
+    left (any time left, without `renew`) and not `force`, else a new one from the CA.
+    Says which."""
     tls = cfg.tls
     assert tls is not None and tls.acme is not None
     have = _current(sites, app, cfg, now)
-    if have is not None and not force and have.cert.days_left(now) > tls.acme.renew_days():
+    due = tls.acme.renew_days() if renew else 0
+    if have is not None and not force and have.cert.days_left(now) > due:
         return have, f"valid until {have.cert.not_after:%Y-%m-%d}"
     acme = tls.acme
     session = AcmeSession(
