@@ -89,7 +89,7 @@ def _over_fleet(
     """promote, abort, weight through the fleet's runner (fleet/staged.py)."""
     cfg, only = fleet_of(read_config(path), *on)
     cfg.app(app)
-    _show([act(fleet_cmds._fleet(cfg, as_json), only)], as_json)
+    _show([act(fleet_cmds.runner(cfg, as_json), only)], as_json)
 
 
 def _show(reports: list[FleetReport], as_json: bool) -> None:
@@ -97,7 +97,7 @@ def _show(reports: list[FleetReport], as_json: bool) -> None:
     if not as_json:
         for report in reports:
             fleet_cmds.print_report(report)
-    fleet_cmds._end(reports, as_json)
+    fleet_cmds.end(reports, as_json)
 
 
 def wanted(cfg: Config, name: str, no_switch: bool, canary: str | None, analysis_only: bool) -> bool:
@@ -175,7 +175,7 @@ def staged_deploy(
     app = cfg.app(name)
     fleet_cfg, only = _as_fleet(cfg, host)
     if no_switch or weight is not None:
-        fleet = fleet_cmds._fleet(fleet_cfg, as_json)
+        fleet = fleet_cmds.runner(fleet_cfg, as_json)
         fleet.release = release
         _show(staged.stage(fleet, name, image, weight or 0.0, only), as_json)
         return

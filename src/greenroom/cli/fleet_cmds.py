@@ -63,7 +63,7 @@ class HostLines:
             self.console.print(line)
 
 
-def _fleet(cfg: Config, quiet: bool) -> Fleet:
+def runner(cfg: Config, quiet: bool) -> Fleet:
     """The runner, with each host's progress on stderr: a fleet of one as the step timeline
     (live on a terminal), several hosts as lines prefixed with the host."""
     sole = is_sole(cfg)
@@ -134,7 +134,7 @@ def _print_logs(report: FleetReport, *, prefix: bool) -> None:
             output.err.print(Text(text.rstrip() or "(none)"))
 
 
-def _end(reports: list[FleetReport], as_json: bool) -> None:
+def end(reports: list[FleetReport], as_json: bool) -> None:
     if as_json:
         output.json(to_jsonable({"rollouts": [r.as_dict() for r in reports]}))
     failed = next((r for r in reports if not r.ok), None)
@@ -166,7 +166,7 @@ def deploy(
 ) -> None:
     """APPS deployed on every host (or HOST), one app after another or PARALLEL at once."""
     one_line = parallel > 1 and len(apps) > 1
-    fleet = _fleet(cfg, as_json or one_line)
+    fleet = runner(cfg, as_json or one_line)
     fleet.release = release
 
     def done(report: FleetReport) -> None:
@@ -198,21 +198,21 @@ def deploy(
                 hint="each failed app's old version is still serving; see the errors above",
             )
         return
-    _end(reports, as_json)
+    end(reports, as_json)
 
 
 def rollback(cfg: Config, app: str, to: str | None, host: str | None, as_json: bool) -> None:
-    report = _fleet(cfg, as_json).rollback(app, to, only=host)
+    report = runner(cfg, as_json).rollback(app, to, only=host)
     if not as_json:
         print_report(report)
-    _end([report], as_json)
+    end([report], as_json)
 
 
 def proxy_reboot(cfg: Config, host: str | None, as_json: bool, recreate: bool = False) -> None:
-    report = _fleet(cfg, as_json).proxy_reboot(only=host, recreate=recreate)
+    report = runner(cfg, as_json).proxy_reboot(only=host, recreate=recreate)
     if not as_json:
         print_report(report)
-    _end([report], as_json)
+    end([report], as_json)
 
 
 def each(cfg: Config, host: str | None) -> Iterator[tuple[str, DockerHost]]:

@@ -83,7 +83,7 @@ class Fleet:
         rollback_on_failure: bool = False,
     ) -> FleetReport:
         plan = self.plan(app, only)
-        report = self._report("deploy", app, plan)
+        report = self.report_for("deploy", app, plan)
         with self._hosts(app, report, plan) as services:
             if services is None:
                 return report
@@ -143,10 +143,10 @@ class Fleet:
             max_parallel=r.max_parallel,
             load_balancer=self.handoff.active,
         )
-        report = self._report("rollback", app, plan)
+        report = self.report_for("rollback", app, plan)
         with self._hosts(app, report, plan) as services:
             if services is not None:
-                self._batches(
+                self.batches(
                     report,
                     "rollback",
                     app,
@@ -160,11 +160,11 @@ class Fleet:
         load balancer meanwhile (nothing is lost), or with `recreate`."""
         names = host_names(self.cfg, only)
         plan = plan_rollout(names, max_parallel=1, load_balancer=self.handoff.active)
-        report = self._report("proxy-reboot", "", plan)
+        report = self.report_for("proxy-reboot", "", plan)
         drained = all(p.handoff for p in plan.phases)
         with self._hosts(None, report, plan) as services:
             if services is not None:
-                self._batches(
+                self.batches(
                     report,
                     "proxy-reboot",
                     "",
@@ -184,7 +184,7 @@ class Fleet:
         `first`: what runs once before any host acts (the release command); False stops it."""
         with self._hosts(report.app, report, report.plan) as services:
             if services is not None and first(services):
-                self._batches(report, action, report.app, lambda host: work(services[host]))
+                self.batches(report, action, report.app, lambda host: work(services[host]))
         return report
 
     def look(
@@ -195,7 +195,7 @@ class Fleet:
 
     # -- the hosts and their locks -----------------------------------------------------
 
-    def _report(self, action: str, app: str, plan: RolloutPlan) -> FleetReport:
+    def report_for(self, action: str, app: str, plan: RolloutPlan) -> FleetReport:
         hosts = {h: HostResult(h) for h in plan.hosts}
         return FleetReport(action, app, plan, hosts, sole=is_sole(self.cfg))
 
@@ -292,7 +292,7 @@ class Fleet:
             report.failed = host
         return not r.error
 
-    def _batches(
+    def batches(
         self, report: FleetReport, action: str, app: str, work: Callable[[str], Callable[[], object]]
     ) -> None:
         """The plan's phases in order, each phase's hosts at once, each inside its hand-off;
@@ -324,7 +324,7 @@ class Fleet:
         rollback_on_failure: bool,
     ) -> None:
         plan = report.plan
-        self._batches(
+        self.batches(
             report, "deploy", app, lambda host: partial(services[host].deploy, app, image, locked=True)
         )
         if not report.failed:

@@ -72,7 +72,7 @@ def look(fleet: Fleet, app: str, only: str | None = None) -> Seen:
 
 def _unanswered(fleet: Fleet, action: str, app: str, plan: RolloutPlan, seen: Seen) -> FleetReport:
     """The report of a command that did nothing: hosts of it did not answer the look."""
-    report = fleet._report(action, app, plan)
+    report = fleet.report_for(action, app, plan)
     for host, exc in seen.silent.items():
         report.hosts[host].failed(exc, status="unreachable")
     report.failed = next(iter(seen.silent))
@@ -107,7 +107,7 @@ def promote(fleet: Fleet, app: str, only: str | None = None) -> FleetReport:
             + ", ".join(f"{h}: {s.version}" for h, s in seen.staged.items()),
             hint=f"`greenroom abort {app}`, then stage one version on every host",
         )
-    report = fleet._report("promote", app, _promotion(plan))
+    report = fleet.report_for("promote", app, _promotion(plan))
     return fleet.each(report, "promote", lambda g: partial(StagedHost(g).promote, app, locked=True))
 
 
@@ -124,8 +124,8 @@ def promote_held(fleet: Fleet, app: str, hosts: Sequence[StagedHost], only: str 
     their locks held by the caller), as `promote` does; the first failure stops it."""
     plan = _promotion(fleet.plan(app, only))
     by_name = dict(zip(plan.hosts, hosts, strict=True))
-    report = fleet._report("promote", app, plan)
-    fleet._batches(report, "promote", app, lambda host: partial(by_name[host].promote, app, locked=True))
+    report = fleet.report_for("promote", app, plan)
+    fleet.batches(report, "promote", app, lambda host: partial(by_name[host].promote, app, locked=True))
     if report.ok:
         return
     first = report.hosts[report.failed]
@@ -156,7 +156,7 @@ def stage(
         phases = tuple(replace(p, handoff=False, pause_after=0.0) for p in plan.phases)
     plan = replace(plan, phases=phases, notes=())
     at = share if len(plan.hosts) == 1 else 0.0
-    report = fleet._report("stage", app, plan)
+    report = fleet.report_for("stage", app, plan)
 
     def first(services: dict[str, DockerHost]) -> bool:
         if len(services) == 1:  # one host: the release command is a step of its stage
@@ -201,7 +201,7 @@ def _everywhere(
     if seen.silent:
         return _unanswered(fleet, action, app, plan, seen)
     report = fleet.each(
-        fleet._report(action, app, plan),
+        fleet.report_for(action, app, plan),
         action,
         lambda g: work(StagedHost(g)),
     )
