@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from greenroom.config import config_hash
 from greenroom.deploy.canary import Counts, parse_stats
+from greenroom.deploy.context import Context
 from greenroom.deploy.execute import Outcome
 from greenroom.deploy.host import DockerHost
 from greenroom.deploy.interrupt import sigterm_interrupts
@@ -35,44 +36,35 @@ class StagedHost:
         return (routed.staged if routed else None), (routed.color if routed else None)
 
     def stage(self, app: str, image: str | None, weight: float, *, locked: bool = False) -> Outcome:
-        cfg = self.host.cfg
-        cfg.app(app)
+        self.host.cfg.app(app)
         with sigterm_interrupts(), self.host._locked(app, held=locked):
             state = self.host.observe_healed()
             ctx = self.host.context(self.host._needs_networks(state, app))
-            plan = plan_stage(
-                cfg,
-                self.host.proxy.spec,
-                state,
-                app,
-                image,
-                ctx,
-                weight=weight,
-                config_hash=config_hash(cfg.app(app)),
-                release=self.host.release,
-            )
-            return self.host._execute(plan)
+            return self.host._execute(self._stage_plan(state, app, image, weight, ctx))
 
     def plan(self, app: str, image: str | None, weight: float, then: str = "") -> Plan:
         """The steps a stage would run now, changing nothing (as DockerHost.plan); THEN: what
         follows it (a canary's schedule), as a note."""
-        cfg = self.host.cfg
         state = self.host.observe()
         needs = self.host._needs_networks(state, app)
-        plan = plan_stage(
+        plan = self._stage_plan(state, app, image, weight, self.host.context(needs, dry_run=True))
+        if then:
+            plan = replace(plan, notes=(*plan.notes, then))
+        return tentative(plan) if needs else plan
+
+    def _stage_plan(self, state: HostState, app: str, image: str | None, weight: float, ctx: Context) -> Plan:
+        cfg = self.host.cfg
+        return plan_stage(
             cfg,
             self.host.proxy.spec,
             state,
             app,
             image,
-            self.host.context(needs, dry_run=True),
+            ctx,
             weight=weight,
             config_hash=config_hash(cfg.app(app)),
             release=self.host.release,
         )
-        if then:
-            plan = replace(plan, notes=(*plan.notes, then))
-        return tentative(plan) if needs else plan
 
     def _run(self, app: str, locked: bool, make: Callable[[HostState], Plan]) -> Outcome:
         self.host.cfg.app(app)
