@@ -26,7 +26,7 @@ from greenroom.deploy.staged_host import StagedHost
 from greenroom.deploy.steps import Plan
 from greenroom.errors import ConfigError, DeployError
 from greenroom.fleet import staged
-from greenroom.fleet.hosts import as_fleet, docker_host_for, is_sole, placed_hosts, reach
+from greenroom.fleet.hosts import docker_host_for, fleet_at, is_sole, placed_hosts, reach
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.run import Fleet
 
@@ -46,18 +46,12 @@ def percent(value: str) -> float:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _as_fleet(cfg: Config, at: str | None) -> tuple[Config, str | None]:
-    """CFG as a fleet and the host of it to act on (None: every host); AT as `where` gives
-    it: with `hosts:` a host's name, without an engine's address (the fleet of one's engine)."""
-    return (cfg, at) if cfg.hosts else (as_fleet(cfg, at), None)
-
-
 @contextlib.contextmanager
 def _hosts(cfg: Config, app: str, at: str | None, as_json: bool) -> Iterator[list[StagedHost]]:
     """APP's hosts (every host APP is placed on, or the one --host names; without `hosts:`
     the one engine), each reached at once; an unreachable host fails the command before it acts."""
     cfg.app(app)
-    fleet, only = _as_fleet(cfg, at)
+    fleet, only = fleet_at(cfg, at)
     sole = is_sole(fleet)
     reporter = None if as_json or output.quiet else StepReporter(output.err)
     chosen = placed_hosts(fleet, app, only)
@@ -173,7 +167,7 @@ def staged_deploy(
     no_switch, canary, analysis_only = how
     weight = percent(canary) if canary is not None else None
     app = cfg.app(name)
-    fleet_cfg, only = _as_fleet(cfg, host)
+    fleet_cfg, only = fleet_at(cfg, host)
     if no_switch or weight is not None:
         fleet = fleet_cmds.runner(fleet_cfg, as_json)
         fleet.release = release

@@ -32,27 +32,27 @@ def _site(label: str, g: DockerHost) -> Site:
 
 
 @contextlib.contextmanager
-def sites(cfg: Config, host: str | None) -> Iterator[list[Site]]:
-    """Every host's proxy at once (a fleet's every host; else the one engine)."""
-    if not cfg.hosts:
-        g = DockerHost(cfg, host=host)
-        try:
-            yield [_site(g.engine.host, g)]
-        finally:
-            g.engine.close()
-        return
-    from greenroom.fleet.hosts import docker_host_for, host_names, reach
+def sites(cfg: Config, at: str | None) -> Iterator[list[Site]]:
+    """Every host's proxy at once (the fleet's every host, or the one AT names; without
+    `hosts:` its engine, AT an address), or the error of the hosts that did not answer."""
+    from greenroom.fleet.hosts import docker_host_for, fleet_at, host_names, is_sole, reach
 
-    names = host_names(cfg, host)
-    chosen = [h for h in cfg.hosts if h.name in names]
-    services, unreachable = reach(cfg, chosen, docker_host_for(cfg))
+    fleet, only = fleet_at(cfg, at)
+    names = host_names(fleet, only)
+    chosen = [h for h in fleet.hosts if h.name in names]
+    services, unreachable = reach(fleet, chosen, docker_host_for(fleet))
     try:
+        if unreachable and is_sole(fleet):
+            raise unreachable[0].error  # one engine: its own words
         if unreachable:
             raise GreenroomError(
                 f"{len(unreachable)} host(s) unreachable: {', '.join(u.host for u in unreachable)}",
                 hint="a certificate is installed on every host: renew when all of them answer",
             )
-        yield [_site(h.name, services[h.name]) for h in chosen]
+        yield [
+            _site(services[h.name].engine.host if is_sole(fleet) else h.name, services[h.name])
+            for h in chosen
+        ]
     finally:
         for g in services.values():
             g.engine.close()

@@ -21,7 +21,7 @@ from greenroom.cli.timeline import StepReporter
 from greenroom.config import Config, load_config, load_config_lenient, secret_values
 from greenroom.deploy.host import DockerHost
 from greenroom.errors import ConfigError
-from greenroom.fleet.hosts import as_fleet, is_sole
+from greenroom.fleet.hosts import fleet_at, is_sole
 
 FileOpt = Annotated[
     Path, typer.Option("--file", "-f", envvar="GREENROOM_CONFIG", help="the greenroom.yml to use")
@@ -81,10 +81,7 @@ def fleet_of(cfg: Config, host: str | None, engine: str | None) -> tuple[Config,
     """The fleet a command acts on, and the one host of it that --host names (None: every
     host). A config without `hosts:` is a fleet of one host: the engine --engine gives, else
     engine.host, DOCKER_HOST or the Docker context."""
-    at = where(cfg, host, engine)
-    if cfg.hosts:
-        return cfg, at
-    return as_fleet(cfg, at), None
+    return fleet_at(cfg, where(cfg, host, engine))
 
 
 def warn_host_as_engine() -> None:

@@ -44,6 +44,13 @@ def as_fleet(cfg: Config, engine: str | None = None) -> Config:
     return cfg.model_copy(update={"hosts": (sole,)})
 
 
+def fleet_at(cfg: Config, at: str | None) -> tuple[Config, str | None]:
+    """CFG as a fleet, and the one host of it to act on (None: every host). AT is what a
+    command was told: with `hosts:`, a host's name; without, an engine's address (its fleet
+    of one's engine)."""
+    return (cfg, at) if cfg.hosts else (as_fleet(cfg, at), None)
+
+
 def is_sole(cfg: Config) -> bool:
     """Whether CFG is a fleet of one made by `as_fleet` (no `hosts:` in the file)."""
     return len(cfg.hosts) == 1 and isinstance(cfg.hosts[0], SoleHost)
