@@ -73,8 +73,8 @@ def proxy_stats(bed: BedEngine, app: str) -> dict[str, Any]:
 
 
 def status_json(project: Project) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(project.run("status", "--json").stdout)
-    return next(a for a in doc["apps"] if a["app"] == project.name)
+    (host,) = json.loads(project.run("status", "--json").stdout)["hosts"]  # a fleet of one
+    return dict(next(a for a in host["apps"] if a["app"] == project.name))
 
 
 def canary(project: Project, image: str, **env: str) -> tuple[int, str]:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from greenroom.cli import fleet_cmds, look_cmds, operate_cmds, options, timeline
+from greenroom.cli import fleet_cmds, operate_cmds, options, timeline
 from greenroom.cli.app import run
 from greenroom.cli.output import MaskedConsole, output
 from greenroom.config import Config
@@ -213,7 +213,7 @@ class FakeDockerHost:
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    for module in (options, look_cmds, operate_cmds):
+    for module in (options, operate_cmds):
         monkeypatch.setattr(module, "DockerHost", FakeDockerHost)
     monkeypatch.setattr(fleet_run, "docker_host_for", FakeDockerHost.factory)
     monkeypatch.setattr(fleet_cmds, "docker_host_for", FakeDockerHost.factory)

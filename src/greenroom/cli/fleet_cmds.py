@@ -22,7 +22,7 @@ from greenroom.errors import DeployError, GreenroomError
 from greenroom.fleet.hosts import docker_host_for, host_names, is_sole, reach
 from greenroom.fleet.report import FleetReport
 from greenroom.fleet.run import Fleet
-from greenroom.fleet.views import each_host, fleet_status
+from greenroom.fleet.views import HostView, each_host, fleet_status
 
 _LOCK = threading.Lock()
 _STYLE = {
@@ -258,7 +258,40 @@ def history(
     return out, failed
 
 
+def print_sole_status(v: HostView) -> None:
+    """A fleet of one's status as one engine's: every app's row, the proxy, the problems."""
+    table = Table(title=f"greenroom on {v.engine} (Docker {v.docker})", title_justify="left")
+    staged = any(r.staged for r in v.apps)
+    for col in ("app", "live", "version", "since", "replicas", "gateway", "maintenance", "retained"):
+        table.add_column(col)
+    if staged:
+        table.add_column("staged")
+    for r in v.apps:
+        table.add_row(
+            r.app,
+            f"{r.color} {r.deploy}" if r.deploy else "[dim]not deployed[/]",
+            r.version or "",
+            r.since or "",
+            r.replicas,
+            {True: "[green]ok[/]", False: "[red]MOVED[/]", None: ""}[r.gateway_ok],
+            "[yellow]on[/]" if r.maintenance else "off",
+            str(len(r.retained)),
+            *([r.staged or ""] if staged else []),
+        )
+    output.out.print(table)
+    output.out.print(
+        f"proxy {v.proxy}: "
+        + ("running" if v.proxy_running else "[red]not running[/]")
+        + (f", generation {v.generation}" if v.generation else "")
+    )
+    for r in v.apps:
+        for p in r.problems:
+            output.err.print(Text(f"{r.app}: {p}", style="yellow"))
+
+
 def status(cfg: Config, host: str | None, as_json: bool) -> None:
+    """Every host's apps at once (a fleet of one: as one engine's), version drift, what is
+    staged where, the load balancer's view; --json: one document for one host or many."""
     view = fleet_status(cfg, host)
     drift = view.drift()
     if as_json:
@@ -272,6 +305,9 @@ def status(cfg: Config, host: str | None, as_json: bool) -> None:
                             "error": v.error,
                             "proxy_running": v.proxy_running,
                             "load_balancer": v.balancer,
+                            "docker": v.docker,
+                            "proxy": v.proxy,
+                            "generation": v.generation,
                             "apps": v.apps,
                         }
                         for v in view.hosts
@@ -282,6 +318,9 @@ def status(cfg: Config, host: str | None, as_json: bool) -> None:
                 }
             )
         )
+    elif is_sole(cfg):
+        (one,) = view.hosts
+        print_sole_status(one)
     else:
         table = Table(title=f"greenroom on {len(view.hosts)} host(s)", title_justify="left")
         staged = view.staged()

@@ -19,11 +19,9 @@ from greenroom.cli.options import (
     read_config,
     short,
     targets,
-    where,
 )
 from greenroom.cli.output import output
 from greenroom.cli.render import to_jsonable
-from greenroom.deploy.host import DockerHost
 from greenroom.errors import GreenroomError
 
 
@@ -34,57 +32,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Apps, the live color and version, since when, health of the gateway, problems;
         with `hosts:`, every host at once, version drift and the load balancer's view."""
-        cfg = read_config(file, lenient=True)
-        host = where(cfg, host, engine)
-        if cfg.hosts:
-            from greenroom.cli import fleet_cmds
+        from greenroom.cli import fleet_cmds
 
-            fleet_cmds.status(cfg, host, as_json)
-            return
-        g = DockerHost(cfg, host=host)
-        state, rows = g.status()
-        if as_json:
-            output.json(
-                to_jsonable(
-                    {
-                        "engine": g.engine.host,
-                        "proxy": state.proxy.name if state.proxy else None,
-                        "proxy_running": bool(state.proxy and state.proxy.running),
-                        "apps": rows,
-                    }
-                )
-            )
-            return
-        table = Table(
-            title=f"greenroom on {g.engine.host} (Docker {g.engine.info.version})", title_justify="left"
-        )
-        staged = any(r.staged for r in rows)
-        for col in ("app", "live", "version", "since", "replicas", "gateway", "maintenance", "retained"):
-            table.add_column(col)
-        if staged:
-            table.add_column("staged")
-        for r in rows:
-            table.add_row(
-                r.app,
-                f"{r.color} {r.deploy}" if r.deploy else "[dim]not deployed[/]",
-                r.version or "",
-                r.since or "",
-                r.replicas,
-                {True: "[green]ok[/]", False: "[red]MOVED[/]", None: ""}[r.gateway_ok],
-                "[yellow]on[/]" if r.maintenance else "off",
-                str(len(r.retained)),
-                *([r.staged or ""] if staged else []),
-            )
-        output.out.print(table)
-        proxy = state.proxy
-        output.out.print(
-            f"proxy {g.proxy.spec.name}: "
-            + ("running" if proxy and proxy.running else "[red]not running[/]")
-            + (f", generation {state.proxy_generation}" if state.proxy_generation else "")
-        )
-        for r in rows:
-            for p in r.problems:
-                output.err.print(Text(f"{r.app}: {p}", style="yellow"))
+        fleet, only = fleet_of(read_config(file, lenient=True), host, engine)
+        fleet_cmds.status(fleet, only, as_json)
 
     @app.command()
     def logs(

@@ -18,7 +18,7 @@ from greenroom.deploy.host import DockerHost
 from greenroom.deploy.status import AppStatus
 from greenroom.errors import GreenroomError
 from greenroom.fleet.handoff import runtime_api
-from greenroom.fleet.hosts import docker_host_for, reach
+from greenroom.fleet.hosts import docker_host_for, is_sole, reach
 from greenroom.lb.haproxy import HAProxy
 
 READ_WAIT = 30.0
@@ -33,6 +33,9 @@ class HostView:
     proxy_running: bool = False
     error: str = ""  # unreachable, or could not be read
     balancer: str = ""  # the load balancer's state of this host's server(s): ready, drain, maint
+    docker: str = ""  # the engine's version
+    proxy: str = ""  # the proxy's name
+    generation: str = ""  # the proxy's nginx.conf generation
 
 
 @dataclass
@@ -93,20 +96,25 @@ def each_host(
 def fleet_status(cfg: Config, only: str | None = None) -> FleetView:
     hosts = [h for h in cfg.hosts if only is None or h.name == only]
 
-    def ask(g: DockerHost) -> tuple[bool, list[AppStatus], str]:
+    def ask(g: DockerHost) -> HostView:
         state, rows = g.status()
-        return bool(state.proxy and state.proxy.running), rows, g.engine.host
+        running = bool(state.proxy and state.proxy.running)
+        view = HostView("", g.engine.host, rows, running, docker=g.engine.info.version)
+        view.proxy, view.generation = g.proxy.spec.name, state.proxy_generation or ""
+        return view
 
     found = each_host(cfg, hosts, ask)
     views = []
     for h in hosts:
         got = found[h.name]
         address = h.engine or f"context {h.context}"
+        if isinstance(got, GreenroomError) and is_sole(cfg):
+            raise got  # a fleet of one fails as its engine did
         if isinstance(got, GreenroomError):
             views.append(HostView(h.name, address, error=str(got)))
         else:
-            running, rows, engine = got
-            views.append(HostView(h.name, engine, rows, running))
+            got.host = h.name
+            views.append(got)
     view = FleetView(views)
     lb = cfg.load_balancer
     if lb is not None and lb.haproxy is not None:
