@@ -257,7 +257,8 @@ class DockerHost(Strategy):
             peak = rss.read().strip().splitlines()
         if proc.returncode != 0:
             raise RuntimeError(f"greenroom deploy failed: {proc.stderr[-2000:]}")
-        timing = self._timing(started, finished, json.loads(proc.stdout))
+        (host,) = json.loads(proc.stdout)["rollouts"][-1]["hosts"]  # a fleet of one
+        timing = self._timing(started, finished, host["outcome"])
         timing.peak_rss_kb = int(peak[-1]) if peak and peak[-1].isdigit() else 0
         return timing
 
