@@ -144,15 +144,7 @@ class Fleet:
             load_balancer=self.handoff.active,
         )
         report = self.report_for("rollback", app, plan)
-        with self._hosts(app, report, plan) as services:
-            if services is not None:
-                self.batches(
-                    report,
-                    "rollback",
-                    app,
-                    lambda host: partial(services[host].rollback, app, to, locked=True),
-                )
-        return report
+        return self.each(report, "rollback", lambda g: partial(g.rollback, app, to, locked=True))
 
     def proxy_reboot(self, only: str | None = None, *, recreate: bool = False) -> FleetReport:
         """Every host's proxy rebooted, one host at a time, each out of the load balancer.
