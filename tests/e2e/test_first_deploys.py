@@ -1,5 +1,5 @@
 """A host greenroom has not been on yet: a plan changes nothing there; two first deploys at
-once make one proxy and both serve."""
+once make one proxy and both serve; the replicas of a first deploy share its requests."""
 
 from __future__ import annotations
 
@@ -104,5 +104,40 @@ def test_two_first_deploys_at_once_make_one_proxy(bed: BedEngine, tmp_path: Path
             holders, nginx = pod(bed)
             assert holders == [PROXY_NAME] and len(nginx) == 1, (holders, nginx)
             assert locks_of(bed, {first, second}, {p.pid for p in procs}) == []
+    finally:
+        project.cleanup()
+
+
+def test_replicas_share_the_requests(bed: BedEngine, tmp_path: Path) -> None:
+    """Three replicas of a color: the proxy spreads the requests over the three (each
+    request's njs VM starts afresh, so the pick keeps no count of its own)."""
+    project = new_project(bed, tmp_path, replicas=3)
+    name = project.name
+    try:
+        project.run("deploy")
+        client = bed.docker()
+        try:
+            script = (
+                "for i in $(seq 60); do curl -s -o /dev/null -D - -H 'Host: "
+                f"{name}.test' -H 'X-Greenroom-Probe: 1' http://127.0.0.1/; done"
+            )
+            res = client.containers.get(PROXY_NAME).exec_run(["sh", "-c", script])
+            assert isinstance(res.output, bytes)
+            out = res.output.decode()
+            addresses = {
+                c.attrs["NetworkSettings"]["Networks"][f"gr-{name}-front"]["IPAddress"]
+                for c in client.containers.list(filters={"label": f"greenroom.app={name}"})
+            }
+        finally:
+            client.close()
+        seen = [
+            line.split(":", 1)[1].strip().rsplit(":", 1)[0]
+            for line in out.splitlines()
+            if line.lower().startswith("x-greenroom-upstream:")
+        ]
+        assert len(seen) == 60 and len(addresses) == 3
+        counts = {a: seen.count(a) for a in addresses}
+        assert set(seen) == addresses and min(counts.values()) >= 5, counts
+        assert all(get(bed, f"{name}.test")[0] == 200 for _ in range(5))
     finally:
         project.cleanup()

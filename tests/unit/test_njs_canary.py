@@ -22,6 +22,7 @@ function fakeDict() {
     const store = new Map();
     return {
         get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
+        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
         keys: () => Array.from(store.keys()),
         incr: (k, d, init) => {
             const v = (store.has(k) ? store.get(k) : init) + d; store.set(k, v); return v;
@@ -172,5 +173,5 @@ def test_the_https_server_counts_as_the_plain_one() -> None:
     public = [s for s in servers if "listen 80 " in s or "listen 443 ssl" in s]
     assert len(public) == 2
     for server in public:
-        assert "access_log /dev/null gr_count if=$gr_count;" in server
+        assert "access_log /dev/null gr_count if=$gr_counted;" in server
         assert "$gr_target" in server

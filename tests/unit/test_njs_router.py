@@ -21,6 +21,7 @@ globalThis.ngx = {
     ERR: 0, log: function () {},
     shared: {greenroom: {
         get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
+        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
         keys: () => Array.from(store.keys()),
     }},
 };
@@ -74,3 +75,45 @@ def test_the_harness_runs_the_shipped_module() -> None:
     text = Path(__file__).parents[2].joinpath("src/greenroom/proxy/greenroom.js").read_text()
     assert "export default { target, admin, count };" in text
     assert "const fs = require('fs');" in text
+
+
+FRESH_VM = """
+const vm = require('vm');
+const store = new Map();
+const ngx = {
+    ERR: 0, log: function () {},
+    shared: {greenroom: {
+        get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
+        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
+        keys: () => Array.from(store.keys()),
+    }},
+};
+const fs = {readdirSync: () => { throw new Error('none'); }};
+const code = %MODULE% + '\\n;globalThis.out = (typeof put === "function" && globalThis.st) ? put(st) : '
+    + 'target({headersIn: {host: "shop.example.com"}, remoteAddress: "203.0.113.9", variables: {}});';
+const st = {app: 'shop', hosts: ['shop.example.com'],
+    targets: ['10.0.0.2:8000', '10.0.0.3:8000', '10.0.0.4:8000']};
+vm.runInNewContext(code, {ngx, require: () => fs, st, Math});
+const seen = [];
+for (let i = 0; i < 300; i++) {
+    const ctx = {ngx, require: () => fs, Math};
+    vm.runInNewContext(code, ctx);
+    seen.push(ctx.out);
+}
+console.log(JSON.stringify(seen));
+"""
+
+
+def test_replicas_share_the_requests_though_each_request_has_a_fresh_vm() -> None:
+    """njs runs every request in a copy of the module's initial VM: nothing a request
+    changes in the module's variables reaches the next. Each request here runs the module
+    anew (as in nginx), over one shared dict, and every replica gets a fair share."""
+    module = asset("greenroom.js").decode().replace("export default { target, admin, count };", "")
+    assert NODE is not None
+    script = FRESH_VM.replace("%MODULE%", json.dumps(module))
+    res = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=30, check=False)
+    assert res.returncode == 0, res.stderr
+    seen: list[str] = json.loads(res.stdout)
+    counts = {t: seen.count(t) for t in set(seen)}
+    assert set(counts) == {"10.0.0.2:8000", "10.0.0.3:8000", "10.0.0.4:8000"}, counts
+    assert min(counts.values()) > 50, counts  # 100 each expected of 300

@@ -21,6 +21,7 @@ globalThis.ngx = {
     ERR: 0, log: function () {},
     shared: {greenroom: {
         get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
+        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
         keys: () => Array.from(store.keys()),
     }},
 };

@@ -142,3 +142,39 @@ def test_a_short_curl_answer_is_an_error_naming_the_proxy() -> None:
     with pytest.raises(ProxyError, match=r"answered 0 of 2 requests \(exit 127\)") as info:
         client.fetch("GET", 8099, ["/greenroom/state", "/greenroom/generation"])
     assert info.value.where == "unix:///fake.sock proxy"
+
+
+class _LosingEngine(_CurlEngine):
+    """Loses curl's whole output the first `lost` times (exit 0), then answers."""
+
+    def __init__(self, output: str, lost: int) -> None:
+        super().__init__(output)
+        self.lost = lost
+
+    def exec(self, container: str, command: list[str], *, runs: float = 0.0) -> tuple[int, str]:
+        self.commands.append(command)
+        if self.lost:
+            self.lost -= 1
+            return 0, ""
+        return 0, self.output
+
+
+def test_curl_output_lost_on_the_way_is_asked_again_once_and_then_named() -> None:
+    from greenroom.errors import ProxyError
+    from greenroom.proxy.admin import ProxyClient
+
+    ok = '{"blue": 1}\n--greenroom-reply 200 \n'
+    engine = _LosingEngine(ok, lost=1)
+    client = ProxyClient(engine, "proxy")  # type: ignore[arg-type]
+    assert [r.status for r in client.fetch("POST", 8099, ["/greenroom/app/shop"], body="{}")] == [200]
+    assert len(engine.commands) == 2
+    engine = _LosingEngine(ok, lost=2)
+    client = ProxyClient(engine, "proxy")  # type: ignore[arg-type]
+    with pytest.raises(ProxyError, match=r"none of curl's output .* lost on the way back, twice") as info:
+        client.fetch("GET", 8099, ["/greenroom/state"])
+    assert "ssh or TLS" in (info.value.hint or "") and len(engine.commands) == 2
+    engine = _LosingEngine(ok, lost=1)
+    client = ProxyClient(engine, "proxy")  # type: ignore[arg-type]
+    with pytest.raises(ProxyError, match=r"not sent again: it may have been done"):
+        client.fetch("POST", 8099, ["/greenroom/history/shop"], body="{}", idempotent=False)
+    assert len(engine.commands) == 1

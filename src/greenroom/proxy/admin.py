@@ -63,14 +63,16 @@ class ProxyClient:
         headers: dict[str, str] | None = None,
         body: str | None = None,
         timeout: float = 10.0,
+        idempotent: bool = True,
     ) -> list[Reply]:
-        """One reply per path, in order, every request alike but for its path."""
+        """One reply per path, in order, every request alike but for its path.
+        `idempotent`: the requests may be sent again when the engine lost curl's output."""
         ns = self._namespace()
         if ns is not None:
             self.last_mode = AdminReach.DIRECT
             return [self._direct(ns, method, port, p, headers or {}, body, timeout) for p in paths]
         self.last_mode = AdminReach.EXEC
-        return self._exec(method, port, paths, headers or {}, body, timeout)
+        return self._exec(method, port, paths, headers or {}, body, timeout, idempotent)
 
     # -- direct -------------------------------------------------------------------------
 
@@ -133,17 +135,24 @@ class ProxyClient:
         headers: dict[str, str],
         body: str | None,
         timeout: float,
+        idempotent: bool,
     ) -> list[Reply]:
         cmd = curl_command(method, port, paths, headers, body, timeout)
-        try:
-            code, out = self.engine.exec(self.container, cmd, runs=timeout * len(paths))
-        except GreenroomError as exc:
-            raise ProxyError(
-                f"cannot reach the proxy's listener on port {port}: {exc.message}",
-                where=f"{self.engine.host} {self.container}",
-                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
-            ) from exc
+        code, out = self._run(cmd, port, timeout * len(paths))
+        if code == 0 and not out.strip() and idempotent:
+            # curl exits 0 only after printing a mark per request: its output was lost on
+            # the way back (seen once over ssh, right after the connection froze and
+            # resumed); the requests are safe to send again
+            code, out = self._run(cmd, port, timeout * len(paths))
         replies = parse_curl_replies(out)
+        if code == 0 and not out.strip():
+            raise ProxyError(
+                f"the engine returned none of curl's output for {len(paths)} request(s) to the "
+                f"proxy's port {port} (curl exited 0): it was lost on the way back"
+                + (", twice" if idempotent else " (the request was not sent again: it may have been done)"),
+                where=f"{self.engine.host} {self.container}",
+                hint="check the connection to the engine (ssh or TLS) and run the command again",
+            )
         if len(replies) != len(paths):
             raise ProxyError(
                 f"curl in the proxy answered {len(replies)} of {len(paths)} requests (exit {code}): "
@@ -152,6 +161,16 @@ class ProxyClient:
                 hint="the proxy image needs curl 7.84 or later",
             )
         return replies
+
+    def _run(self, cmd: list[str], port: int, runs: float) -> tuple[int, str]:
+        try:
+            return self.engine.exec(self.container, cmd, runs=runs)
+        except GreenroomError as exc:
+            raise ProxyError(
+                f"cannot reach the proxy's listener on port {port}: {exc.message}",
+                where=f"{self.engine.host} {self.container}",
+                hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
+            ) from exc
 
 
 def curl_command(

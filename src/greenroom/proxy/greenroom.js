@@ -15,7 +15,14 @@ const LATENCY_MS = [5, 10, 25, 50, 100, 150, 200, 300, 500, 750, 1000, 2000, 500
 // from 127.0.0.1 inside the proxy: from anywhere else such a host has no app (404)
 const INTERNAL = '.greenroom.internal';
 const LOCAL = '127.0.0.1';
-let turn = 0;
+// The dict's keys. Per request: G, then H + host, then R + app (three reads). Each VM (a
+// request's) starts from this file again, so nothing per request is kept in variables here.
+// G: 'L' once the files are loaded, followed by the generation that retires, if one does
+const G = 'g';
+const H = 'h:';  // host -> app
+const R = 'r:';  // app -> "maintenance\ntargets\nstaged" (staged: stagedKey, or '')
+const V = 'v:';  // a preview host -> '1'
+const S = 's:';  // app -> its whole state (JSON), for the admin API and the next put
 
 // A staged color (preview or canary) in one string read per request:
 // weight (basis points)|new color|live color|preview header|preview cookie|sticky header|
@@ -31,44 +38,47 @@ function clearStats(app) {
     stats.keys().forEach(function (k) { if (k.startsWith(app + '|')) { stats.delete(k); } });
 }
 
+function route(st) {
+    return [st.maintenance ? '1' : '0', (st.targets || []).join(' '), st.staged ? stagedKey(st) : ''].join('\n');
+}
+
 function put(st) {
     // new keys first, stale ones after: a request in between never finds the host unmapped
     const hosts = st.hosts || [];
     const previews = st.staged ? (st.staged.hosts || []) : [];
-    const old = dict.get('s:' + st.app);
+    const old = dict.get(S + st.app);
     const was = old ? JSON.parse(old) : {};
     const wasStaged = was.staged ? was.staged.deploy : '';
     if (st.staged && st.staged.deploy !== wasStaged) { clearStats(st.app); }
-    dict.set('t:' + st.app, (st.targets || []).join(' '));
-    dict.set('m:' + st.app, st.maintenance ? '1' : '0');
-    if (st.staged) { dict.set('c:' + st.app, stagedKey(st)); } else { dict.delete('c:' + st.app); }
-    hosts.forEach(function (h) { dict.set('h:' + h, st.app); });
-    previews.forEach(function (h) { dict.set('h:' + h, st.app); dict.set('p:' + h, '1'); });
+    dict.set(R + st.app, route(st));
+    hosts.forEach(function (h) { dict.set(H + h, st.app); });
+    previews.forEach(function (h) { dict.set(H + h, st.app); dict.set(V + h, '1'); });
     const kept = hosts.concat(previews);
     (was.hosts || []).concat(was.staged ? (was.staged.hosts || []) : []).forEach(function (h) {
-        if (kept.indexOf(h) < 0 && dict.get('h:' + h) === st.app) { dict.delete('h:' + h); }
-        if (previews.indexOf(h) < 0) { dict.delete('p:' + h); }
+        if (kept.indexOf(h) < 0 && dict.get(H + h) === st.app) { dict.delete(H + h); }
+        if (previews.indexOf(h) < 0) { dict.delete(V + h); }
     });
-    dict.set('s:' + st.app, JSON.stringify(st));
+    dict.set(S + st.app, JSON.stringify(st));
 }
 
 function drop(app) {
-    const old = dict.get('s:' + app);
+    const old = dict.get(S + app);
     if (old) {
         const was = JSON.parse(old);
         (was.hosts || []).concat(was.staged ? (was.staged.hosts || []) : []).forEach(function (h) {
-            if (dict.get('h:' + h) === app) { dict.delete('h:' + h); }
-            dict.delete('p:' + h);
+            if (dict.get(H + h) === app) { dict.delete(H + h); }
+            dict.delete(V + h);
         });
     }
-    dict.delete('c:' + app);
-    dict.delete('t:' + app);
-    dict.delete('m:' + app);
-    dict.delete('s:' + app);
+    dict.delete(R + app);
+    dict.delete(S + app);
 }
 
+// The app state files into the dict, once per dict (a reload keeps it; a new nginx starts
+// empty). Returns G's value. A dict an older greenroom.js filled has no G: loaded again.
 function load() {
-    if (dict.get('loaded') === '1') { return; }
+    const g = dict.get(G);
+    if (g !== undefined) { return g; }
     let files = [];
     try { files = fs.readdirSync(APPS); } catch (e) { files = []; }
     files.forEach(function (f) {
@@ -77,14 +87,15 @@ function load() {
             ngx.log(ngx.ERR, 'greenroom: unreadable state ' + f + ': ' + e);
         }
     });
-    dict.set('loaded', '1');
+    dict.add(G, 'L');  // a retire set meanwhile is kept
+    return dict.get(G);
 }
 
 function appFor(host) {
-    let app = dict.get('h:' + host);
+    let app = dict.get(H + host);
     let i = host.indexOf('.');
     while (!app && i > -1) {
-        app = dict.get('h:*' + host.slice(i));
+        app = dict.get(H + '*' + host.slice(i));
         i = host.indexOf('.', i + 1);
     }
     return app;
@@ -95,25 +106,29 @@ function internal(host) {
 }
 
 function target(r) {
-    load();
+    const g = load();
     // A reload is about to replace this generation's workers: until it has, every response
     // of theirs closes its connection (the clients reconnect, to the new workers once they run).
-    if (dict.get('retire') === r.variables.gr_generation) { r.variables.gr_retiring = '1'; }
+    if (g.length > 1 && g.slice(1) === r.variables.gr_generation) { r.variables.gr_retiring = '1'; }
     let host = (r.headersIn.host || '').toLowerCase();
     const colon = host.lastIndexOf(':');
     if (colon > -1 && host.indexOf(']') < colon) { host = host.slice(0, colon); }
     if (internal(host) && r.remoteAddress !== LOCAL) { return 'none'; }
     const app = appFor(host);
     if (!app) { return 'none'; }
-    r.variables.gr_hsts = dict.get('x:' + app) || '';  // tls.js keeps it: sent on HTTPS only
-    if (dict.get('m:' + app) === '1') { return 'maintenance'; }
-    let t = dict.get('t:' + app);
-    const c = dict.get('c:' + app);
-    if (c) { t = staged(r, app, host, c.split('|'), t); }
+    // tls.js keeps the app's HSTS value: the HTTPS server sends it (no read over plain HTTP)
+    if (r.variables.https) { r.variables.gr_hsts = dict.get('x:' + app) || ''; }
+    const rt = dict.get(R + app);
+    if (!rt) { return 'none'; }
+    const f = rt.split('\n');  // maintenance, targets, staged
+    if (f[0] === '1') { return 'maintenance'; }
+    let t = f[1];
+    if (f[2]) { t = staged(r, app, host, f[2].split('|'), t); }
     if (!t) { return 'none'; }
+    if (t.indexOf(' ') < 0) { return t; }
+    // replicas: a random one per request (no state is shared between requests' VMs)
     const list = t.split(' ');
-    turn = (turn + 1) % 1048576;
-    return list[turn % list.length];
+    return list[Math.floor(Math.random() * list.length)];
 }
 
 // FNV-1a: the same client hashes to the same bucket on every host of a fleet
@@ -153,7 +168,7 @@ function bucket(r, f) {
 
 function staged(r, app, host, f, live) {
     r.variables.gr_app = app;
-    let on = dict.get('p:' + host) === '1'
+    let on = dict.get(V + host) === '1'
         || (f[3] !== '' && !!r.headersIn[f[3]])
         || (f[4] !== '' && cookie(r, f[4]) !== undefined);
     if (!on && +f[0] > 0) { on = bucket(r, f) < +f[0]; }
@@ -205,7 +220,7 @@ function admin(r) {
         if (kind === 'state' && r.method === 'GET') {
             const out = {};
             dict.keys().forEach(function (k) {
-                if (k.startsWith('s:')) { out[k.slice(2)] = JSON.parse(dict.get(k)); }
+                if (k.startsWith(S)) { out[k.slice(S.length)] = JSON.parse(dict.get(k)); }
             });
             return r.return(200, JSON.stringify(out) + '\n');
         }
@@ -230,10 +245,12 @@ function admin(r) {
             return r.return(200, JSON.stringify(out) + '\n');
         }
         if (kind === 'retire' && r.method === 'POST') {
-            dict.set('retire', r.requestText.trim());
+            dict.set(G, 'L' + r.requestText.trim());
+            dict.set('retire', r.requestText.trim());  // for workers of a greenroom.js before G
             return r.return(200, '{}\n');
         }
         if (kind === 'retire' && r.method === 'DELETE') {
+            dict.set(G, 'L');
             dict.delete('retire');
             return r.return(200, '{}\n');
         }

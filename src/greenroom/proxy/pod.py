@@ -104,7 +104,10 @@ class Proxy:
         )
 
     def admin(self, method: str, path: str, body: str | None = None, *, port: int | None = None) -> str:
-        reply = self.client.fetch(method, port or self.admin_port(), [f"/greenroom/{path}"], body=body)[0]
+        once = method == "POST" and path.startswith("history/")  # appends: not sent twice
+        reply = self.client.fetch(
+            method, port or self.admin_port(), [f"/greenroom/{path}"], body=body, idempotent=not once
+        )[0]
         if reply.status != 200:
             raise self._admin_error(method, path, reply)
         return reply.body

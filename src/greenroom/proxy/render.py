@@ -87,9 +87,12 @@ def _upstreams(settings: ProxySettings, pools: tuple[str, ...]) -> str:
     return "\n".join([*blocks, pool_map])
 
 
-def _proxied(uri: str, retire: bool = False, first: str = "") -> str:
-    """The proxying part of a location: the same for every path in (`first`: a line before)."""
+def _proxied(uri: str, retire: bool = False, first: str = "", probe: bool = True) -> str:
+    """The proxying part of a location: the same for every path in (`first`: a line before).
+    `probe`: greenroom's confirm probe (plain HTTP, from inside the proxy) is told which
+    upstream answered; the HTTPS server never gets one, so it does not look."""
     retiring = "            if ($gr_retiring) { rewrite ^ /.greenroom-retiring last; }\n" if retire else ""
+    upstream = "            add_header X-Greenroom-Upstream $gr_probe_upstream always;\n" if probe else ""
     return f"""{first}            if ($gr_target = "none") {{ return 404 "no app for this host\\n"; }}
             if ($gr_target = "maintenance") {{ return 503; }}
 {retiring}            proxy_pass http://$gr_upstream{uri};
@@ -98,8 +101,7 @@ def _proxied(uri: str, retire: bool = False, first: str = "") -> str:
             proxy_set_header Connection $gr_connection;
             proxy_set_header X-Forwarded-For $gr_forwarded_for;
             proxy_set_header X-Forwarded-Proto $gr_forwarded_proto;
-            add_header X-Greenroom-Upstream $gr_probe_upstream always;
-            add_header Set-Cookie $gr_cookie always;  # a canary's sticky bucket (empty: none)"""
+{upstream}            add_header Set-Cookie $gr_cookie always;  # a canary's sticky bucket (empty: none)"""
 
 
 def _forwarded(settings: ProxySettings) -> str:
@@ -130,7 +132,7 @@ def _server(listen: str, https: bool | None) -> str:
     challenge = tls_conf.challenge_location(_proxied("")) + "\n" if https is False else ""
     return f"""    server {{
 {listen}
-        access_log /dev/null gr_count if=$gr_count;  # counts a staged app's requests, writes nothing
+        access_log /dev/null gr_count if=$gr_counted;  # counts a staged app's requests, writes nothing
         error_page 503 /greenroom-maintenance.html;
         location = /greenroom-maintenance.html {{
             internal;
@@ -140,13 +142,13 @@ def _server(listen: str, https: bool | None) -> str:
         location = /.greenroom-retiring {{
             internal;
             keepalive_timeout 0;
-{_proxied("$request_uri")}
+{_proxied("$request_uri", probe=not https)}
 {tail}{log}        }}
 {challenge}        location / {{
             # while this generation is being replaced by a reload, every response closes
             # its connection and the client reconnects to the new workers: the old ones
             # never close an idle keep-alive connection under a request just sent on it
-{_proxied("", retire=True, first=first)}
+{_proxied("", retire=True, first=first, probe=not https)}
 {tail}{log}        }}
     }}"""
 
@@ -167,6 +169,7 @@ def _canary_vars() -> str:
     js_var $gr_color;
     js_var $gr_cookie;
     js_set $gr_count gr.count;
+    map $gr_app $gr_counted {{ "" ""; default $gr_count; }}  # gr.count runs for a staged app only
     log_format gr_count "$gr_count";"""
 
 
@@ -191,7 +194,7 @@ http {{
     js_shared_dict_zone zone=greenroom:{s.dict_size_kb}k type=string;
     js_set $gr_target gr.target;
 {tls_http}    js_var $gr_retiring;  # set by gr.target: "1" while this generation retires
-    js_var $gr_hsts;  # set by gr.target: the app's Strict-Transport-Security value, if any
+    js_var $gr_hsts;  # set by gr.target on HTTPS: the app's Strict-Transport-Security value
 {_canary_vars()}
     map "" $gr_generation {{ default "{gen}"; }}
     keepalive_timeout 75s;

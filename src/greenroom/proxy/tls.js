@@ -74,10 +74,15 @@ function meta(app) {
     return m ? JSON.parse(m) : null;
 }
 
-// $gr_tls: the handshake's key + chain; '' (a handshake failure) for a name no app has
+// $gr_tls: the handshake's key + chain; '' (a handshake failure) for a name no app has.
+// Per handshake: the name's app, then its PEM (the files are read only if the name has none).
 function cert(r) {
-    load();
-    const app = lookup((r.variables.ssl_server_name || '').toLowerCase());
+    const name = (r.variables.ssl_server_name || '').toLowerCase();
+    let app = lookup(name);
+    if (!app && dict.get('tls-loaded') !== '1') {
+        load();
+        app = lookup(name);
+    }
     return (app && dict.get('p:' + app)) || '';
 }
 
