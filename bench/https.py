@@ -11,8 +11,9 @@ Three loads, each against both in turn (their order alternated from round to rou
 keep-alive (1 thread, 8 connections, as fast as it goes), wrk with `Connection: close` (a new
 TCP connection and a full TLS handshake per request: handshakes per second), and keep-alive
 paced (each connection waits 2 ms after each answer: well below saturation, where a p99 is
-the proxy's, not the queue of a machine whose two cores wrk, nginx and the app share). wrk resolves the certificate's name through a hosts file of its own (a private
-mount namespace), so its SNI is the app's host. Prints a table, writes bench/results/https-*.
+the proxy's, not the queue of a machine whose two cores wrk, nginx and the app share).
+wrk resolves the certificate's name through a hosts file of its own (a private mount
+namespace), so its SNI is the app's host. Prints a table, writes bench/results/https-*.
 """
 
 from __future__ import annotations
