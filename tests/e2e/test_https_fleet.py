@@ -7,6 +7,7 @@ load through the load balancer fails nothing."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 import subprocess
@@ -98,6 +99,7 @@ def test_acme_on_a_fleet_behind_a_tcp_load_balancer(tmp_path: Path) -> None:
                     "image": e28.base_image,
                     "network": PROXY,
                     "ports": [f"{HTTP_PORT}:80", f"{HTTPS_PORT}:443"],
+                    "https_port": tls,  # where clients reach HTTPS: the balancer's port
                 },
                 "hosts": [
                     {"name": "e28", "engine": beds["e28"].host},
@@ -144,6 +146,12 @@ def test_acme_on_a_fleet_behind_a_tcp_load_balancer(tmp_path: Path) -> None:
             assert {handshake(lb, tls, host, ctx).fingerprint for _ in range(6)} == seen
             status = run("certs", "status").stdout
             assert all(f"{name}  {app}" in status for name in beds), status
+            for _ in range(3):  # plain HTTP through the balancer, to each host in turn
+                conn = http.client.HTTPConnection(lb, web, timeout=10)
+                conn.request("GET", "/a/b?c=1", headers={"Host": host})
+                resp = conn.getresponse()
+                assert resp.status == 308 and resp.getheader("Location") == f"https://{host}:{tls}/a/b?c=1"
+                conn.close()
 
             load = HttpsLoad(lb, tls, host, ctx).start()
             try:
