@@ -13,24 +13,13 @@ import pytest
 from greenroom.deploy.canary import parse_stats
 from greenroom.proxy.model import Routed, Staged
 from greenroom.proxy.render import asset
-from tests.unit.test_njs_router import NODE
+from tests.unit.test_njs_router import FAKE_NGX, NODE
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
-HARNESS = """
-function fakeDict() {
-    const store = new Map();
-    return {
-        get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
-        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
-        keys: () => Array.from(store.keys()),
-        incr: (k, d, init) => {
-            const v = (store.has(k) ? store.get(k) : init) + d; store.set(k, v); return v;
-        },
-    };
-}
-globalThis.ngx = {ERR: 0, log: function () {}, shared: {greenroom: fakeDict(), greenroom_stats: fakeDict()}};
-const fs = {readdirSync: () => { throw new Error('none'); }};
+HARNESS = (
+    FAKE_NGX
+    + """
 const require = () => fs;
 %MODULE%
 const input = JSON.parse(process.argv[process.argv.length - 1]);
@@ -52,6 +41,7 @@ ngx.shared.greenroom_stats.keys().forEach(function (k) {
 });
 console.log(JSON.stringify({out: out, stats: counted}));
 """
+)
 
 LIVE = "10.0.0.2:8000"
 NEW = "10.0.0.3:8000"

@@ -15,17 +15,27 @@ from greenroom.proxy.render import asset
 NODE = shutil.which("node") or shutil.which("nodejs")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
-HARNESS = """
-const store = new Map();
-globalThis.ngx = {
-    ERR: 0, log: function () {},
-    shared: {greenroom: {
+# The fake of what nginx gives the modules, for every harness: the shared dicts (greenroom,
+# and greenroom_stats of numbers) and an fs with no state files
+FAKE_NGX = """
+function fakeDict() {
+    const store = new Map();
+    return {
         get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
         add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
         keys: () => Array.from(store.keys()),
-    }},
-};
+        incr: (k, d, init) => {
+            const v = (store.has(k) ? store.get(k) : init) + d; store.set(k, v); return v;
+        },
+    };
+}
+const ngx = {ERR: 0, log: function () {}, shared: {greenroom: fakeDict(), greenroom_stats: fakeDict()}};
 const fs = {readdirSync: () => { throw new Error('none'); }};
+"""
+
+HARNESS = (
+    FAKE_NGX
+    + """
 const require = () => fs;
 %MODULE%
 const mod = {target, admin};
@@ -37,6 +47,7 @@ for (const [host, remote] of JSON.parse(process.argv[process.argv.length - 1])) 
 }
 console.log(JSON.stringify(out));
 """
+)
 
 
 def route(*requests: tuple[str, str]) -> list[str]:
@@ -77,18 +88,10 @@ def test_the_harness_runs_the_shipped_module() -> None:
     assert "const fs = require('fs');" in text
 
 
-FRESH_VM = """
+FRESH_VM = (
+    FAKE_NGX
+    + """
 const vm = require('vm');
-const store = new Map();
-const ngx = {
-    ERR: 0, log: function () {},
-    shared: {greenroom: {
-        get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
-        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
-        keys: () => Array.from(store.keys()),
-    }},
-};
-const fs = {readdirSync: () => { throw new Error('none'); }};
 const code = %MODULE% + '\\n;globalThis.out = (typeof put === "function" && globalThis.st) ? put(st) : '
     + 'target({headersIn: {host: "shop.example.com"}, remoteAddress: "203.0.113.9", variables: {}});';
 const st = {app: 'shop', hosts: ['shop.example.com'],
@@ -102,6 +105,7 @@ for (let i = 0; i < 300; i++) {
 }
 console.log(JSON.stringify(seen));
 """
+)
 
 
 def test_replicas_share_the_requests_though_each_request_has_a_fresh_vm() -> None:

@@ -4,27 +4,20 @@ by SNI, who is redirected to https, which ACME tokens are answered."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from typing import Any
 
 import pytest
 
 from greenroom.proxy.render import asset
+from tests.unit.test_njs_router import FAKE_NGX, NODE
 
-NODE = shutil.which("node") or shutil.which("nodejs")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
-HARNESS = """
-const store = new Map();
-globalThis.ngx = {
-    ERR: 0, log: function () {},
-    shared: {greenroom: {
-        get: (k) => store.get(k), set: (k, v) => { store.set(k, v); }, delete: (k) => { store.delete(k); },
-        add: (k, v) => { if (store.has(k)) { return false; } store.set(k, v); return true; },
-        keys: () => Array.from(store.keys()),
-    }},
-};
+HARNESS = (
+    FAKE_NGX
+    + """
+const store = ngx.shared.greenroom;
 store.set('tls-loaded', '1');
 %MODULE%
 put('shop', {hosts: ['shop.example.com'], hsts: 0, redirect: true}, 'SHOP-PEM');
@@ -40,6 +33,7 @@ for (const [fn, r] of JSON.parse(process.argv[process.argv.length - 1])) {
 out.push(store.get('x:wild') || '', store.get('x:shop') || '');
 console.log(JSON.stringify(out));
 """
+)
 
 
 def run(*calls: tuple[str, dict[str, Any]]) -> list[str]:

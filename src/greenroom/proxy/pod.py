@@ -103,10 +103,18 @@ class Proxy:
             hint="`greenroom proxy status` shows the proxy; `greenroom proxy reboot` rebuilds it",
         )
 
-    def admin(self, method: str, path: str, body: str | None = None, *, port: int | None = None) -> str:
-        once = method == "POST" and path.startswith("history/")  # appends: not sent twice
+    def admin(
+        self,
+        method: str,
+        path: str,
+        body: str | None = None,
+        *,
+        port: int | None = None,
+        idempotent: bool = True,
+    ) -> str:
+        """One admin call; `idempotent`: it may be sent again when the engine lost its answer."""
         reply = self.client.fetch(
-            method, port or self.admin_port(), [f"/greenroom/{path}"], body=body, idempotent=not once
+            method, port or self.admin_port(), [f"/greenroom/{path}"], body=body, idempotent=idempotent
         )[0]
         if reply.status != 200:
             raise self._admin_error(method, path, reply)
@@ -159,7 +167,7 @@ class Proxy:
         self._to_all("POST", f"app/{routed.app}", routed.to_json())
 
     def record(self, app: str, entry: dict[str, Any]) -> None:
-        self.admin("POST", f"history/{app}", json.dumps(entry))
+        self.admin("POST", f"history/{app}", json.dumps(entry), idempotent=False)  # appends
 
     def stats(self, app: str) -> dict[str, Any]:
         """APP's counters while a color is staged: {"COLOR|n": requests, ...} (greenroom.js)."""
