@@ -213,11 +213,16 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=cli_env(),
+            env={**cli_env(), "PYTHONFAULTHANDLER": "1"},
         )
         wait_for(lambda: any(":running" in c for c in one_offs(bed, web, "run")), what="the run container")
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # the fault handler prints where each thread was
+            _, stderr = proc.communicate(timeout=10)
+            pytest.fail(f"`greenroom run` still ran 30 s after a Ctrl-C:\n{stderr.decode(errors='replace')}")
         assert proc.returncode != 0
         wait_for(lambda: not one_offs(bed, web, "run"), what="the run container removed", timeout=10)
     finally:

@@ -3,19 +3,17 @@ JSON requests for fields the SDK does not know."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
-from docker.utils.socket import consume_socket_output, frames_iter
 
 from greenroom.engine.address import EngineAddress
+from greenroom.engine.frames import frames
 from greenroom.engine.ssh_command import ssh_command_for
 from greenroom.engine.tls import tls_config
 from greenroom.engine.transport import SshAdapter
@@ -63,31 +61,15 @@ def post_json(api: docker.APIClient, path: str, body: dict[str, Any]) -> dict[st
 
 
 def read_exec_output(sock: Any, seconds: float) -> bytes:
-    """An exec's output (stdout and stderr frames) from its upgraded socket, within `seconds`:
-    the SDK waits on that socket with no deadline at all, so a watchdog shuts it down when
-    the time is up (a TimeoutError then, which the bound judges)."""
-    raw = getattr(sock, "_sock", sock)
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RDWR)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+    """An exec's output (stdout and stderr frames) from its upgraded socket, within `seconds`
+    (the SDK would wait on that socket with no deadline at all): a TimeoutError after them,
+    which the bound judges."""
     try:
-        output = consume_socket_output(data for _, data in frames_iter(sock, tty=False))  # type: ignore[no-untyped-call]
-    except OSError:
-        if expired.is_set():
-            raise TimeoutError(f"the exec gave no complete answer within {seconds:g} s") from None
-        raise
+        pieces = [data for _, data in frames(sock, tty=False, deadline=time.monotonic() + seconds)]
+    except TimeoutError:
+        raise TimeoutError(f"the exec gave no complete answer within {seconds:g} s") from None
     finally:
-        timer.cancel()
         response = getattr(sock, "_response", None)  # the SDK keeps it there: closing it ends the exec's
         if response is not None:  # connection as the SDK's own exec_start does
             response.close()
-    if expired.is_set():
-        raise TimeoutError(f"the exec gave no complete answer within {seconds:g} s")
-    return bytes(output or b"")
+    return b"".join(pieces)

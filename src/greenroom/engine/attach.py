@@ -20,9 +20,8 @@ import tty as ttymod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from docker.utils.socket import frames_iter
-
 from greenroom.engine.client import DockerEngine
+from greenroom.engine.frames import STDERR, frames, raw_socket
 from greenroom.engine.protocol import Engine
 from greenroom.errors import EngineError
 
@@ -31,11 +30,6 @@ def _docker(engine: Engine) -> DockerEngine:
     if not isinstance(engine, DockerEngine):
         raise EngineError("attached commands need a Docker engine", where=engine.host)
     return engine
-
-
-def _raw(sock: Any) -> socket.socket:
-    raw: socket.socket = sock._sock if hasattr(sock, "_sock") else sock  # SocketIO wraps the socket
-    return raw
 
 
 def _feed(fd: int, sock: socket.socket) -> None:
@@ -58,7 +52,7 @@ def _close(sock: Any) -> None:
     """End a hijacked stream: the socket shut, then its HTTP response closed (which closes the
     file under it; closing that file first breaks the response's own close later)."""
     with contextlib.suppress(OSError):
-        _raw(sock).shutdown(socket.SHUT_RDWR)
+        raw_socket(sock).shutdown(socket.SHUT_RDWR)
     response = getattr(sock, "_response", None)
     with contextlib.suppress(OSError, ValueError):
         if response is not None:
@@ -83,10 +77,10 @@ def raw_terminal(tty: bool) -> Iterator[None]:
 
 def _pump(sock: Any, tty: bool, stdin: bool) -> None:
     if stdin:
-        threading.Thread(target=_feed, args=(sys.stdin.fileno(), _raw(sock)), daemon=True).start()
+        threading.Thread(target=_feed, args=(sys.stdin.fileno(), raw_socket(sock)), daemon=True).start()
     out, err = sys.stdout.buffer, sys.stderr.buffer
-    for stream, data in frames_iter(sock, tty):  # type: ignore[no-untyped-call]
-        target = err if stream == 2 else out
+    for stream, data in frames(sock, tty):
+        target = err if stream == STDERR else out
         target.write(data)
         target.flush()
 
