@@ -13,7 +13,9 @@ TCP connection and a full TLS handshake per request: handshakes per second), and
 paced (each connection waits 2 ms after each answer: well below saturation, where a p99 is
 the proxy's, not the queue of a machine whose two cores wrk, nginx and the app share).
 wrk resolves the certificate's name through a hosts file of its own (a private mount
-namespace), so its SNI is the app's host. Prints a table, writes bench/results/https-*.
+namespace), so its SNI is the app's host. Beside each rate, each proxy's own CPU time per
+request (its containers' cgroups, read through the engine before and after each run).
+Prints a table, writes bench/results/https-*.
 """
 
 from __future__ import annotations
