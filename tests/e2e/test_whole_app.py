@@ -55,6 +55,37 @@ def one_off(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def interrupt_run(bed: BedEngine, project: Project, web: str, sig: signal.Signals) -> None:
+    """`greenroom run APP -- sleep 60`, then `sig` once its container runs: it ends, and
+    its container is removed. The child gets SIGINT's default disposition back, as at a
+    terminal: a test run started as a background job inherits it ignored (a shell's `&`
+    without job control), and Python then installs no Ctrl-C handler at all."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenroom", "run", web, "--file", str(project.file), "--", "sleep", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**cli_env(), "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        wait_for(lambda: any(":running" in c for c in one_offs(bed, web, "run")), what="the run container")
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # the fault handler prints where each thread was
+            stacks = proc.communicate(timeout=10)[1].decode(errors="replace")
+            pytest.fail(f"`greenroom run` still ran 30 s after {sig.name}:\n{stacks}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ValueError):  # read already, after a fault handler's dump
+            proc.communicate(timeout=10)
+    assert proc.returncode != 0, proc.returncode
+    wait_for(lambda: not one_offs(bed, web, "run"), what="the run container removed", timeout=10)
+
+
 def on_a_terminal(project: Project, web: str, typed: bytes) -> tuple[int, bool]:
     """`greenroom run APP -- sh` on a pseudo-terminal: (its exit code, whether sh answered)."""
     leader, follower = pty.openpty()
@@ -207,24 +238,9 @@ def test_migration_worker_run_and_exec(bed: BedEngine, tmp_path: Path) -> None:
                 spans.append((open_.pop(who), float(at)))
         assert len(spans) == 1 and len(open_) == 1, log.stdout  # v1 ran and stopped; v2 runs
         assert min(open_.values()) > spans[0][1], "the singleton worker ran twice at once"
-        # Ctrl-C of `run`: its container is removed
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "greenroom", "run", web, "--file", str(project.file), "--", "sleep", "60"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**cli_env(), "PYTHONFAULTHANDLER": "1"},
-        )
-        wait_for(lambda: any(":running" in c for c in one_offs(bed, web, "run")), what="the run container")
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGABRT)  # the fault handler prints where each thread was
-            _, stderr = proc.communicate(timeout=10)
-            pytest.fail(f"`greenroom run` still ran 30 s after a Ctrl-C:\n{stderr.decode(errors='replace')}")
-        assert proc.returncode != 0
-        wait_for(lambda: not one_offs(bed, web, "run"), what="the run container removed", timeout=10)
+        # Ctrl-C of `run`, then SIGTERM: its container is removed
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            interrupt_run(bed, project, web, sig)
     finally:
         project.cleanup()
         client = bed.docker()

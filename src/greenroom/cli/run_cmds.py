@@ -2,7 +2,7 @@
 
 run:  a new container of the app's live image (or --image) with its environment, secrets,
       volumes, back network and extra networks, attached to this terminal (stdin, and a TTY
-      on a terminal); removed afterwards, also on Ctrl-C; its exit code is greenroom's.
+      on a terminal); removed afterwards, also on Ctrl-C or SIGTERM; its exit code is greenroom's.
 exec: a command in one of the live containers (--replica N).
 The command's own output passes through unchanged; greenroom's messages go through the
 masking output sink like every other command's."""
@@ -21,6 +21,7 @@ from greenroom import labels
 from greenroom.cli.options import DEFAULT_FILE, EngineOpt, FileOpt, fleet_of, read_config
 from greenroom.config import Config
 from greenroom.deploy.host import DockerHost
+from greenroom.deploy.interrupt import sigterm_interrupts
 from greenroom.deploy.release import one_off_spec
 from greenroom.errors import ConfigError, DeployError, GreenroomError
 
@@ -92,14 +93,15 @@ def register(app: typer.Typer) -> None:
             )
             spec = replace(spec, tty=tty, stdin_open=stdin)
             g.engine.ensure_image(chosen)
-            g.engine.create_container(spec)
-            try:
-                for net in app_cfg.networks:  # before it starts: its gateway never moves
-                    g.engine.connect_network(spec.name, net, gw_priority=-1)
-                code = run_attached(g.engine, spec.name, tty=tty, stdin=stdin)
-            finally:
-                with contextlib.suppress(GreenroomError):
-                    g.engine.remove(spec.name)
+            with sigterm_interrupts():  # SIGTERM as Ctrl-C: the container is removed
+                try:
+                    g.engine.create_container(spec)  # inside: one cut short may exist all the same
+                    for net in app_cfg.networks:  # before it starts: its gateway never moves
+                        g.engine.connect_network(spec.name, net, gw_priority=-1)
+                    code = run_attached(g.engine, spec.name, tty=tty, stdin=stdin)
+                finally:
+                    with contextlib.suppress(GreenroomError):
+                        g.engine.remove(spec.name)
         finally:
             g.engine.close()
         raise typer.Exit(code)
@@ -135,7 +137,8 @@ def register(app: typer.Typer) -> None:
                     hint=f"live replicas: {', '.join(str(c.replica) for c in running)}",
                 )
             tty, stdin = _terminal()
-            code = exec_attached(g.engine, picked.name, command, tty=tty, stdin=stdin)
+            with sigterm_interrupts():  # SIGTERM as Ctrl-C: the terminal is given back
+                code = exec_attached(g.engine, picked.name, command, tty=tty, stdin=stdin)
         finally:
             g.engine.close()
         raise typer.Exit(code)

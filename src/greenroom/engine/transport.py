@@ -169,10 +169,15 @@ class SshConnection(urllib3.connection.HTTPConnection):
             raise
 
     def ssh_stderr(self) -> str:
-        if self._stderr is None or self._stderr.closed:
+        """What ssh printed ("" once the file is closed: a spare login that failed is closed
+        by its own thread while the pool may close it too)."""
+        try:
+            if self._stderr is None or self._stderr.closed:
+                return ""
+            self._stderr.seek(0)
+            data = self._stderr.read()[-8192:]
+        except (ValueError, OSError):  # closed by the other side in between
             return ""
-        self._stderr.seek(0)
-        data = self._stderr.read()[-8192:]
         return data.decode(errors="replace")
 
     def failure(self, *, wait: float = 5.0) -> EngineUnreachable:
