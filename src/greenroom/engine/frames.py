@@ -35,9 +35,8 @@ def _readable(raw: socket.socket, deadline: float | None) -> None:
             return
 
 
-def _read(sock: Any, n: int, deadline: float | None) -> bytes:
+def _read(sock: Any, raw: socket.socket, n: int, deadline: float | None) -> bytes:
     """At most n bytes; b"" at the end of the stream."""
-    raw = raw_socket(sock)
     while True:
         _readable(raw, deadline)
         try:
@@ -47,31 +46,32 @@ def _read(sock: Any, n: int, deadline: float | None) -> bytes:
         return bytes(data or b"")
 
 
-def _exactly(sock: Any, n: int, deadline: float | None) -> bytes | None:
-    data = b""
+def _exactly(sock: Any, raw: socket.socket, n: int, deadline: float | None) -> bytes | None:
+    data = bytearray()
     while len(data) < n:
-        more = _read(sock, n - len(data), deadline)
+        more = _read(sock, raw, n - len(data), deadline)
         if not more:
             return None
         data += more
-    return data
+    return bytes(data)
 
 
 def frames(sock: Any, tty: bool, deadline: float | None = None) -> Iterator[tuple[int, bytes]]:
     """(stream, data) as the engine sends them until the stream ends (a piece cut short
     ends it too). `deadline` (time.monotonic()): TimeoutError once it passes."""
+    raw = raw_socket(sock)
     while True:
         if tty:
-            data = _read(sock, 4096, deadline)
+            data = _read(sock, raw, 4096, deadline)
             if not data:
                 return
             yield STDOUT, data
             continue
-        header = _exactly(sock, 8, deadline)
+        header = _exactly(sock, raw, 8, deadline)
         if header is None:
             return
         stream, size = struct.unpack(">BxxxL", header)
-        payload = _exactly(sock, size, deadline) if size else b""
+        payload = _exactly(sock, raw, size, deadline) if size else b""
         if payload is None:
             return
         yield stream, payload
